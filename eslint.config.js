@@ -1,0 +1,33 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: { allowDefaultProject: ['*.js', '*.mjs'] }, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      'no-console': 'error',
+    },
+  },
+  {
+    // The root entry must never load an optional peer: those live behind their own subpaths.
+    files: ['src/core/**', 'src/resolution/**', 'src/registration/**', 'src/balancing/**', 'src/backends/*.ts', 'src/index.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: ['ioredis', 'fastify', 'fastify-plugin', 'express', '@nestjs/*', 'undici'] }],
+    },
+  },
+  {
+    files: ['examples/**', 'bench/**', 'scripts/**'],
+    rules: { 'no-console': 'off' },
+  },
+  {
+    files: ['**/*.js', '**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+  },
+);

@@ -1,0 +1,53 @@
+/**
+ * rollcall: in-process service discovery. The public face: re-exports only. Optional parts with
+ * peer dependencies live behind their own subpaths (`rollcall/testing`, ...), never here.
+ */
+export * from './core/errors.js';
+export {
+  INSTANCE_LIMITS,
+  SERVICE_NAME_PATTERN,
+  INSTANCE_ID_PATTERN,
+  TTL_LIMITS,
+  assertServiceName,
+  createInstance,
+  instanceOrigin,
+  isInstanceStatus,
+  parseInstanceRecord,
+  type HealthStatus,
+  type InstanceInput,
+  type InstanceRef,
+  type InstanceStatus,
+  type ServiceInstance,
+} from './core/instance.js';
+export { systemClock, type Clock } from './core/clock.js';
+export { silentLogger, type Logger } from './core/logger.js';
+export { DEFAULT_CACHE_TTL_MS, DEFAULT_DRAIN_WAIT_MS, WATCH_PROPAGATION_MARGIN_MS } from './core/defaults.js';
+export type { Lease, RegistryBackend, RenewResult, Unsubscribe, WatchHandlers } from './backends/backend.js';
+export { WatchHub, type WatchSink, type WatchSource } from './backends/watch-hub.js';
+export { MemoryBackend, MemoryRegistry, type MemoryBackendOptions } from './backends/memory.js';
+export type { PickContext, Picker, Strategy } from './balancing/strategy.js';
+export { roundRobin, type RoundRobinOptions } from './balancing/round-robin.js';
+export { random, type RandomOptions } from './balancing/random.js';
+export {
+  Registration,
+  autoRegister,
+  type AutoRegisterOptions,
+  type RegistrationEvents,
+  type RegistrationState,
+  type StateChangeEvent,
+} from './registration/registration.js';
+export type { CheckReport, HealthCheck, HealthCheckResult, HealthReport } from './registration/health.js';
+export {
+  Resolver,
+  createResolver,
+  type AnswerSource,
+  type DegradedEvent,
+  type RecoveredEvent,
+  type ResolveOptions,
+  type ResolverEvents,
+  type ResolverOptions,
+  type ResolverStats,
+  type ServiceResolutionStatus,
+  type WarningPolicy,
+} from './resolution/resolver.js';
+export { defaultEnvVariable, type EnvFallbackOptions } from './resolution/env-fallback.js';
