@@ -15,6 +15,7 @@ import { DEFAULT_DRAIN_WAIT_MS } from '../core/defaults.js';
 import { InvalidArgumentError, RegistrationError, messageOf } from '../core/errors.js';
 import {
   assertDuration,
+  assertServiceName,
   assertTtl,
   createInstance,
   withStatus,
@@ -126,6 +127,8 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
     this.#settings = resolveSettings(options);
+    // Checked first: the default id is derived from it.
+    assertServiceName(options.service, 'options.service');
     const host = options.host ?? defaultHost();
     const { backend: _backend, ...input } = options;
     this.#instance = createInstance(
@@ -158,6 +161,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
   /** @internal Runs the first registration; used by {@link autoRegister}. */
   async start(): Promise<void> {
     await this.#checkHealth();
+    this.#instance = withStatus(this.#instance, this.#health.status, this.#clock.now());
     try {
       await this.#withTimeout(this.#settings.startupTimeoutMs, () => this.#register());
       this.#transition('registered', 'registered with the registry');

@@ -346,6 +346,9 @@ export class Resolver extends EventEmitter<ResolverEvents> {
         attempts.push({ tier: 'stale', reason: 'not used: the registry answered' });
       } catch (error) {
         if (this.#closed) throw new ClosedError('Resolver');
+        // Callers that shared the failed fetch share the fallback the first of them installed.
+        const installed = this.#cache.get(service);
+        if (installed?.picker !== undefined) return installed;
         const reason = this.#describeRegistryFailure(error);
         attempts.push({ tier: 'registry', reason });
         const stale = this.#useStale(service, reason, attempts);

@@ -1,0 +1,8 @@
+import { MemoryBackend, MemoryRegistry } from '../../src/index.js';
+import { describeBackendConformance } from '../../src/testing/index.js';
+
+const registry = new MemoryRegistry();
+
+describeBackendConformance('MemoryBackend', {
+  create: ({ namespace }) => new MemoryBackend({ registry, namespace }),
+});

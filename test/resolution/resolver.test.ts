@@ -1,0 +1,379 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  InvalidArgumentError,
+  MemoryBackend,
+  ServiceUnavailableError,
+  createInstance,
+  createResolver,
+  random,
+  type InstanceStatus,
+  type Resolver,
+  type ResolverOptions,
+  type ServiceInstance,
+} from '../../src/index.js';
+import { FaultyBackend } from '../../src/testing/index.js';
+import { recordingLogger } from '../helpers/recording-logger.js';
+
+let memory: MemoryBackend;
+let faulty: FaultyBackend;
+const open: Resolver[] = [];
+
+function instance(id: string, status: InstanceStatus = 'passing', extra: Partial<ServiceInstance> = {}): ServiceInstance {
+  return createInstance({ id, service: 'orders', host: '10.0.0.1', port: 8000 + Number(id.replace(/\D/g, '') || 0), status, ...extra }, Date.now());
+}
+
+async function register(...instances: ServiceInstance[]): Promise<void> {
+  for (const i of instances) await memory.register(i, { ttlMs: 600_000 });
+}
+
+function resolver(options: Partial<ResolverOptions> = {}): Resolver {
+  const created = createResolver({ backend: faulty, envFallback: { env: {} }, ...options });
+  open.push(created);
+  return created;
+}
+
+/** Settles promises that wait on fake timers. */
+async function settle<T>(promise: Promise<T>, advanceMs = 10_000): Promise<T> {
+  const outcome = promise.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+  await vi.advanceTimersByTimeAsync(advanceMs);
+  const result = await outcome;
+  if ('error' in result) throw result.error;
+  return result.value;
+}
+
+beforeEach(() => {
+  vi.useFakeTimers();
+  memory = new MemoryBackend();
+  faulty = new FaultyBackend(memory);
+});
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((r) => r.close()));
+  await memory.close();
+  vi.useRealTimers();
+});
+
+describe('picking', () => {
+  it('spreads calls over passing instances and never picks draining or critical ones', async () => {
+    await register(instance('a1'), instance('a2'), instance('a3'), instance('d4', 'draining'), instance('c5', 'critical'));
+    const r = resolver();
+    const picked = new Map<string, number>();
+    for (let n = 0; n < 30; n++) {
+      const { id } = await r.resolve('orders');
+      picked.set(id, (picked.get(id) ?? 0) + 1);
+    }
+    expect(Object.fromEntries(picked)).toEqual({ a1: 10, a2: 10, a3: 10 });
+    expect((await r.resolveAll('orders')).map((i) => i.id).sort()).toEqual(['a1', 'a2', 'a3']);
+  });
+
+  it('uses warning instances only when no instance passes, by default', async () => {
+    await register(instance('p1'), instance('w2', 'warning'));
+    const r = resolver({ watch: true });
+    expect((await r.resolveAll('orders')).map((i) => i.id)).toEqual(['p1']);
+    await memory.renew({ service: 'orders', id: 'p1' }, 'critical');
+    await vi.waitFor(async () => expect((await r.resolveAll('orders')).map((i) => i.id)).toEqual(['w2']));
+  });
+
+  it('includes or excludes warning instances as configured', async () => {
+    await register(instance('p1'), instance('w2', 'warning'));
+    expect((await resolver({ warning: 'include' }).resolveAll('orders')).map((i) => i.id).sort()).toEqual(['p1', 'w2']);
+    await memory.renew({ service: 'orders', id: 'p1' }, 'critical');
+    await expect(resolver({ warning: 'exclude' }).resolve('orders')).rejects.toBeInstanceOf(ServiceUnavailableError);
+  });
+
+  it('uses the given strategy', async () => {
+    await register(instance('a1'), instance('a2'));
+    const r = resolver({ strategy: random({ random: () => 0.99 }) });
+    expect((await r.resolve('orders')).id).toBe((await r.resolveAll('orders'))[1]?.id);
+    expect((await r.resolve('orders')).id).toBe((await r.resolveAll('orders'))[1]?.id);
+  });
+
+  it('builds URLs, with IPv6 hosts in brackets and the path appended', async () => {
+    await register(instance('a1', 'passing', { host: '::1', protocol: 'https' }));
+    const r = resolver();
+    await expect(r.resolveUrl('orders', '/api/v1/items')).resolves.toBe('https://[::1]:8001/api/v1/items');
+    await expect(r.resolveUrl('orders', 'health')).resolves.toBe('https://[::1]:8001/health');
+    await expect(r.resolveUrl('orders')).resolves.toBe('https://[::1]:8001');
+  });
+});
+
+describe('cache', () => {
+  it('answers from cache within the TTL and asks the registry again after it', async () => {
+    await register(instance('a1'));
+    const r = resolver({ watch: false, cacheTtlMs: 5_000 });
+    await r.resolve('orders');
+    await r.resolve('orders');
+    expect(faulty.calls.instances).toBe(1);
+    await vi.advanceTimersByTimeAsync(5_001);
+    await r.resolve('orders');
+    expect(faulty.calls.instances).toBe(2);
+    expect(r.stats()).toMatchObject({ hits: 1, registryFetches: 2 });
+  });
+
+  it('makes one registry call for concurrent resolves of a cold service', async () => {
+    await register(instance('a1'), instance('a2'));
+    faulty.slow(50);
+    const r = resolver();
+    const answers = await settle(Promise.all(Array.from({ length: 50 }, () => r.resolve('orders'))), 100);
+    expect(answers).toHaveLength(50);
+    expect(faulty.calls.instances).toBe(1);
+  });
+
+  it('keeps the cache current through the watch, without asking the registry again', async () => {
+    await register(instance('a1'), instance('a2'));
+    const r = resolver({ cacheTtlMs: 1_000 });
+    expect(await r.resolveAll('orders')).toHaveLength(2);
+    await vi.waitFor(() => expect(r.status('orders')?.watching).toBe(true));
+    await memory.renew({ service: 'orders', id: 'a2' }, 'draining');
+    await vi.waitFor(async () => expect((await r.resolveAll('orders')).map((i) => i.id)).toEqual(['a1']));
+    await vi.advanceTimersByTimeAsync(60_000);
+    await r.resolve('orders');
+    expect(faulty.calls.instances).toBe(1);
+    expect(faulty.calls.watch).toBe(1);
+  });
+
+  it('ages a watched answer again once the watch breaks', async () => {
+    await register(instance('a1'));
+    const r = resolver({ cacheTtlMs: 1_000 });
+    await r.resolve('orders');
+    await vi.waitFor(() => expect(r.status('orders')?.watching).toBe(true));
+    faulty.fail();
+    expect(r.status('orders')?.watching).toBe(false);
+    await vi.advanceTimersByTimeAsync(1_001);
+    expect(r.status('orders')?.fresh).toBe(false);
+  });
+
+  it('stops the watch of a service evicted from the cache', async () => {
+    await register(instance('a1'), instance('b1', 'passing', { service: 'billing' }));
+    const r = resolver({ maxServices: 1 });
+    await r.resolve('orders');
+    expect(memory.activeWatches).toBe(1);
+    await r.resolve('billing');
+    expect(memory.activeWatches).toBe(1);
+    expect(r.status('orders')).toBeUndefined();
+  });
+
+  it('invalidate() forgets a service so the next call asks the registry', async () => {
+    await register(instance('a1'));
+    const r = resolver({ watch: false });
+    await r.resolve('orders');
+    r.invalidate('orders');
+    await r.resolve('orders');
+    expect(faulty.calls.instances).toBe(2);
+  });
+});
+
+describe('degradation', () => {
+  it('serves stale answers while the registry fails, then recovers; one log line each way', async () => {
+    await register(instance('a1'), instance('a2'));
+    const logger = recordingLogger();
+    const r = resolver({ watch: false, cacheTtlMs: 1_000, logger });
+    const degraded = vi.fn();
+    const recovered = vi.fn();
+    r.on('degraded', degraded);
+    r.on('recovered', recovered);
+    await r.resolve('orders');
+    faulty.fail();
+    await vi.advanceTimersByTimeAsync(1_001);
+    for (let n = 0; n < 20; n++) expect(['a1', 'a2']).toContain((await r.resolve('orders')).id);
+    await vi.advanceTimersByTimeAsync(3_000);
+    for (let n = 0; n < 20; n++) await r.resolve('orders');
+    expect(r.health).toBe('degraded');
+    expect(r.status('orders')).toMatchObject({ source: 'stale' });
+    expect(degraded).toHaveBeenCalledTimes(1);
+    expect(degraded.mock.calls[0]?.[0]).toMatchObject({ service: 'orders', source: 'stale' });
+    expect(logger.at('warn').filter((l) => l.fields.service === 'orders')).toHaveLength(1);
+
+    faulty.heal();
+    await vi.advanceTimersByTimeAsync(1_001);
+    await r.resolve('orders');
+    expect(r.health).toBe('healthy');
+    expect(r.status('orders')).toMatchObject({ source: 'cache' });
+    expect(recovered).toHaveBeenCalledTimes(1);
+    expect(logger.at('info').filter((l) => l.fields.service === 'orders')).toHaveLength(1);
+  });
+
+  it('retries the registry at most once per degradedRetryMs while serving stale', async () => {
+    await register(instance('a1'));
+    const r = resolver({ watch: false, cacheTtlMs: 1_000, degradedRetryMs: 1_000, breakerThreshold: 1_000 });
+    await r.resolve('orders');
+    faulty.fail();
+    await vi.advanceTimersByTimeAsync(1_001);
+    const before = faulty.calls.instances;
+    for (let second = 0; second < 10; second++) {
+      for (let n = 0; n < 100; n++) await r.resolve('orders');
+      await vi.advanceTimersByTimeAsync(1_000);
+    }
+    expect(faulty.calls.instances - before).toBeLessThanOrEqual(11);
+    expect(faulty.calls.instances - before).toBeGreaterThanOrEqual(5);
+  });
+
+  it('falls back to the environment after maxStaleMs, then names every tier when all fail', async () => {
+    await register(instance('a1'));
+    const env: Record<string, string | undefined> = { ORDERS_URL: 'http://10.9.9.9:7000, https://orders.internal' };
+    const r = resolver({ watch: false, cacheTtlMs: 1_000, maxStaleMs: 10_000, envFallback: { env } });
+    const degraded = vi.fn();
+    r.on('degraded', degraded);
+    await r.resolve('orders');
+    faulty.fail();
+    await vi.advanceTimersByTimeAsync(1_001);
+    expect((await r.resolve('orders')).id).toBe('a1');
+    await vi.advanceTimersByTimeAsync(10_000);
+    const fromEnv = await Promise.all([r.resolveUrl('orders'), r.resolveUrl('orders')]);
+    expect(fromEnv.sort()).toEqual(['http://10.9.9.9:7000', 'https://orders.internal:443']);
+    expect(degraded.mock.calls.map(([event]) => (event as { source: string }).source)).toEqual(['stale', 'env']);
+    expect(r.status('orders')?.source).toBe('env');
+
+    delete env.ORDERS_URL;
+    await vi.advanceTimersByTimeAsync(1_001);
+    const error = await r.resolve('orders').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ServiceUnavailableError);
+    const attempts = (error as ServiceUnavailableError).attempts;
+    expect(attempts.map((a) => a.tier)).toEqual(['registry', 'stale', 'env']);
+    expect(attempts[0]?.reason).toContain('injected fault');
+    expect(attempts[1]?.reason).toContain('no earlier registry answer');
+    expect(attempts[2]?.reason).toBe('ORDERS_URL is not set');
+    expect((error as ServiceUnavailableError).code).toBe('SERVICE_UNAVAILABLE');
+    expect(r.stats()).toMatchObject({ staleFallbacks: 1, envFallbacks: 1, unavailable: 1 });
+  });
+
+  it('explains a stale answer that is too old', async () => {
+    await register(instance('a1'));
+    const r = resolver({ watch: false, cacheTtlMs: 1_000, maxStaleMs: 2_000 });
+    await r.resolve('orders');
+    faulty.fail();
+    await vi.advanceTimersByTimeAsync(5_000);
+    const error = (await r.resolve('orders').catch((e: unknown) => e)) as ServiceUnavailableError;
+    expect(error.attempts[1]?.reason).toMatch(/ms old, over maxStaleMs \(2000\)/);
+  });
+
+  it('reads IP_INTEL_URL for ip-intel, a custom variable when configured, and nothing when disabled', async () => {
+    faulty.fail();
+    const env = { IP_INTEL_URL: 'http://127.0.0.1:9100', GEO: 'http://127.0.0.1:9200' };
+    await expect(resolver({ envFallback: { env } }).resolveUrl('ip-intel')).resolves.toBe('http://127.0.0.1:9100');
+    const custom = resolver({ envFallback: { env, variable: () => 'GEO' } });
+    await expect(custom.resolveUrl('ip-intel')).resolves.toBe('http://127.0.0.1:9200');
+    const off = resolver({ envFallback: false });
+    const error = (await off.resolve('ip-intel').catch((e: unknown) => e)) as ServiceUnavailableError;
+    expect(error.attempts.at(-1)).toEqual({ tier: 'env', reason: 'disabled (envFallback: false)' });
+  });
+
+  it('treats an unusable environment value as a failed tier, saying why', async () => {
+    faulty.fail();
+    const r = resolver({ envFallback: { env: { ORDERS_URL: 'http://ok:80,not a url' } } });
+    const error = (await r.resolve('orders').catch((e: unknown) => e)) as ServiceUnavailableError;
+    expect(error.attempts.at(-1)?.reason).toMatch(/ORDERS_URL entry 2 \("not a url"\) is not usable: expected an absolute URL/);
+    const withPath = resolver({ envFallback: { env: { ORDERS_URL: 'http://ok:80/base' } } });
+    const pathError = (await withPath.resolve('orders').catch((e: unknown) => e)) as ServiceUnavailableError;
+    expect(pathError.attempts.at(-1)?.reason).toMatch(/expected no path/);
+  });
+
+  it('gives up on a hanging registry after registryTimeoutMs and serves stale', async () => {
+    await register(instance('a1'));
+    const r = resolver({ watch: false, cacheTtlMs: 1_000, registryTimeoutMs: 300 });
+    await r.resolve('orders');
+    faulty.hang();
+    await vi.advanceTimersByTimeAsync(1_001);
+    const started = Date.now();
+    const answer = r.resolve('orders');
+    await vi.advanceTimersByTimeAsync(300);
+    expect((await answer).id).toBe('a1');
+    expect(Date.now() - started).toBeLessThanOrEqual(300);
+    faulty.heal();
+  });
+
+  it('takes an empty registry answer as final: no stale instance, the environment or an error', async () => {
+    await register(instance('a1'));
+    const r = resolver({ watch: false, cacheTtlMs: 1_000 });
+    await r.resolve('orders');
+    await memory.renew({ service: 'orders', id: 'a1' }, 'draining');
+    await vi.advanceTimersByTimeAsync(1_001);
+    const error = (await r.resolve('orders').catch((e: unknown) => e)) as ServiceUnavailableError;
+    expect(error.attempts.map((a) => [a.tier, a.reason])).toEqual([
+      ['registry', 'the registry listed 1 instance(s), none passing or warning'],
+      ['stale', 'not used: the registry answered'],
+      ['env', 'ORDERS_URL is not set'],
+    ]);
+    const second = (await r.resolve('orders').catch((e: unknown) => e)) as ServiceUnavailableError;
+    expect(second.attempts[0]?.tier).toBe('cache');
+    expect(faulty.calls.instances).toBe(2);
+  });
+});
+
+describe('circuit breaker', () => {
+  it('opens after consecutive registry failures and closes after recovery', async () => {
+    const r = resolver({ watch: false, breakerThreshold: 3, breakerHalfOpenAfterMs: 5_000, degradedRetryMs: 1 });
+    const states: string[] = [];
+    r.on('breaker', ({ state }) => states.push(state));
+    faulty.fail();
+    for (let n = 0; n < 3; n++) await expect(r.resolve('orders')).rejects.toBeInstanceOf(ServiceUnavailableError);
+    expect(r.stats().breaker).toBe('open');
+    const callsWhenOpen = faulty.calls.instances;
+    const error = (await r.resolve('orders').catch((e: unknown) => e)) as ServiceUnavailableError;
+    expect(error.attempts[0]?.reason).toBe('circuit breaker open after repeated registry failures');
+    expect(faulty.calls.instances).toBe(callsWhenOpen);
+
+    faulty.heal();
+    await register(instance('a1'));
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect((await r.resolve('orders')).id).toBe('a1');
+    expect(r.stats().breaker).toBe('closed');
+    expect(states).toEqual(['open', 'half-open', 'closed']);
+  });
+});
+
+describe('status and stats', () => {
+  it('reports where each answer comes from and how old it is', async () => {
+    await register(instance('a1'));
+    const r = resolver({ watch: false, cacheTtlMs: 5_000 });
+    expect(r.status('orders')).toBeUndefined();
+    await r.resolve('orders');
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(r.status('orders')).toMatchObject({ service: 'orders', source: 'cache', fresh: true, watching: false, ageMs: 2_000, listed: 1 });
+    expect(r.statuses().map((s) => s.service)).toEqual(['orders']);
+  });
+});
+
+describe('input and lifecycle', () => {
+  it('rejects invalid service names and options with typed errors', async () => {
+    const r = resolver();
+    for (const bad of ['Orders', '', 'a b', 'orders*', '../x', 'x'.repeat(64)]) {
+      await expect(r.resolve(bad)).rejects.toBeInstanceOf(InvalidArgumentError);
+    }
+    await expect(r.resolveUrl('orders', 5 as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'path' });
+    expect(() => createResolver({ backend: undefined as never })).toThrow(InvalidArgumentError);
+    expect(() => createResolver({ backend: faulty, cacheTtlMs: -1 })).toThrow(/Invalid cacheTtlMs: expected an integer number of milliseconds from 1/);
+    expect(() => createResolver({ backend: faulty, warning: 'maybe' as never })).toThrow(/Invalid warning/);
+    expect(() => createResolver({ backend: faulty, breakerThreshold: 0 })).toThrow(/Invalid breakerThreshold/);
+  });
+
+  it('close() stops watches, leaves no timers and rejects later calls', async () => {
+    await register(instance('a1'));
+    const timersBefore = vi.getTimerCount();
+    const r = resolver();
+    const listener = vi.fn();
+    r.on('degraded', listener);
+    await r.resolve('orders');
+    expect(memory.activeWatches).toBe(1);
+    await r.close();
+    await r.close();
+    expect(memory.activeWatches).toBe(0);
+    expect(r.listenerCount('degraded')).toBe(0);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(vi.getTimerCount()).toBe(timersBefore);
+    await expect(r.resolve('orders')).rejects.toMatchObject({ code: 'CLOSED' });
+  });
+
+  it('supports await using', async () => {
+    await register(instance('a1'));
+    {
+      await using r = createResolver({ backend: memory });
+      await r.resolve('orders');
+      expect(memory.activeWatches).toBe(1);
+    }
+    expect(memory.activeWatches).toBe(0);
+  });
+});
