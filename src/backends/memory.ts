@@ -141,10 +141,10 @@ export class MemoryRegistry {
     let services = this.#data.get(namespace);
     if (services === undefined) {
       if (!create) return undefined;
-      this.#data.set(namespace, (services = new Map()));
+      this.#data.set(namespace, (services = new Map<string, ServiceTable>()));
     }
     let table = services.get(service);
-    if (table === undefined && create) services.set(service, (table = new Map()));
+    if (table === undefined && create) services.set(service, (table = new Map<string, Entry>()));
     return table;
   }
 

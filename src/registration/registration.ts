@@ -130,9 +130,8 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     // Checked first: the default id is derived from it.
     assertServiceName(options.service, 'options.service');
     const host = options.host ?? defaultHost();
-    const { backend: _backend, ...input } = options;
     this.#instance = createInstance(
-      { ...input, host, id: options.id ?? defaultInstanceId(options.service, host, options.port), status: 'passing' },
+      { ...options, host, id: options.id ?? defaultInstanceId(options.service, host, options.port), status: 'passing' },
       this.#clock.now(),
       'options',
     );

@@ -208,7 +208,7 @@ export function describeBackendConformance(name: string, target: ConformanceTarg
     it('rejects malformed input with INVALID_ARGUMENT', async () => {
       const { backend } = await fresh();
       const valid = instance();
-      const bad = (patch: Record<string, unknown>): ServiceInstance => ({ ...valid, ...patch }) as ServiceInstance;
+      const bad = (patch: Record<string, unknown>): ServiceInstance => ({ ...valid, ...patch });
       await expectCode(backend.register(bad({ service: 'Bad Name' }), { ttlMs: 30_000 }), 'INVALID_ARGUMENT');
       await expectCode(backend.register(bad({ port: 70_000 }), { ttlMs: 30_000 }), 'INVALID_ARGUMENT');
       await expectCode(backend.register(bad({ id: '../../etc' }), { ttlMs: 30_000 }), 'INVALID_ARGUMENT');

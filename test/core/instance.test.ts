@@ -50,7 +50,7 @@ describe('createInstance', () => {
   ])('rejects %j naming %s', (patch, field) => {
     let error: unknown;
     try {
-      createInstance({ ...base, ...patch } as InstanceInput, 0);
+      createInstance({ ...base, ...patch }, 0);
     } catch (e) {
       error = e;
     }

@@ -185,7 +185,9 @@ describe('health checks', () => {
     });
     const changes: string[] = [];
     registration.on('healthChange', ({ from, to }) => changes.push(`${from}->${to}`));
-    const beat = (): Promise<void> => vi.advanceTimersByTimeAsync(1_000);
+    const beat = async (): Promise<void> => {
+      await vi.advanceTimersByTimeAsync(1_000);
+    };
 
     healthy = false;
     await beat();
@@ -273,7 +275,9 @@ describe('drain and stop', () => {
     const timersBefore = vi.getTimerCount();
     const registration = await start({ id: 'orders-1', healthChecks: { ok: () => true } });
     const stopped = vi.fn();
-    registration.on('stateChange', ({ to }) => to === 'stopped' && stopped());
+    registration.on('stateChange', ({ to }) => {
+      if (to === 'stopped') stopped();
+    });
     const first = registration.stop();
     expect(registration.stop()).toBe(first);
     await first;
