@@ -1,0 +1,28 @@
+/**
+ * `npm run bench`: every hot path against a floor measured in the same run. Prints a table,
+ * writes bench/results.json and regenerates docs/benchmarks.md with its chart.
+ */
+import { resolve } from 'node:path';
+import { absorbListing, cachedResolve, memoryPerInstance, outageThroughput, scale } from './core.js';
+import type { Figure } from './figure.js';
+import { printTable, writeReports } from './report.js';
+
+const root = resolve(import.meta.dirname, '..');
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const figures: Figure[] = [];
+  for (const measure of [cachedResolve, scale, memoryPerInstance, absorbListing, outageThroughput]) {
+    process.stdout.write(`measuring ${measure.name} ...\n`);
+    figures.push(await measure());
+  }
+  console.log('');
+  printTable(figures);
+  writeReports(root, figures, Date.now() - started);
+  console.log('\nwrote bench/results.json, docs/benchmarks.md, docs/benchmarks.svg');
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
