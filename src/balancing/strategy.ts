@@ -10,6 +10,16 @@ import type { ServiceInstance } from '../core/instance.js';
 export interface PickContext {
   /** Affinity key for hashing strategies (client IP, user id). */
   readonly key?: string | undefined;
+  /** Instance ids not to pick (e.g. the one a retry is moving away from), when others remain. */
+  readonly exclude?: ReadonlySet<string> | undefined;
+}
+
+/** How a call to a picked instance went; reported through {@link Strategy.callEnded}. */
+export interface CallOutcome {
+  /** `false` for connection errors, timeouts and answers the caller counts as failures (e.g. 5xx). */
+  readonly ok: boolean;
+  /** Wall time of the call in milliseconds. */
+  readonly latencyMs: number;
 }
 
 /** Picks one instance of a fixed list. Built by a {@link Strategy}; never does I/O. */
@@ -18,10 +28,21 @@ export interface Picker {
   pick(context?: PickContext): ServiceInstance | undefined;
 }
 
-/** A load-balancing strategy. One strategy value may serve many services. */
+/**
+ * A load-balancing strategy. Stateless strategies (round-robin, random) may be shared between
+ * resolvers; stateful ones (load- or outcome-aware) belong to the one resolver they are given to.
+ */
 export interface Strategy {
   /** Name for logs and status reports, e.g. `round-robin`. */
   readonly name: string;
   /** Called whenever the eligible instance list of `service` changes. `instances` is never empty. */
   createPicker(service: string, instances: readonly ServiceInstance[]): Picker;
+  /** A call to `instance` picked through `Resolver.pick()` starts. */
+  callStarted?(service: string, instance: ServiceInstance): void;
+  /** That call ended. Called once per `callStarted`. */
+  callEnded?(service: string, instance: ServiceInstance, outcome: CallOutcome): void;
+  /** The resolver no longer serves `service` (evicted or invalidated): drop its state. */
+  release?(service: string): void;
+  /** The resolver closed: clear every timer and all state. */
+  close?(): void;
 }

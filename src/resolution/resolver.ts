@@ -26,8 +26,8 @@ import { DEFAULT_CACHE_TTL_MS } from '../core/defaults.js';
 import { ClosedError, InvalidArgumentError, ServiceUnavailableError, messageOf, type TierAttempt } from '../core/errors.js';
 import { assertDuration, assertServiceName, instanceOrigin, type ServiceInstance } from '../core/instance.js';
 import { silentLogger, type Logger } from '../core/logger.js';
-import { roundRobin } from '../balancing/round-robin.js';
-import type { PickContext, Picker, Strategy } from '../balancing/strategy.js';
+import { strategyByName, type StrategyName } from '../balancing/strategies.js';
+import type { CallOutcome, PickContext, Picker, Strategy } from '../balancing/strategy.js';
 import { lookupEnv, type EnvFallbackOptions } from './env-fallback.js';
 
 /** How instances in `warning` are treated. */
@@ -37,8 +37,11 @@ export type WarningPolicy = 'include' | 'fallback' | 'exclude';
 export interface ResolverOptions {
   /** The registry to read. The resolver never closes it: its owner does. */
   backend: RegistryBackend;
-  /** Picks one instance per call. @default roundRobin() */
-  strategy?: Strategy | undefined;
+  /**
+   * Picks one instance per call: a {@link Strategy} value or a strategy name. A stateful strategy
+   * belongs to this resolver, which releases its per-service state and closes it. @default 'round-robin'
+   */
+  strategy?: Strategy | StrategyName | undefined;
   /** How long a registry answer is served from cache before asking again (minus up to 10% jitter). @default 5000 */
   cacheTtlMs?: number | undefined;
   /** How old a cached answer may be and still be served while the registry fails. @default 300000 (5 minutes) */
@@ -76,6 +79,13 @@ export interface ResolverOptions {
 
 /** Options of one resolve call. */
 export type ResolveOptions = PickContext;
+
+/** An instance picked for one call, with the callback that reports how the call went. */
+export interface Pick {
+  readonly instance: ServiceInstance;
+  /** Reports the call's outcome to the strategy. Call it once when the call ends; later calls are ignored. */
+  done(outcome: CallOutcome): void;
+}
 
 /** Where a service's current answer comes from. */
 export type AnswerSource = 'cache' | 'stale' | 'env';
@@ -193,8 +203,9 @@ export class Resolver extends EventEmitter<ResolverEvents> {
     const { backend } = options;
     if (typeof backend?.instances !== 'function') throw new InvalidArgumentError('backend', 'a RegistryBackend', backend);
     this.#backend = backend;
-    this.#strategy = options.strategy ?? roundRobin(options.random === undefined ? {} : { random: options.random });
-    if (typeof this.#strategy.createPicker !== 'function') throw new InvalidArgumentError('strategy', 'a Strategy', options.strategy);
+    const strategy = options.strategy ?? 'round-robin';
+    this.#strategy = typeof strategy === 'string' ? strategyByName(strategy, { random: options.random }) : strategy;
+    if (typeof this.#strategy?.createPicker !== 'function') throw new InvalidArgumentError('strategy', 'a Strategy or a strategy name', options.strategy);
     this.#cacheTtlMs = duration(options.cacheTtlMs, DEFAULT_CACHE_TTL_MS, 'cacheTtlMs', 1);
     this.#maxStaleMs = duration(options.maxStaleMs, 300_000, 'maxStaleMs', 0);
     this.#degradedRetryMs = duration(options.degradedRetryMs, 1_000, 'degradedRetryMs', 1);
@@ -223,7 +234,9 @@ export class Resolver extends EventEmitter<ResolverEvents> {
       noDeleteOnStaleGet: true,
       perf: { now: () => this.#clock.now() },
       dispose: (_entry, service, reason) => {
-        if (reason === 'evict' || reason === 'delete') this.#stopWatch(service);
+        if (reason !== 'evict' && reason !== 'delete') return;
+        this.#stopWatch(service);
+        this.#strategy.release?.(service);
       },
     });
 
@@ -242,7 +255,7 @@ export class Resolver extends EventEmitter<ResolverEvents> {
   async resolve(service: string, options?: ResolveOptions): Promise<ServiceInstance> {
     const entry = this.#cache.get(service);
     if (entry !== undefined && entry.picker !== undefined) {
-      const instance = entry.picker.pick(options ?? NO_CONTEXT);
+      const instance = options?.exclude === undefined ? entry.picker.pick(options ?? NO_CONTEXT) : pickAvoiding(entry, options);
       if (instance !== undefined) {
         this.#counters.hits++;
         return instance;
@@ -250,7 +263,26 @@ export class Resolver extends EventEmitter<ResolverEvents> {
     }
     const found = await this.#lookup(service);
     // Found entries always have a picker and at least one instance.
-    return (found.picker as Picker).pick(options ?? NO_CONTEXT) ?? (found.instances[0] as ServiceInstance);
+    return (options?.exclude === undefined ? found.picker?.pick(options ?? NO_CONTEXT) : pickAvoiding(found, options)) ?? (found.instances[0] as ServiceInstance);
+  }
+
+  /**
+   * Like {@link resolve}, and tells the strategy the call started; report the outcome through
+   * `done()` so load- and outcome-aware strategies learn from it. `createDiscoveryFetch` does this.
+   */
+  async pick(service: string, options?: ResolveOptions): Promise<Pick> {
+    const instance = await this.resolve(service, options);
+    const strategy = this.#strategy;
+    strategy.callStarted?.(service, instance);
+    let ended = false;
+    return {
+      instance,
+      done(outcome: CallOutcome): void {
+        if (ended) return;
+        ended = true;
+        strategy.callEnded?.(service, instance, outcome);
+      },
+    };
   }
 
   /** Every instance of `service` eligible for picking. */
@@ -320,6 +352,7 @@ export class Resolver extends EventEmitter<ResolverEvents> {
     this.#inflight.clear();
     this.#degraded.clear();
     this.#disposeBreakerListeners();
+    this.#strategy.close?.();
     this.removeAllListeners();
     return Promise.resolve();
   }
@@ -530,6 +563,19 @@ export class Resolver extends EventEmitter<ResolverEvents> {
     if (error instanceof TaskCancelledError) return `no answer within registryTimeoutMs (${this.#registryTimeoutMs} ms)`;
     return messageOf(error);
   }
+}
+
+/** The strategy's pick unless excluded; then another pick, then any instance not excluded, then the pick. */
+function pickAvoiding(entry: CacheEntry, options: ResolveOptions & { exclude?: ReadonlySet<string> | undefined }): ServiceInstance | undefined {
+  const picker = entry.picker as Picker;
+  const exclude = options.exclude as ReadonlySet<string>;
+  const first = picker.pick(options);
+  if (first === undefined || !exclude.has(first.id)) return first;
+  for (let attempt = 1; attempt < entry.instances.length; attempt++) {
+    const again = picker.pick(options);
+    if (again !== undefined && !exclude.has(again.id)) return again;
+  }
+  return entry.instances.find((instance) => !exclude.has(instance.id)) ?? first;
 }
 
 function duration(value: number | undefined, fallback: number, field: string, min: number): number {

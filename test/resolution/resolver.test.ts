@@ -10,6 +10,7 @@ import {
   type Resolver,
   type ResolverOptions,
   type ServiceInstance,
+  type Strategy,
 } from '../../src/index.js';
 import { FaultyBackend } from '../../src/testing/index.js';
 import { recordingLogger } from '../helpers/recording-logger.js';
@@ -97,6 +98,52 @@ describe('picking', () => {
     await expect(r.resolveUrl('orders', '/api/v1/items')).resolves.toBe('https://[::1]:8001/api/v1/items');
     await expect(r.resolveUrl('orders', 'health')).resolves.toBe('https://[::1]:8001/health');
     await expect(r.resolveUrl('orders')).resolves.toBe('https://[::1]:8001');
+  });
+});
+
+describe('strategy hooks', () => {
+  it('pick() reports each call start and its outcome to the strategy, once', async () => {
+    await register(instance('a1'));
+    const events: string[] = [];
+    const strategy: Strategy = {
+      name: 'recording',
+      createPicker: (_service, list) => ({ pick: () => list[0] }),
+      callStarted: (service, picked) => events.push(`start ${service} ${picked.id}`),
+      callEnded: (service, picked, outcome) => events.push(`end ${service} ${picked.id} ${outcome.ok} ${outcome.latencyMs}`),
+    };
+    const r = resolver({ strategy });
+    const picked = await r.pick('orders');
+    expect(picked.instance.id).toBe('a1');
+    picked.done({ ok: false, latencyMs: 12 });
+    picked.done({ ok: true, latencyMs: 99 });
+    expect(events).toEqual(['start orders a1', 'end orders a1 false 12']);
+  });
+
+  it('avoids excluded instances while others remain', async () => {
+    await register(instance('a1'), instance('a2'), instance('a3'));
+    const r = resolver({ strategy: 'random', random: () => 0 });
+    expect((await r.resolve('orders')).id).toBe('a1');
+    expect((await r.resolve('orders', { exclude: new Set(['a1']) })).id).not.toBe('a1');
+    expect((await r.resolve('orders', { exclude: new Set(['a1', 'a2']) })).id).toBe('a3');
+    expect((await r.resolve('orders', { exclude: new Set(['a1', 'a2', 'a3']) })).id).toBe('a1');
+  });
+
+  it('selects strategies by name and rejects unknown names', async () => {
+    await register(instance('a1'), instance('a2'));
+    expect(resolver({ strategy: 'random' })).toBeDefined();
+    expect(() => createResolver({ backend: faulty, strategy: 'fastest' as never })).toThrow(/Invalid strategy: expected a Strategy or one of round-robin, random, got "fastest"/);
+  });
+
+  it('releases per-service strategy state on eviction and closes the strategy with the resolver', async () => {
+    await register(instance('a1'), instance('b1', 'passing', { service: 'billing' }));
+    const release = vi.fn();
+    const close = vi.fn();
+    const r = resolver({ maxServices: 1, strategy: { name: 's', createPicker: (_s, list) => ({ pick: () => list[0] }), release, close } });
+    await r.resolve('orders');
+    await r.resolve('billing');
+    expect(release).toHaveBeenCalledWith('orders');
+    await r.close();
+    expect(close).toHaveBeenCalledTimes(1);
   });
 });
 

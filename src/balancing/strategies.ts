@@ -1,0 +1,31 @@
+/**
+ * Strategies selectable by name, for configuration files and environment variables. A local
+ * table of factories, not a global registry: importing rollcall registers nothing.
+ */
+import { InvalidArgumentError } from '../core/errors.js';
+import { random } from './random.js';
+import { roundRobin } from './round-robin.js';
+import type { Strategy } from './strategy.js';
+
+/** Options every named strategy accepts. */
+export interface NamedStrategyOptions {
+  /** Random source in [0, 1). @default Math.random */
+  random?: (() => number) | undefined;
+}
+
+const FACTORIES = {
+  'round-robin': (options: NamedStrategyOptions) => roundRobin(options),
+  random: (options: NamedStrategyOptions) => random(options),
+} as const satisfies Record<string, (options: NamedStrategyOptions) => Strategy>;
+
+/** Names accepted by {@link strategyByName} and by `createResolver({ strategy })`. */
+export type StrategyName = keyof typeof FACTORIES;
+
+export const STRATEGY_NAMES = Object.keys(FACTORIES) as readonly StrategyName[];
+
+/** A new strategy of the given name; throws `INVALID_ARGUMENT` for an unknown name. */
+export function strategyByName(name: string, options: NamedStrategyOptions = {}): Strategy {
+  const factory = (FACTORIES as Record<string, ((options: NamedStrategyOptions) => Strategy) | undefined>)[name];
+  if (factory === undefined) throw new InvalidArgumentError('strategy', `a Strategy or one of ${STRATEGY_NAMES.join(', ')}`, name);
+  return factory(options);
+}
