@@ -23,7 +23,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['examples/**', 'bench/**', 'scripts/**'],
+    files: ['examples/**', 'bench/**', 'scripts/**', 'test/fixtures/**'],
     rules: { 'no-console': 'off' },
   },
   {
