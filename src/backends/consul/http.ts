@@ -1,0 +1,143 @@
+/**
+ * The one door to Consul's HTTP API: undici with our own connection pool (custom CA, client
+ * certificate, unix socket), a timeout on every request, the ACL token in a header, and failures
+ * turned into rollcall's typed errors. The token never reaches a message, a log line or a URL.
+ */
+import { Agent, request } from 'undici';
+import { RegistryAuthError, RegistryUnavailableError, messageOf } from '../../core/errors.js';
+import type { ConsulSettings } from './options.js';
+
+/** What Consul answered. Header names are lowercase. */
+export interface ConsulResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: string;
+}
+
+export interface RequestOptions {
+  readonly query?: Readonly<Record<string, string | readonly string[] | undefined>> | undefined;
+  readonly body?: unknown;
+  /** Aborts the request (the watch stopping, the backend closing). */
+  readonly signal?: AbortSignal | undefined;
+  /** Overrides the default request timeout (long polls). */
+  readonly timeoutMs?: number | undefined;
+}
+
+const KIND = 'consul';
+const MAX_BODY_IN_MESSAGE = 300;
+
+/** Thrown when a request was aborted by its caller's signal rather than failing. */
+export class RequestAbortedError extends Error {
+  constructor() {
+    super('the request was aborted');
+    this.name = 'RequestAbortedError';
+  }
+}
+
+export class ConsulHttp {
+  readonly #settings: ConsulSettings;
+  readonly #agent: Agent;
+  readonly #headers: Readonly<Record<string, string>>;
+
+  constructor(settings: ConsulSettings) {
+    this.#settings = settings;
+    const connect = {
+      ...(settings.socketPath === undefined ? {} : { socketPath: settings.socketPath }),
+      ...(settings.tls ?? {}),
+    };
+    // Timeouts are ours (per request, long polls longer), so undici's own are turned off.
+    this.#agent = new Agent({ connect, headersTimeout: 0, bodyTimeout: 0 });
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (settings.token !== undefined) {
+      if (settings.tokenTransport === 'bearer') headers['authorization'] = `Bearer ${settings.token}`;
+      else headers['x-consul-token'] = settings.token;
+    }
+    this.#headers = headers;
+  }
+
+  /** `origin` of the agent, for messages. */
+  get origin(): string {
+    return this.#settings.socketPath === undefined ? this.#settings.origin : `unix://${this.#settings.socketPath}`;
+  }
+
+  /**
+   * Sends one request. Rejects with {@link RegistryUnavailableError} when Consul cannot be reached
+   * or does not answer in time, and with {@link RequestAbortedError} when `signal` aborts it. Any
+   * HTTP status resolves: callers decide what a 404 means for them.
+   */
+  async send(operation: string, method: 'GET' | 'PUT', path: string, options: RequestOptions = {}): Promise<ConsulResponse> {
+    const url = new URL(path, this.#settings.origin);
+    for (const [key, value] of Object.entries(options.query ?? {})) {
+      if (value === undefined) continue;
+      for (const item of typeof value === 'string' ? [value] : value) url.searchParams.append(key, item);
+    }
+    const timeoutMs = options.timeoutMs ?? this.#settings.requestTimeoutMs;
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, timeoutMs);
+    timer.unref();
+    const outer = options.signal;
+    const onAbort = (): void => controller.abort();
+    if (outer?.aborted) controller.abort();
+    else outer?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const headers = options.body === undefined ? this.#headers : { ...this.#headers, 'content-type': 'application/json' };
+      const response = await request(url, {
+        method,
+        headers,
+        body: options.body === undefined ? null : JSON.stringify(options.body),
+        signal: controller.signal,
+        dispatcher: this.#agent,
+      });
+      const body = await response.body.text();
+      return { status: response.statusCode, headers: response.headers, body };
+    } catch (error) {
+      if (outer?.aborted === true && !timedOut) throw new RequestAbortedError();
+      if (timedOut) {
+        throw new RegistryUnavailableError(KIND, operation, `no answer from Consul at ${this.origin} within ${timeoutMs} ms`);
+      }
+      throw new RegistryUnavailableError(KIND, operation, `could not reach Consul at ${this.origin}: ${this.#describe(error)}`, {
+        cause: error,
+      });
+    } finally {
+      clearTimeout(timer);
+      outer?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** The typed error for an answer the caller did not expect: 403 is an ACL refusal, anything else unavailability. */
+  failure(operation: string, response: ConsulResponse): RegistryAuthError | RegistryUnavailableError {
+    const text = this.redact(response.body.trim()).slice(0, MAX_BODY_IN_MESSAGE) || '(empty body)';
+    if (response.status === 403) {
+      const hint = text.startsWith('ACL not found')
+        ? 'the ACL token is unknown to Consul (check the token option or CONSUL_HTTP_TOKEN)'
+        : "the ACL token lacks a permission (rollcall needs service:write on its services, service:read and node:read to list them)";
+      return new RegistryAuthError(KIND, operation, `Consul answered 403 (${text}): ${hint}`);
+    }
+    return new RegistryUnavailableError(KIND, operation, `Consul answered ${response.status}: ${text}`);
+  }
+
+  /** Removes the token from text that may echo request data. */
+  redact(text: string): string {
+    const token = this.#settings.token;
+    return token === undefined ? text : text.replaceAll(token, '[redacted]');
+  }
+
+  /** Drops every connection, aborting whatever is still in flight. */
+  async close(): Promise<void> {
+    await this.#agent.destroy();
+  }
+
+  #describe(error: unknown): string {
+    const code = (error as { code?: unknown; cause?: { code?: unknown } } | undefined)?.code ?? (error as { cause?: { code?: unknown } } | undefined)?.cause?.code;
+    const detail = this.redact(messageOf(error));
+    const text = typeof code === 'string' && !detail.includes(code) ? `${code} ${detail}` : detail;
+    if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|certificate/i.test(text)) {
+      return `${text} (to trust Consul's certificate, pass tls.ca or set CONSUL_CACERT)`;
+    }
+    return text;
+  }
+}
