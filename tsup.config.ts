@@ -5,6 +5,8 @@ export default defineConfig({
   entry: {
     index: 'src/index.ts',
     testing: 'src/testing/index.ts',
+    redis: 'src/backends/redis/index.ts',
+    consul: 'src/backends/consul/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

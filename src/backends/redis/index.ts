@@ -1,0 +1,19 @@
+/**
+ * `rollcall/redis`: the Redis registry backend (ioredis; standalone, Sentinel or Cluster). Kept
+ * behind its own subpath so that `import 'rollcall'` never loads ioredis.
+ *
+ * @example
+ * import { RedisBackend } from 'rollcall/redis';
+ * const backend = new RedisBackend({ url: process.env.REDIS_URL, namespace: 'prod' });
+ */
+export {
+  RedisBackend,
+  type RedisBackendClientOptions,
+  type RedisBackendClusterOptions,
+  type RedisBackendCommonOptions,
+  type RedisBackendConnectOptions,
+  type RedisBackendOptions,
+  type RedisBackendStats,
+  type RedisClient,
+} from './redis-backend.js';
+export { DEFAULT_NAMESPACE, NAMESPACE_PATTERN, serviceKeys, servicesIndexKey, type ServiceKeys } from './keys.js';

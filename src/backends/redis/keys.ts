@@ -1,0 +1,47 @@
+/**
+ * The Redis key layout. Every key of one service carries the hash tag `{<namespace>:<service>}`,
+ * so a Cluster keeps them in one slot and one Lua script can touch them all. The services index is
+ * the only key outside a service's slot. Names reaching this module are already validated: service
+ * names are DNS labels and namespaces a restricted alphabet, so neither can open or close a hash
+ * tag, add a key segment, or carry a glob pattern.
+ */
+import { InvalidArgumentError } from '../../core/errors.js';
+
+/** Namespaces: letters, digits, `.`, `_`, `-`; 1 to 64 characters. No `:` or braces, so keys parse one way only. */
+export const NAMESPACE_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** The default namespace, which doubles as the key prefix. */
+export const DEFAULT_NAMESPACE = 'rollcall';
+
+export function assertNamespace(namespace: unknown): asserts namespace is string {
+  if (typeof namespace !== 'string' || !NAMESPACE_PATTERN.test(namespace)) {
+    throw new InvalidArgumentError('namespace', '1-64 characters from A-Z a-z 0-9 . _ -', namespace);
+  }
+}
+
+/** The keys and pub/sub channel of one service. */
+export interface ServiceKeys {
+  /** ZSET: instance id → lease deadline, epoch ms by the Redis server's clock. */
+  readonly deadlines: string;
+  /** HASH: instance id → the instance as JSON, as registered. */
+  readonly records: string;
+  /** HASH: instance id → `<ttlMs> <status> <updatedAt>`, the lease and what renewals change. */
+  readonly leases: string;
+  /** Pub/sub channel told about every change (a hint: watchers read the service again). */
+  readonly channel: string;
+}
+
+export function serviceKeys(namespace: string, service: string): ServiceKeys {
+  const tag = `{${namespace}:${service}}`;
+  return {
+    deadlines: `${tag}:deadlines`,
+    records: `${tag}:records`,
+    leases: `${tag}:leases`,
+    channel: `${tag}:changes`,
+  };
+}
+
+/** ZSET: service name → the latest lease deadline of its instances (server epoch ms). */
+export function servicesIndexKey(namespace: string): string {
+  return `{${namespace}}:services`;
+}

@@ -1,0 +1,527 @@
+/**
+ * A {@link RegistryBackend} on Redis 7.0+ through ioredis: standalone, Sentinel or Cluster.
+ *
+ * Every operation is one Lua script (one round trip; Cluster adds a second command for the
+ * services index, which lives in another slot). Lease deadlines are computed from the server's
+ * clock inside the scripts, so expiry never depends on a client's clock. Calls fail fast while the
+ * connection is down instead of queueing, so callers fall back at once. See docs/backends/redis.md.
+ */
+import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { TaskCancelledError, TimeoutStrategy, timeout, type IPolicy } from 'cockatiel';
+import { ClosedError, InvalidArgumentError, MalformedRecordError, RegistryUnavailableError } from '../../core/errors.js';
+import {
+  SERVICE_NAME_PATTERN,
+  assertDuration,
+  assertInstanceRef,
+  assertServiceName,
+  assertTtl,
+  createInstance,
+  isInstanceStatus,
+  type InstanceRef,
+  type InstanceStatus,
+  type ServiceInstance,
+} from '../../core/instance.js';
+import { silentLogger, type Logger } from '../../core/logger.js';
+import type { Lease, RegistryBackend, RenewResult, Unsubscribe, WatchHandlers } from '../backend.js';
+import { WatchHub } from '../watch-hub.js';
+import { Redactor, connectionError, translateError } from './errors.js';
+import { DEFAULT_NAMESPACE, assertNamespace, serviceKeys, servicesIndexKey, type ServiceKeys } from './keys.js';
+import { parseListing, type Listing } from './records.js';
+import { DEREGISTER, INDEX_AFTER_DEREGISTER, LIST, REGISTER, RENEW, SERVICES, runScript, type Script, type ScriptClient } from './scripts.js';
+import { RedisWatcher, disconnect } from './watcher.js';
+
+/** An ioredis client: `new Redis(...)` (standalone or Sentinel) or `new Cluster(...)`. */
+export type RedisClient = Redis | Cluster;
+
+/** Options shared by every way of connecting. */
+export interface RedisBackendCommonOptions {
+  /**
+   * Prefix of every key and channel; backends with the same namespace on the same Redis see each
+   * other's instances, other namespaces are invisible. 1-64 characters from `A-Z a-z 0-9 . _ -`.
+   * @default 'rollcall'
+   */
+  namespace?: string | undefined;
+  /**
+   * Upper bound of every call, including the wait for the first connection. While a connection
+   * that was up is down, calls fail at once instead. 100 to 60000.
+   * @default 1500
+   */
+  operationTimeoutMs?: number | undefined;
+  /**
+   * Most expired instances (or services, in `services()`) one call removes from Redis. Expired
+   * entries beyond it are still never returned; later calls remove them. 1 to 1000.
+   * @default 100
+   */
+  pruneLimit?: number | undefined;
+  /**
+   * Receives one line per connection transition (lost, back), one warning per malformed record,
+   * and errors thrown by watch subscribers. Credentials never reach it. @default silent
+   */
+  logger?: Logger | undefined;
+}
+
+/** Use a client you created and own. */
+export interface RedisBackendClientOptions extends RedisBackendCommonOptions {
+  /**
+   * Your ioredis client. rollcall does not change its options; see docs/backends/redis.md for the
+   * settings that make it fail fast (`maxRetriesPerRequest: 1`, a `retryStrategy` capped near
+   * 1 s; for Sentinel `failoverDetector: true`). The watch connection is a duplicate of it.
+   */
+  client: RedisClient;
+  /** Let `close()` disconnect `client` too. @default false: the client is yours */
+  closeClient?: boolean | undefined;
+  url?: never;
+  redis?: never;
+  cluster?: never;
+}
+
+/** Let rollcall build (and close) a standalone or Sentinel client. */
+export interface RedisBackendConnectOptions extends RedisBackendCommonOptions {
+  /**
+   * `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS. Options in `redis` override
+   * what the URL says. @default ioredis's default, `redis://127.0.0.1:6379`
+   */
+  url?: string | undefined;
+  /**
+   * ioredis options, passed through: `username`, `password`, `tls`, `db`, and for Sentinel
+   * `sentinels`, `name`, `sentinelPassword`, `enableTLSForSentinelMode`... Over ioredis's own
+   * defaults rollcall sets, unless given here: `enableOfflineQueue: false`,
+   * `maxRetriesPerRequest: 1`, `connectTimeout: 5000`, `retryStrategy` reconnecting after
+   * min(50 ms × attempt, 1000 ms), `reconnectOnError` on `READONLY`, and with `sentinels`
+   * `failoverDetector: true`.
+   */
+  redis?: RedisOptions | undefined;
+  client?: never;
+  closeClient?: never;
+  cluster?: never;
+}
+
+/** Let rollcall build (and close) a Cluster client. */
+export interface RedisBackendClusterOptions extends RedisBackendCommonOptions {
+  /**
+   * Startup nodes and ioredis Cluster options, passed through (`redisOptions` carries `username`,
+   * `password`, `tls`). rollcall's defaults, unless given: `clusterRetryStrategy` capped at 1000 ms,
+   * and in `redisOptions` `maxRetriesPerRequest: 1` and `connectTimeout: 5000`.
+   */
+  cluster: { nodes: ClusterNode[]; options?: ClusterOptions | undefined };
+  client?: never;
+  closeClient?: never;
+  url?: never;
+  redis?: never;
+}
+
+/** Options of {@link RedisBackend}: one of a client, a URL / options, or a Cluster. */
+export type RedisBackendOptions = RedisBackendClientOptions | RedisBackendConnectOptions | RedisBackendClusterOptions;
+
+/** Counters of a {@link RedisBackend}, plain integers. */
+export interface RedisBackendStats {
+  /** Records skipped because they were not valid instances (each skip counts, on every read). */
+  readonly malformedRecords: number;
+  /** Services with an underlying watch. */
+  readonly activeWatches: number;
+  /** Listings run for watchers (after a hint, a deadline, or a reconnection). */
+  readonly watchRefreshes: number;
+}
+
+/** How long a service's keys outlive its latest lease deadline. */
+const KEY_GRACE_MS = 60_000;
+/** Distinct malformed records remembered so each is logged once; the memory is cleared beyond it. */
+const MALFORMED_LOG_MEMORY = 1_000;
+
+const CLIENT_DEFAULTS: RedisOptions = {
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+  connectTimeout: 5_000,
+  retryStrategy: (times) => Math.min(times * 50, 1_000),
+  // After a failover the old master answers READONLY until it is reconnected to the new one.
+  reconnectOnError: (error) => error.message.startsWith('READONLY'),
+};
+
+/** The Redis registry backend. */
+export class RedisBackend implements RegistryBackend {
+  readonly kind = 'redis';
+  readonly namespace: string;
+  /** The ioredis client in use (yours, or the one rollcall built). */
+  readonly client: RedisClient;
+  readonly #isCluster: boolean;
+  readonly #ownsClient: boolean;
+  readonly #indexKey: string;
+  readonly #pruneLimit: number;
+  readonly #operationTimeoutMs: number;
+  readonly #policy: IPolicy;
+  readonly #log: Logger;
+  readonly #redactor: Redactor;
+  readonly #hub: WatchHub;
+  readonly #watcher: RedisWatcher;
+  readonly #inflight = new Set<Promise<unknown>>();
+  readonly #loggedMalformed = new Set<string>();
+  readonly #listeners: [string, (...args: unknown[]) => void][] = [];
+  #malformedRecords = 0;
+  #everReady: boolean;
+  #connected: boolean;
+  #lastError: unknown;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #connecting: Promise<void> | undefined;
+  #stopWaiting: (() => void) | undefined;
+
+  constructor(options: RedisBackendOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'a RedisBackend options object', options);
+    this.namespace = options.namespace ?? DEFAULT_NAMESPACE;
+    assertNamespace(this.namespace);
+    this.#operationTimeoutMs = options.operationTimeoutMs ?? 1_500;
+    assertDuration(this.#operationTimeoutMs, 'operationTimeoutMs', 100, 60_000);
+    this.#pruneLimit = options.pruneLimit ?? 100;
+    if (!Number.isInteger(this.#pruneLimit) || this.#pruneLimit < 1 || this.#pruneLimit > 1_000) {
+      throw new InvalidArgumentError('pruneLimit', 'an integer from 1 to 1000', options.pruneLimit);
+    }
+    this.#log = (options.logger ?? silentLogger).child({ component: 'redis-backend', namespace: this.namespace });
+    const { client, owns } = createClient(options);
+    this.client = client;
+    this.#ownsClient = owns;
+    this.#isCluster = client.isCluster;
+    this.#redactor = new Redactor(secretsOf(client));
+    this.#indexKey = servicesIndexKey(this.namespace);
+    this.#policy = timeout(this.#operationTimeoutMs, TimeoutStrategy.Aggressive).dangerouslyUnref();
+    this.#everReady = client.status === 'ready';
+    this.#connected = this.#everReady;
+    this.#listen('ready', () => this.#onReady());
+    this.#listen('error', (error: unknown) => {
+      this.#lastError = error;
+    });
+    this.#listen('close', () => this.#onDown());
+    this.#watcher = new RedisWatcher({
+      list: (service) => this.#call('watch', () => this.#list(service)),
+      channel: (service) => serviceKeys(this.namespace, service).channel,
+      connect: () => this.#subscriberConnection(),
+      connectionError: (error) => connectionError('watch', 'the watch connection to Redis was lost', error, this.#redactor),
+      onTransition: (up, error) => {
+        if (up) this.#log.info({}, 'watch connection to Redis is back; watched services were read again');
+        else this.#log.warn({ error: this.#redactor.message(error) }, 'watch connection to Redis lost; reconnecting');
+      },
+    });
+    this.#hub = new WatchHub(this.#watcher.source, (error) => this.#log.error({ error: this.#redactor.message(error) }, 'watch subscriber threw'));
+  }
+
+  async register(instance: ServiceInstance, lease: Lease): Promise<void> {
+    this.#assertOpen();
+    const valid = createInstance(instance, Date.now());
+    assertTtl(lease?.ttlMs, 'lease.ttlMs');
+    const keys = serviceKeys(this.namespace, valid.service);
+    await this.#call('register', async () => {
+      const deadline = await this.#script(REGISTER, keys, [
+        valid.id,
+        lease.ttlMs,
+        JSON.stringify(valid),
+        valid.status,
+        valid.updatedAt,
+        keys.channel,
+        valid.service,
+        this.#pruneLimit,
+        KEY_GRACE_MS,
+      ]);
+      if (this.#isCluster) await this.#raiseIndex(valid.service, integer(deadline));
+    });
+  }
+
+  async renew(ref: InstanceRef, status: InstanceStatus): Promise<RenewResult> {
+    this.#assertOpen();
+    assertInstanceRef(ref);
+    if (!isInstanceStatus(status)) throw new InvalidArgumentError('status', 'passing, warning, critical or draining', status);
+    const keys = serviceKeys(this.namespace, ref.service);
+    return this.#call('renew', async () => {
+      const [renewed, deadline] = integers(
+        await this.#script(RENEW, keys, [ref.id, status, keys.channel, ref.service, this.#pruneLimit, KEY_GRACE_MS]),
+        2,
+      );
+      if (renewed !== 1) return 'lost';
+      if (this.#isCluster) await this.#raiseIndex(ref.service, deadline);
+      return 'renewed';
+    });
+  }
+
+  async deregister(ref: InstanceRef): Promise<void> {
+    this.#assertOpen();
+    assertInstanceRef(ref);
+    const keys = serviceKeys(this.namespace, ref.service);
+    await this.#call('deregister', async () => {
+      const [removed, removedDeadline, remaining] = integers(
+        await this.#script(DEREGISTER, keys, [ref.id, keys.channel, ref.service, this.#pruneLimit]),
+        3,
+      );
+      if (this.#isCluster && removed > 0 && removedDeadline > 0) {
+        await runScript(this.#scriptClient, INDEX_AFTER_DEREGISTER, [this.#indexKey], [ref.service, removedDeadline, remaining]);
+      }
+    });
+  }
+
+  async instances(service: string): Promise<ServiceInstance[]> {
+    this.#assertOpen();
+    assertServiceName(service);
+    const listing = await this.#call('instances', () => this.#list(service));
+    return listing.instances;
+  }
+
+  async services(): Promise<string[]> {
+    this.#assertOpen();
+    return this.#call('services', async () => {
+      const reply = await runScript(this.#scriptClient, SERVICES, [this.#indexKey], [this.#pruneLimit]);
+      if (!Array.isArray(reply)) throw new Error('unexpected reply from the services script');
+      const names: string[] = [];
+      for (const name of reply as unknown[]) {
+        if (typeof name === 'string' && SERVICE_NAME_PATTERN.test(name)) names.push(name);
+        else this.#malformed(new MalformedRecordError(`${this.#indexKey} member`, 'not a valid service name'), this.#indexKey, String(name));
+      }
+      return names.sort();
+    });
+  }
+
+  /**
+   * Pushes the service's instance list through `handlers`: the current list first, then after
+   * every registration, deregistration, status change and expiry. One pub/sub connection serves
+   * every watched service of this backend.
+   */
+  watch(service: string, handlers: WatchHandlers): Unsubscribe {
+    this.#assertOpen();
+    assertServiceName(service);
+    return this.#hub.subscribe(service, handlers);
+  }
+
+  /** Number of services this backend is watching. */
+  get activeWatches(): number {
+    return this.#hub.activeWatches;
+  }
+
+  stats(): RedisBackendStats {
+    return {
+      malformedRecords: this.#malformedRecords,
+      activeWatches: this.#hub.activeWatches,
+      watchRefreshes: this.#watcher.refreshes,
+    };
+  }
+
+  /**
+   * Stops every watch, waits for calls in flight, closes the watch connection, and disconnects
+   * the client if rollcall built it (or `closeClient: true`). Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#closed = true;
+    this.#hub.close();
+    await this.#watcher.close();
+    await Promise.allSettled([...this.#inflight]);
+    // A client that never connected must not keep our listeners.
+    this.#stopWaiting?.();
+    for (const [event, listener] of this.#listeners) this.client.off(event, listener);
+    if (this.#ownsClient) await disconnect(this.client);
+  }
+
+  // Cluster only: GT keeps the latest deadline when several instances write at once.
+  async #raiseIndex(service: string, deadline: number): Promise<void> {
+    await this.client.call('ZADD', this.#indexKey, 'GT', deadline, service);
+  }
+
+  get #scriptClient(): ScriptClient {
+    return this.client;
+  }
+
+  #script(script: Script, keys: ServiceKeys, args: readonly (string | number)[]): Promise<unknown> {
+    const keyList = [keys.deadlines, keys.records, keys.leases];
+    // Outside Cluster the index moves in the same script; in Cluster it lives in another slot.
+    if (!this.#isCluster && script !== LIST) keyList.push(this.#indexKey);
+    return runScript(this.#scriptClient, script, keyList, args);
+  }
+
+  async #list(service: string): Promise<Listing> {
+    const keys = serviceKeys(this.namespace, service);
+    const reply = await this.#script(LIST, keys, [keys.channel, this.#pruneLimit]);
+    return parseListing(reply, service, keys, (error, key, id) => this.#malformed(error, key, id));
+  }
+
+  // Bounded by operationTimeoutMs; fails at once while a connection that was up is down; every
+  // error leaves as a rollcall error with credentials scrubbed.
+  async #call<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    this.#assertOpen();
+    const work = this.#policy.execute(async ({ signal }) => {
+      await this.#whenReady(operation, signal);
+      return run();
+    });
+    this.#inflight.add(work);
+    try {
+      return await work;
+    } catch (error) {
+      if (error instanceof TaskCancelledError) {
+        throw new RegistryUnavailableError(this.kind, operation, `no answer from Redis within operationTimeoutMs (${this.#operationTimeoutMs} ms)`);
+      }
+      throw translateError(operation, error, this.#redactor);
+    } finally {
+      this.#inflight.delete(work);
+    }
+  }
+
+  async #whenReady(operation: string, signal: AbortSignal): Promise<void> {
+    const status = this.client.status;
+    if (status === 'ready') return;
+    if (status === 'end' || status === 'disconnecting') {
+      throw connectionError(operation, 'the Redis client is closed', undefined, this.#redactor);
+    }
+    // Once up, a connection that is down fails calls at once: no offline queue, callers fall back.
+    if (this.#everReady || status === 'reconnecting' || status === 'close') {
+      throw connectionError(operation, `not connected to Redis (${status})`, this.#lastError, this.#redactor);
+    }
+    if (status === 'wait') this.client.connect().catch(() => {});
+    let onAbort: (() => void) | undefined;
+    try {
+      await Promise.race([
+        this.#firstConnection(),
+        new Promise<never>((_, reject) => {
+          onAbort = () => reject(new Error('aborted'));
+          signal.addEventListener('abort', onAbort);
+        }),
+      ]);
+    } catch (error) {
+      const problem = signal.aborted ? `could not connect to Redis within ${this.#operationTimeoutMs} ms` : 'could not connect to Redis';
+      throw connectionError(operation, problem, this.#lastError ?? error, this.#redactor);
+    } finally {
+      if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  // Shared by every call made before the first connection is up, so concurrent callers add one
+  // listener pair to the client rather than one each.
+  #firstConnection(): Promise<void> {
+    this.#connecting ??= new Promise<void>((resolve, reject) => {
+      const settle = (error?: Error): void => {
+        this.client.off('ready', onReady);
+        this.client.off('close', onClose);
+        this.#connecting = undefined;
+        this.#stopWaiting = undefined;
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      const onReady = (): void => settle();
+      const onClose = (): void => settle(new Error('the connection closed'));
+      this.client.on('ready', onReady);
+      this.client.on('close', onClose);
+      this.#stopWaiting = () => settle(new ClosedError('RedisBackend'));
+    });
+    return this.#connecting;
+  }
+
+  #onReady(): void {
+    const recovered = this.#everReady && !this.#connected;
+    this.#everReady = true;
+    this.#connected = true;
+    this.#lastError = undefined;
+    if (!recovered) return;
+    this.#log.info({}, 'connection to Redis is back');
+    this.#watcher.refreshFailing();
+  }
+
+  #onDown(): void {
+    if (!this.#connected || this.#closed) return;
+    this.#connected = false;
+    const error = this.#lastError === undefined ? undefined : this.#redactor.message(this.#lastError);
+    this.#log.warn({ error }, 'connection to Redis lost; calls fail fast until it is back');
+  }
+
+  #subscriberConnection(): Redis {
+    const overrides: RedisOptions = {
+      lazyConnect: false,
+      enableOfflineQueue: true,
+      autoResubscribe: false,
+      maxRetriesPerRequest: null,
+      // The watcher replaces a lost subscriber itself, then reads everything again.
+      retryStrategy: () => null,
+      reconnectOnError: null,
+    };
+    if (!this.#isCluster) return (this.client as Redis).duplicate({ ...overrides, failoverDetector: false });
+    // Classic pub/sub reaches every node of a Cluster, so any master serves as the subscriber.
+    const cluster = this.client as Cluster;
+    const nodes = cluster.nodes('master');
+    const node = nodes[Math.floor(Math.random() * nodes.length)];
+    if (node === undefined) throw new Error('no Cluster node known yet');
+    const { host, port, username, password, tls, connectTimeout } = node.options;
+    return new Redis({ ...definedOnly({ host, port, username, password, tls, connectTimeout }), ...overrides });
+  }
+
+  #listen(event: string, listener: (...args: unknown[]) => void): void {
+    this.client.on(event, listener);
+    this.#listeners.push([event, listener]);
+  }
+
+  #malformed(error: MalformedRecordError, key: string, id: string): void {
+    this.#malformedRecords++;
+    const seen = `${key}\u0000${id}`;
+    if (this.#loggedMalformed.has(seen)) return;
+    if (this.#loggedMalformed.size >= MALFORMED_LOG_MEMORY) this.#loggedMalformed.clear();
+    this.#loggedMalformed.add(seen);
+    this.#log.warn({ key, id, problem: error.message }, 'skipping a malformed registry record');
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ClosedError('RedisBackend');
+  }
+}
+
+function createClient(options: RedisBackendOptions): { client: RedisClient; owns: boolean } {
+  if (options.client !== undefined) {
+    if (options.url !== undefined || options.redis !== undefined || options.cluster !== undefined) {
+      throw new InvalidArgumentError('options', 'either client, or url / redis, or cluster', 'several of them');
+    }
+    const client: unknown = options.client;
+    if (typeof client !== 'object' || client === null || typeof (client as Partial<Redis>).evalsha !== 'function') {
+      throw new InvalidArgumentError('client', 'an ioredis Redis or Cluster client', client);
+    }
+    return { client: options.client, owns: options.closeClient ?? false };
+  }
+  if (options.cluster !== undefined) {
+    if (options.url !== undefined || options.redis !== undefined) {
+      throw new InvalidArgumentError('options', 'either client, or url / redis, or cluster', 'several of them');
+    }
+    const { nodes, options: clusterOptions = {} } = options.cluster;
+    if (!Array.isArray(nodes) || nodes.length === 0) throw new InvalidArgumentError('cluster.nodes', 'at least one startup node', nodes);
+    const cluster = new Cluster(nodes, {
+      clusterRetryStrategy: (times) => Math.min(100 + times * 50, 1_000),
+      ...clusterOptions,
+      redisOptions: { maxRetriesPerRequest: 1, connectTimeout: 5_000, ...clusterOptions.redisOptions },
+    });
+    return { client: cluster, owns: true };
+  }
+  const redisOptions: RedisOptions = { ...CLIENT_DEFAULTS, ...(options.redis?.sentinels === undefined ? {} : { failoverDetector: true }), ...options.redis };
+  if (options.url !== undefined && typeof options.url !== 'string') throw new InvalidArgumentError('url', 'a redis:// or rediss:// URL', options.url);
+  const client = options.url === undefined ? new Redis(redisOptions) : new Redis(options.url, redisOptions);
+  return { client, owns: true };
+}
+
+function secretsOf(client: RedisClient): (string | undefined)[] {
+  if (client.isCluster) {
+    const redisOptions = (client as Cluster).options.redisOptions;
+    return [redisOptions?.password, redisOptions?.sentinelPassword];
+  }
+  const { password, sentinelPassword } = (client as Redis).options;
+  return [password, sentinelPassword];
+}
+
+function integer(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw new Error('unexpected reply from a registry script');
+  return value;
+}
+
+function integers<N extends 2 | 3>(value: unknown, count: N): N extends 2 ? [number, number] : [number, number, number] {
+  if (!Array.isArray(value) || value.length !== count) throw new Error('unexpected reply from a registry script');
+  return (value as unknown[]).map(integer) as N extends 2 ? [number, number] : [number, number, number];
+}
+
+/** `value` without its undefined properties, as exactOptionalPropertyTypes wants for ioredis options. */
+function definedOnly<T extends object>(value: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+}

@@ -1,0 +1,234 @@
+/**
+ * Push for `watch()`: one pub/sub connection per backend serves every watched service. Messages
+ * are hints; on each one the watcher reads the whole service again (one listing script), so a lost
+ * or reordered message can never leave a watcher wrong for longer than the next hint.
+ *
+ * Redis says nothing when a deadline passes, so each watched service also has one timer at its
+ * earliest known deadline (a delta of the server's clock, so the local clock does not matter).
+ * The listing it runs prunes the expired instance and publishes, which tells every other watcher.
+ * Without changes a service is therefore read at most once per lease period; there is no polling.
+ *
+ * The subscriber connection never reconnects by itself: when it ends, every watcher hears an
+ * error, and a new connection subscribes everything again and then reads every service, so a
+ * change made while it was away is delivered.
+ */
+import type { Redis } from 'ioredis';
+import { unrefTimeout } from '../../core/clock.js';
+import type { WatchSink, WatchSource } from '../watch-hub.js';
+import type { Listing } from './records.js';
+
+/** Fired after a deadline, so the listing surely sees it passed: timers and clocks are not exact. */
+const EXPIRY_MARGIN_MS = 25;
+/** Longest pause between two attempts to bring the subscriber connection back. */
+const RESUBSCRIBE_MAX_DELAY_MS = 1_000;
+/** Longest pause between two attempts to read a service whose last read failed. */
+const REFRESH_RETRY_MAX_DELAY_MS = 2_000;
+
+export interface WatcherOptions {
+  /** Reads one service (bounded by the backend's operation timeout). */
+  list(service: string): Promise<Listing>;
+  /** The service's pub/sub channel. */
+  channel(service: string): string;
+  /** A new subscriber connection that does not reconnect by itself and queues commands until connected. */
+  connect(): Redis;
+  /** Turns a subscriber connection failure into the error watchers hear. */
+  connectionError(error: unknown): Error;
+  /** One line per subscriber connection transition. */
+  onTransition(up: boolean, error?: unknown): void;
+}
+
+interface WatchState {
+  readonly service: string;
+  readonly channel: string;
+  readonly sink: WatchSink;
+  running: boolean;
+  again: boolean;
+  /** Signature of the last list delivered; undefined when the next list must be delivered anyway. */
+  delivered: string | undefined;
+  failing: boolean;
+  retries: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export class RedisWatcher {
+  readonly #options: WatcherOptions;
+  readonly #byChannel = new Map<string, WatchState>();
+  #subscriber: Redis | undefined;
+  /** Subscribed to every watched channel: only then is a read worth delivering. */
+  #subscriberUp = false;
+  #wasDown = false;
+  #lastError: unknown;
+  #restartTimer: NodeJS.Timeout | undefined;
+  #restarts = 0;
+  #closed = false;
+  /** Listings run for watchers. */
+  refreshes = 0;
+
+  constructor(options: WatcherOptions) {
+    this.#options = options;
+  }
+
+  /** The {@link WatchSource} for the backend's {@link WatchHub}. */
+  readonly source: WatchSource = (service, sink) => {
+    const state: WatchState = {
+      service,
+      channel: this.#options.channel(service),
+      sink,
+      running: false,
+      again: false,
+      delivered: undefined,
+      failing: false,
+      retries: 0,
+      timer: undefined,
+    };
+    this.#byChannel.set(state.channel, state);
+    const subscriber = this.#subscriber;
+    if (subscriber === undefined) {
+      if (this.#restartTimer === undefined) this.#connect();
+    } else {
+      // Subscribed before reading, so no change can fall between the read and the subscription.
+      // If the connection fails instead, its replacement subscribes and reads everything.
+      subscriber.subscribe(state.channel).then(
+        () => this.#refresh(state),
+        () => {},
+      );
+    }
+    return () => this.#stop(state);
+  };
+
+  /** Reads again every service whose last read failed (the main connection is back). */
+  refreshFailing(): void {
+    for (const state of this.#byChannel.values()) if (state.failing) this.#refresh(state);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#restartTimer);
+    for (const state of this.#byChannel.values()) clearTimeout(state.timer);
+    this.#byChannel.clear();
+    const subscriber = this.#subscriber;
+    this.#subscriber = undefined;
+    if (subscriber !== undefined) await disconnect(subscriber);
+  }
+
+  #connect(): void {
+    this.#restartTimer = undefined;
+    if (this.#closed || this.#byChannel.size === 0) return;
+    let subscriber: Redis;
+    try {
+      subscriber = this.#options.connect();
+    } catch (error) {
+      this.#onEnd(undefined, error);
+      return;
+    }
+    this.#subscriber = subscriber;
+    subscriber.on('message', (channel: string) => {
+      const state = this.#byChannel.get(channel);
+      if (state !== undefined) this.#refresh(state);
+    });
+    subscriber.on('error', (error: unknown) => {
+      this.#lastError = error;
+    });
+    subscriber.once('end', () => this.#onEnd(subscriber, this.#lastError));
+    subscriber.subscribe(...this.#byChannel.keys()).then(
+      () => {
+        if (this.#subscriber !== subscriber) return;
+        this.#restarts = 0;
+        this.#lastError = undefined;
+        this.#subscriberUp = true;
+        if (this.#wasDown) this.#options.onTransition(true);
+        this.#wasDown = false;
+        for (const state of this.#byChannel.values()) this.#refresh(state);
+      },
+      () => {},
+    );
+  }
+
+  #onEnd(subscriber: Redis | undefined, error: unknown): void {
+    if (this.#closed || this.#subscriber !== subscriber) return;
+    this.#subscriber = undefined;
+    const reported = this.#options.connectionError(error ?? new Error('the subscriber connection closed'));
+    if (this.#subscriberUp) this.#options.onTransition(false, reported);
+    this.#wasDown ||= this.#subscriberUp;
+    this.#subscriberUp = false;
+    for (const state of this.#byChannel.values()) this.#fail(state, reported);
+    if (this.#byChannel.size === 0) return;
+    const delay = Math.min(100 * 2 ** this.#restarts, RESUBSCRIBE_MAX_DELAY_MS);
+    this.#restarts++;
+    this.#restartTimer = unrefTimeout(() => this.#connect(), delay);
+  }
+
+  #stop(state: WatchState): void {
+    if (this.#byChannel.get(state.channel) !== state) return;
+    this.#byChannel.delete(state.channel);
+    clearTimeout(state.timer);
+    this.#subscriber?.unsubscribe(state.channel).catch(() => {});
+  }
+
+  // One read per service at a time; hints arriving meanwhile cause exactly one more.
+  #refresh(state: WatchState): void {
+    // Without the subscription a delivered list would look pushed while nothing is; the
+    // resubscription reads everything anyway.
+    if (!this.#subscriberUp) return;
+    if (state.running) {
+      state.again = true;
+      return;
+    }
+    state.running = true;
+    state.again = false;
+    clearTimeout(state.timer);
+    state.timer = undefined;
+    this.refreshes++;
+    const active = (): boolean => !this.#closed && this.#byChannel.get(state.channel) === state;
+    this.#options
+      .list(state.service)
+      .then(
+        (listing) => {
+          if (!active() || !this.#subscriberUp) return;
+          state.failing = false;
+          state.retries = 0;
+          if (listing.signature !== state.delivered) {
+            state.delivered = listing.signature;
+            state.sink.change(listing.instances);
+          }
+          this.#scheduleExpiry(state, listing);
+        },
+        (error: unknown) => {
+          if (!active()) return;
+          this.#fail(state, error instanceof Error ? error : new Error(String(error)));
+          const delay = Math.min(200 * 2 ** state.retries, REFRESH_RETRY_MAX_DELAY_MS);
+          state.retries++;
+          state.timer = unrefTimeout(() => this.#refresh(state), delay);
+        },
+      )
+      .finally(() => {
+        state.running = false;
+        if (state.again && active()) this.#refresh(state);
+      });
+  }
+
+  #scheduleExpiry(state: WatchState, listing: Listing): void {
+    if (listing.nextDeadline === undefined) return;
+    const delay = Math.max(0, listing.nextDeadline - listing.serverNow) + EXPIRY_MARGIN_MS;
+    state.timer = unrefTimeout(() => this.#refresh(state), delay);
+  }
+
+  #fail(state: WatchState, error: Error): void {
+    state.delivered = undefined;
+    if (state.failing) return;
+    state.failing = true;
+    state.sink.error(error);
+  }
+}
+
+/** Closes a connection and waits (briefly) until its socket is gone. */
+export async function disconnect(client: { status: string; disconnect(): void; once(event: 'end', listener: () => void): unknown }): Promise<void> {
+  // Between reconnection attempts there is no socket, and ioredis emits no 'end' for it.
+  const hasSocket = client.status === 'connecting' || client.status === 'connect' || client.status === 'ready';
+  const ended = new Promise<void>((resolve) => {
+    client.once('end', resolve);
+    unrefTimeout(resolve, 1_000);
+  });
+  client.disconnect();
+  if (hasSocket) await ended;
+}

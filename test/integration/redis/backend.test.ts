@@ -1,0 +1,271 @@
+/**
+ * RedisBackend against a real redis-server: key layout, one round trip per operation, the services
+ * index, and who closes what.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { RedisBackend, serviceKeys, servicesIndexKey } from '../../../src/backends/redis/index.js';
+import { createInstance, type InstanceInput, type ServiceInstance } from '../../../src/core/instance.js';
+import { freePort, startRedis, type RedisServer } from '../../helpers/redis-server.js';
+
+let server: RedisServer;
+let admin: Redis;
+const opened: RedisBackend[] = [];
+const clients: Redis[] = [];
+let sequence = 0;
+
+beforeAll(async () => {
+  server = await startRedis();
+  admin = new Redis(server.url);
+});
+
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((backend) => backend.close()));
+  for (const client of clients.splice(0)) client.disconnect();
+});
+
+afterAll(async () => {
+  admin?.disconnect();
+  await server?.stop();
+});
+
+function namespace(): string {
+  return `ops-${++sequence}`;
+}
+
+function backend(options: { client?: Redis; closeClient?: boolean; url?: string; pruneLimit?: number } = {}): RedisBackend {
+  const { client, closeClient, url, pruneLimit } = options;
+  const common = { namespace: namespace(), ...(pruneLimit === undefined ? {} : { pruneLimit }) };
+  const created =
+    client === undefined
+      ? new RedisBackend({ ...common, url: url ?? server.url })
+      : new RedisBackend({ ...common, client, ...(closeClient === undefined ? {} : { closeClient }) });
+  opened.push(created);
+  return created;
+}
+
+function userClient(): Redis {
+  const client = new Redis(server.url);
+  clients.push(client);
+  return client;
+}
+
+function instance(overrides: Partial<InstanceInput> = {}): ServiceInstance {
+  return createInstance({ id: `i-${++sequence}`, service: 'orders', host: '10.0.0.1', port: 8080, ...overrides }, Date.now());
+}
+
+async function serverTime(): Promise<number> {
+  const [seconds, micros] = await admin.time();
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}
+
+describe('key layout', () => {
+  it('keeps one service in three keys under one hash tag, plus one services index', async () => {
+    const b = backend();
+    const registered = instance({ status: 'warning' });
+    await b.register(registered, { ttlMs: 5_000 });
+    const keys = serviceKeys(b.namespace, 'orders');
+    const index = servicesIndexKey(b.namespace);
+    expect([keys.deadlines, keys.records, keys.leases, index]).toEqual([
+      `{${b.namespace}:orders}:deadlines`,
+      `{${b.namespace}:orders}:records`,
+      `{${b.namespace}:orders}:leases`,
+      `{${b.namespace}}:services`,
+    ]);
+    expect((await admin.keys(`*${b.namespace}*`)).sort()).toEqual([index, keys.deadlines, keys.leases, keys.records].sort());
+
+    const now = await serverTime();
+    const deadline = Number(await admin.zscore(keys.deadlines, registered.id));
+    expect(deadline).toBeGreaterThan(now + 4_000);
+    expect(deadline).toBeLessThanOrEqual(now + 5_000);
+    expect(Number(await admin.zscore(index, 'orders'))).toBe(deadline);
+    expect(JSON.parse((await admin.hget(keys.records, registered.id)) ?? '')).toEqual(JSON.parse(JSON.stringify(registered)));
+    expect(await admin.hget(keys.leases, registered.id)).toBe(`5000 warning ${registered.updatedAt}`);
+    // Abandoned services clean themselves up: the keys expire a minute after the last deadline.
+    for (const key of [keys.deadlines, keys.records, keys.leases]) {
+      const ttl = await admin.pttl(key);
+      expect(ttl).toBeGreaterThan(60_000);
+      expect(ttl).toBeLessThanOrEqual(65_000);
+    }
+    expect(await admin.pttl(index)).toBe(-1);
+  });
+
+  it('publishes every change on the service channel', async () => {
+    const b = backend();
+    const subscriber = userClient();
+    const messages: string[] = [];
+    subscriber.on('message', (_channel: string, message: string) => messages.push(message));
+    await subscriber.subscribe(serviceKeys(b.namespace, 'orders').channel);
+    const registered = instance({ id: 'watched' });
+    await b.register(registered, { ttlMs: 30_000 });
+    await b.renew(registered, 'passing');
+    await b.renew(registered, 'draining');
+    await b.deregister(registered);
+    await vi.waitFor(() => expect(messages).toEqual(['register watched', 'status watched', 'deregister watched']));
+  });
+});
+
+describe('round trips', () => {
+  it('sends one command per register, renew, listing, deregistration and services() outside Cluster', async () => {
+    const client = userClient();
+    const b = backend({ client });
+    const registered = instance();
+    // The first call of each script loads it (NOSCRIPT, then EVAL); the steady state is measured after.
+    await b.register(registered, { ttlMs: 30_000 });
+    await b.renew(registered, 'passing');
+    await b.instances('orders');
+    await b.services();
+    await b.deregister(instance());
+
+    const sent = vi.spyOn(client, 'sendCommand');
+    const count = async (operation: () => Promise<unknown>): Promise<string[]> => {
+      sent.mockClear();
+      await operation();
+      return sent.mock.calls.map(([command]) => command.name);
+    };
+    expect(await count(() => b.register(instance(), { ttlMs: 30_000 }))).toEqual(['evalsha']);
+    expect(await count(() => b.renew(registered, 'warning'))).toEqual(['evalsha']);
+    expect(await count(() => b.instances('orders'))).toEqual(['evalsha']);
+    expect(await count(() => b.services())).toEqual(['evalsha']);
+    expect(await count(() => b.deregister(registered))).toEqual(['evalsha']);
+  });
+
+  it('loads its scripts again after the server lost them', async () => {
+    const b = backend();
+    await b.register(instance(), { ttlMs: 30_000 });
+    await admin.script('FLUSH');
+    await b.register(instance(), { ttlMs: 30_000 });
+    expect(await b.instances('orders')).toHaveLength(2);
+  });
+});
+
+describe('services index', () => {
+  it('drops a service when its last instance leaves or expires, without KEYS or SCAN', async () => {
+    const b = backend();
+    const staying = instance({ service: 'payments' });
+    const leaving = instance({ service: 'orders' });
+    const expiring = instance({ service: 'billing' });
+    await b.register(staying, { ttlMs: 30_000 });
+    await b.register(leaving, { ttlMs: 30_000 });
+    await b.register(expiring, { ttlMs: 1_000 });
+    expect(await b.services()).toEqual(['billing', 'orders', 'payments']);
+    await b.deregister(leaving);
+    expect(await b.services()).toEqual(['billing', 'payments']);
+    await vi.waitFor(async () => expect(await b.services()).toEqual(['payments']), { timeout: 2_500, interval: 100 });
+    expect(await admin.zrange(servicesIndexKey(b.namespace), 0, -1)).toEqual(['payments']);
+  });
+
+  it('keeps a service listed while any instance lives, whatever order they come and go in', async () => {
+    const b = backend();
+    const long = instance();
+    const short = instance();
+    await b.register(long, { ttlMs: 30_000 });
+    await b.register(short, { ttlMs: 1_000 });
+    await b.deregister(long);
+    expect(await b.services()).toEqual(['orders']);
+    await b.register(long, { ttlMs: 30_000 });
+    await b.deregister(short);
+    expect(await b.services()).toEqual(['orders']);
+  });
+
+  it('prunes expired instances with their records and leases', async () => {
+    const b = backend({ pruneLimit: 2 });
+    const keys = serviceKeys(b.namespace, 'orders');
+    const expiring = Array.from({ length: 5 }, () => instance());
+    for (const dying of expiring) await b.register(dying, { ttlMs: 1_000 });
+    const kept = instance();
+    await b.register(kept, { ttlMs: 30_000 });
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    // Expired entries are never returned, even those beyond the prune limit of this call.
+    expect((await b.instances('orders')).map((i) => i.id)).toEqual([kept.id]);
+    expect(await admin.zcard(keys.deadlines)).toBe(4);
+    await b.instances('orders');
+    await b.instances('orders');
+    expect(await admin.zcard(keys.deadlines)).toBe(1);
+    expect(await admin.hkeys(keys.records)).toEqual([kept.id]);
+    expect(await admin.hkeys(keys.leases)).toEqual([kept.id]);
+  });
+});
+
+describe('ownership and close', () => {
+  it('leaves a client it was given open, and closes its own watch connection', async () => {
+    const client = userClient();
+    const b = backend({ client });
+    const seen: number[] = [];
+    b.watch('orders', { onChange: (list) => seen.push(list.length) });
+    await vi.waitFor(() => expect(seen).toEqual([0]));
+    expect(await pubsubClients()).toBe(1);
+    await b.close();
+    expect(client.status).toBe('ready');
+    expect(await client.ping()).toBe('PONG');
+    await vi.waitFor(async () => expect(await pubsubClients()).toBe(0));
+  });
+
+  it('closes a client it was given when asked to, and clients it built itself', async () => {
+    const client = userClient();
+    const given = backend({ client, closeClient: true });
+    const built = backend();
+    await given.instances('orders');
+    await built.instances('orders');
+    await Promise.all([given.close(), built.close()]);
+    expect(client.status).toBe('end');
+    expect(built.client.status).toBe('end');
+  });
+
+  it('waits for calls in flight, then rejects new ones with CLOSED', async () => {
+    const b = backend();
+    await b.register(instance(), { ttlMs: 30_000 });
+    const listing = b.instances('orders');
+    const closing = b.close();
+    await expect(listing).resolves.toHaveLength(1);
+    await closing;
+    await expect(b.instances('orders')).rejects.toMatchObject({ code: 'CLOSED' });
+    await expect(b.services()).rejects.toMatchObject({ code: 'CLOSED' });
+    expect(() => b.watch('orders', { onChange: () => {} })).toThrow(expect.objectContaining({ code: 'CLOSED' }));
+  });
+
+  it('holds no handle after close, even when closed in the middle of an outage', async () => {
+    const resources = (): Map<string, number> => {
+      const counts = new Map<string, number>();
+      for (const name of process.getActiveResourcesInfo()) counts.set(name, (counts.get(name) ?? 0) + 1);
+      return counts;
+    };
+    const doomed = await startRedis();
+    try {
+      const before = resources();
+      const b = new RedisBackend({ url: doomed.url, namespace: namespace() });
+      const errors: Error[] = [];
+      let lists = 0;
+      b.watch('orders', { onChange: () => lists++, onError: (error) => errors.push(error) });
+      await b.register(instance(), { ttlMs: 30_000 });
+      await vi.waitFor(() => expect(lists).toBeGreaterThan(0));
+      await doomed.kill();
+      // Now the main client waits to reconnect and the watcher to bring its subscriber back.
+      await vi.waitFor(() => expect(errors).toHaveLength(1));
+      await b.close();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const grown = [...resources()].filter(([name, count]) => count > (before.get(name) ?? 0));
+      expect(grown).toEqual([]);
+    } finally {
+      await doomed.stop();
+    }
+  });
+
+  it('fails fast when the server cannot be reached at all', async () => {
+    const b = backend({ url: `redis://127.0.0.1:${await freePort()}` });
+    const started = Date.now();
+    await expect(b.register(instance(), { ttlMs: 30_000 })).rejects.toMatchObject({ code: 'REGISTRY_UNAVAILABLE' });
+    expect(Date.now() - started).toBeLessThan(500);
+    await expect(b.instances('orders')).rejects.toMatchObject({ code: 'REGISTRY_UNAVAILABLE', message: text(/ECONNREFUSED/) });
+  });
+});
+
+async function pubsubClients(): Promise<number> {
+  const list = (await admin.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string;
+  return list.split('\n').filter((line) => line.trim() !== '').length;
+}
+
+/** An asymmetric matcher for a string containing `pattern` (or matching it), typed for strict lint. */
+function text(pattern: string | RegExp): unknown {
+  return typeof pattern === 'string' ? expect.stringContaining(pattern) : expect.stringMatching(pattern);
+}

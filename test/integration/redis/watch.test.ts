@@ -1,0 +1,132 @@
+/**
+ * Watch over pub/sub against a real redis-server: one subscriber connection whatever the number of
+ * resolvers, expiry pushed without polling, and nothing lost across a lost subscriber connection.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { RedisBackend } from '../../../src/backends/redis/index.js';
+import { createInstance, type InstanceInput, type ServiceInstance } from '../../../src/core/instance.js';
+import { createResolver } from '../../../src/resolution/resolver.js';
+import { startRedis, type RedisServer } from '../../helpers/redis-server.js';
+
+let server: RedisServer;
+let admin: Redis;
+let sequence = 0;
+const cleanups: (() => Promise<void>)[] = [];
+
+beforeAll(async () => {
+  server = await startRedis();
+  admin = new Redis(server.url);
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+afterAll(async () => {
+  admin?.disconnect();
+  await server?.stop();
+});
+
+function pair(): { writer: RedisBackend; reader: RedisBackend } {
+  const namespace = `watch-${++sequence}`;
+  const writer = new RedisBackend({ url: server.url, namespace });
+  const reader = new RedisBackend({ url: server.url, namespace });
+  cleanups.push(() => writer.close(), () => reader.close());
+  return { writer, reader };
+}
+
+function instance(overrides: Partial<InstanceInput> = {}): ServiceInstance {
+  return createInstance({ id: `i-${++sequence}`, service: 'orders', host: '10.0.0.1', port: 8080, ...overrides }, Date.now());
+}
+
+async function pubsubClients(): Promise<string[]> {
+  const list = (await admin.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string;
+  return list.split('\n').filter((line) => line.trim() !== '');
+}
+
+describe('RedisBackend watch', () => {
+  it('serves every resolver and service of a process from one subscriber connection', async () => {
+    const { writer, reader } = pair();
+    const services = ['orders', 'payments', 'billing'];
+    for (const service of services) await writer.register(instance({ service }), { ttlMs: 30_000 });
+    const resolvers = Array.from({ length: 4 }, () => createResolver({ backend: reader, envFallback: false }));
+    cleanups.push(async () => {
+      await Promise.all(resolvers.map((resolver) => resolver.close()));
+    });
+    for (const resolver of resolvers) for (const service of services) await resolver.resolve(service);
+    await vi.waitFor(() => expect(resolvers.every((r) => services.every((s) => r.status(s)?.watching))).toBe(true));
+    expect(reader.activeWatches).toBe(3);
+    expect(await pubsubClients()).toHaveLength(1);
+    expect((await pubsubClients())[0]).toMatch(/ sub=3 /);
+
+    // A change reaches every resolver through that one connection.
+    const added = instance({ service: 'payments' });
+    await writer.register(added, { ttlMs: 30_000 });
+    await vi.waitFor(() => expect(resolvers.map((r) => r.status('payments')?.listed)).toEqual([2, 2, 2, 2]));
+  });
+
+  it('pushes an expiry at the deadline, by one timer instead of polling', async () => {
+    const { writer, reader } = pair();
+    const kept = instance();
+    await writer.register(kept, { ttlMs: 60_000 });
+    let latest: readonly ServiceInstance[] = [];
+    reader.watch('orders', { onChange: (list) => (latest = list) });
+    await vi.waitFor(() => expect(latest.map((i) => i.id)).toEqual([kept.id]));
+
+    // Nothing changes for a while: the watch does not read the service again.
+    const idle = reader.stats().watchRefreshes;
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(reader.stats().watchRefreshes).toBe(idle);
+
+    const expiring = instance();
+    await writer.register(expiring, { ttlMs: 1_000 });
+    await vi.waitFor(() => expect(latest).toHaveLength(2));
+    const deadline = Date.now() + 1_000;
+    await vi.waitFor(() => expect(latest.map((i) => i.id)).toEqual([kept.id]), { timeout: 2_000, interval: 10 });
+    // Delivered within a few tens of milliseconds of the deadline, not at the next poll.
+    expect(Date.now() - deadline).toBeLessThan(400);
+    // The registration, the expiry hint and the deadline timer: a handful of reads, not a poll loop.
+    expect(reader.stats().watchRefreshes - idle).toBeLessThanOrEqual(4);
+  });
+
+  it('re-subscribes after losing its connection and delivers what changed in the gap', async () => {
+    const { writer, reader } = pair();
+    const first = instance();
+    await writer.register(first, { ttlMs: 30_000 });
+    let latest: readonly ServiceInstance[] = [];
+    const errors: Error[] = [];
+    reader.watch('orders', { onChange: (list) => (latest = list), onError: (error) => errors.push(error) });
+    await vi.waitFor(() => expect(latest.map((i) => i.id)).toEqual([first.id]));
+
+    // Kill the subscriber connection, then change the service before it can come back: the
+    // message about this registration reaches nobody.
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    const inGap = instance();
+    await writer.register(inGap, { ttlMs: 30_000 });
+    expect(await pubsubClients()).toEqual([]);
+
+    await vi.waitFor(() => expect(errors.map((error) => (error as { code?: string }).code)).toEqual(['REGISTRY_UNAVAILABLE']));
+    await vi.waitFor(() => expect(latest.map((i) => i.id).sort()).toEqual([first.id, inGap.id].sort()), { timeout: 3_000 });
+    expect(await pubsubClients()).toHaveLength(1);
+
+    // Pushes work again on the new connection.
+    await writer.deregister(first);
+    await vi.waitFor(() => expect(latest.map((i) => i.id)).toEqual([inGap.id]));
+  });
+
+  it('stops the underlying subscription when the last subscriber leaves', async () => {
+    const { writer, reader } = pair();
+    const seen: number[] = [];
+    const stop = reader.watch('orders', { onChange: (list) => seen.push(list.length) });
+    await vi.waitFor(() => expect(seen).toEqual([0]));
+    await vi.waitFor(async () => expect((await pubsubClients())[0]).toMatch(/ sub=1 /));
+    stop();
+    expect(reader.activeWatches).toBe(0);
+    // With no channel left the connection leaves pub/sub mode.
+    await vi.waitFor(async () => expect(await pubsubClients()).toEqual([]));
+    await writer.register(instance(), { ttlMs: 30_000 });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(seen).toEqual([0]);
+  });
+});
