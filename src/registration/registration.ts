@@ -60,7 +60,11 @@ export interface AutoRegisterOptions extends Omit<InstanceInput, 'id' | 'host' |
   operationTimeoutMs?: number | undefined;
   /** First retry delay while standalone; grows exponentially with jitter. @default 1000 */
   retryInitialDelayMs?: number | undefined;
-  /** Longest retry delay while standalone. @default 30000 */
+  /**
+   * Longest retry delay while standalone. Capped at the heartbeat interval by default, so that once
+   * the registry is back the instance is registered within one interval, however long the outage.
+   * @default max(heartbeatIntervalMs, retryInitialDelayMs)
+   */
   retryMaxDelayMs?: number | undefined;
   /**
    * How long `drain()` waits after marking the instance draining, so that resolvers using
@@ -357,7 +361,7 @@ function resolveSettings(options: AutoRegisterOptions): Settings {
     drainWaitMs: ms(options.drainWaitMs, DEFAULT_DRAIN_WAIT_MS, 'drainWaitMs', 0),
     required,
     retryInitialDelayMs,
-    retryMaxDelayMs: ms(options.retryMaxDelayMs, Math.max(30_000, retryInitialDelayMs), 'retryMaxDelayMs', retryInitialDelayMs),
+    retryMaxDelayMs: ms(options.retryMaxDelayMs, Math.max(heartbeatIntervalMs, retryInitialDelayMs), 'retryMaxDelayMs', retryInitialDelayMs),
   };
 }
 

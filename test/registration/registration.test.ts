@@ -148,6 +148,18 @@ describe('registry down', () => {
     expect(Math.max(...gaps)).toBeLessThanOrEqual(9);
   });
 
+  it('is registered again within one heartbeat interval of the registry returning, after a long outage', async () => {
+    const registration = await start({ id: 'orders-1', ttlMs: 3_000 });
+    faulty.fail();
+    await vi.advanceTimersByTimeAsync(10 * 60_000);
+    expect(registration.state).toBe('standalone');
+    faulty.heal();
+    await faulty.wipe();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(registration.state).toBe('registered');
+    expect(await listed()).toEqual(['orders-1:passing']);
+  });
+
   it('goes standalone when heartbeats fail and back when the registry returns', async () => {
     const registration = await start({ id: 'orders-1' });
     const states: RegistrationState[] = [];
