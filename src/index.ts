@@ -25,10 +25,7 @@ export { DEFAULT_CACHE_TTL_MS, DEFAULT_DRAIN_WAIT_MS, WATCH_PROPAGATION_MARGIN_M
 export type { Lease, RegistryBackend, RenewResult, Unsubscribe, WatchHandlers } from './backends/backend.js';
 export { WatchHub, type WatchSink, type WatchSource } from './backends/watch-hub.js';
 export { MemoryBackend, MemoryRegistry, type MemoryBackendOptions } from './backends/memory.js';
-export type { CallOutcome, PickContext, Picker, Strategy } from './balancing/strategy.js';
-export { STRATEGY_NAMES, strategyByName, type NamedStrategyOptions, type StrategyName } from './balancing/strategies.js';
-export { roundRobin, type RoundRobinOptions } from './balancing/round-robin.js';
-export { random, type RandomOptions } from './balancing/random.js';
+export * from './balancing/index.js';
 export {
   Registration,
   autoRegister,

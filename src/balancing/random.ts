@@ -1,5 +1,6 @@
 import type { ServiceInstance } from '../core/instance.js';
-import type { Picker, Strategy } from './strategy.js';
+import { allowedIndexFrom } from './exclusion.js';
+import type { PickContext, Picker, Strategy } from './strategy.js';
 
 /** Options of {@link random}. */
 export interface RandomOptions {
@@ -7,13 +8,22 @@ export interface RandomOptions {
   random?: (() => number) | undefined;
 }
 
-/** Picks uniformly at random. */
+/** Picks uniformly at random. Ignores weights. */
 export function random(options: RandomOptions = {}): Strategy {
   const source = options.random ?? Math.random;
   return {
     name: 'random',
     createPicker(_service: string, instances: readonly ServiceInstance[]): Picker {
-      return { pick: () => instances[Math.floor(source() * instances.length)] };
+      return {
+        pick(context?: PickContext) {
+          const index = Math.floor(source() * instances.length);
+          const instance = instances[index];
+          const exclude = context?.exclude;
+          if (exclude === undefined || instance === undefined || !exclude.has(instance.id)) return instance;
+          const allowed = allowedIndexFrom(instances, index + 1, exclude);
+          return allowed === -1 ? instance : instances[allowed];
+        },
+      };
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { ServiceInstance } from '../core/instance.js';
-import type { Picker, Strategy } from './strategy.js';
+import { allowedIndexFrom } from './exclusion.js';
+import type { PickContext, Picker, Strategy } from './strategy.js';
 
 /** Options of {@link roundRobin}. */
 export interface RoundRobinOptions {
@@ -9,7 +10,7 @@ export interface RoundRobinOptions {
 
 /**
  * Takes instances in turn. Each new list starts at a random position so that many clients that
- * learn the same list at the same moment do not all hit its first instance.
+ * learn the same list at the same moment do not all hit its first instance. Ignores weights.
  */
 export function roundRobin(options: RoundRobinOptions = {}): Strategy {
   const random = options.random ?? Math.random;
@@ -18,10 +19,15 @@ export function roundRobin(options: RoundRobinOptions = {}): Strategy {
     createPicker(_service: string, instances: readonly ServiceInstance[]): Picker {
       let next = Math.floor(random() * instances.length);
       return {
-        pick() {
+        pick(context?: PickContext) {
           const instance = instances[next];
           next = next + 1 === instances.length ? 0 : next + 1;
-          return instance;
+          const exclude = context?.exclude;
+          if (exclude === undefined || instance === undefined || !exclude.has(instance.id)) return instance;
+          const allowed = allowedIndexFrom(instances, next, exclude);
+          if (allowed === -1) return instance;
+          next = allowed + 1 === instances.length ? 0 : allowed + 1;
+          return instances[allowed];
         },
       };
     },

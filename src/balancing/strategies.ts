@@ -1,11 +1,17 @@
 /**
  * Strategies selectable by name, for configuration files and environment variables. A local
- * table of factories, not a global registry: importing rollcall registers nothing.
+ * table of factories, not a global registry: importing rollcall registers nothing. Decorators
+ * (filters, zone preference, slow start, outlier ejection) take options and a child, so they
+ * are composed in code, not named.
  */
 import { InvalidArgumentError } from '../core/errors.js';
+import { consistentHash } from './consistent-hash.js';
+import { leastOutstanding } from './least-outstanding.js';
+import { p2c } from './p2c.js';
 import { random } from './random.js';
 import { roundRobin } from './round-robin.js';
 import type { Strategy } from './strategy.js';
+import { weighted } from './weighted.js';
 
 /** Options every named strategy accepts. */
 export interface NamedStrategyOptions {
@@ -16,6 +22,10 @@ export interface NamedStrategyOptions {
 const FACTORIES = {
   'round-robin': (options: NamedStrategyOptions) => roundRobin(options),
   random: (options: NamedStrategyOptions) => random(options),
+  weighted: (options: NamedStrategyOptions) => weighted(options),
+  'least-outstanding': (options: NamedStrategyOptions) => leastOutstanding(options),
+  p2c: (options: NamedStrategyOptions) => p2c(options),
+  'consistent-hash': (options: NamedStrategyOptions) => consistentHash(options),
 } as const satisfies Record<string, (options: NamedStrategyOptions) => Strategy>;
 
 /** Names accepted by {@link strategyByName} and by `createResolver({ strategy })`. */

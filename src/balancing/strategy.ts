@@ -22,9 +22,18 @@ export interface CallOutcome {
   readonly latencyMs: number;
 }
 
-/** Picks one instance of a fixed list. Built by a {@link Strategy}; never does I/O. */
+/**
+ * Picks one instance of a fixed list. Built by a {@link Strategy}; never does I/O. Decorators
+ * whose choice changes between list updates (outlier ejection, slow start) return a picker that
+ * forwards to a child picker they swap themselves (on an ejection, on a timer), so the picker
+ * the resolver cached stays valid.
+ */
 export interface Picker {
-  /** One instance, or `undefined` when the list is empty. */
+  /**
+   * One instance, or `undefined` when the list is empty. Pickers honour `context.exclude` while
+   * an allowed instance remains. A strict filter (`filter({ fallback: 'fail' })`) that matches
+   * nothing throws `ServiceUnavailableError`, which the resolver passes on to the caller.
+   */
   pick(context?: PickContext): ServiceInstance | undefined;
 }
 

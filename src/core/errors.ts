@@ -130,7 +130,7 @@ export class ClosedError extends RollcallError {
 }
 
 /** Tiers the resolver tries, in order. */
-export type ResolutionTier = 'cache' | 'registry' | 'stale' | 'env';
+export type ResolutionTier = 'cache' | 'registry' | 'stale' | 'env' | 'balancer';
 
 /** One tier the resolver tried and why it gave no answer. */
 export interface TierAttempt {

@@ -262,8 +262,13 @@ export class Resolver extends EventEmitter<ResolverEvents> {
       }
     }
     const found = await this.#lookup(service);
-    // Found entries always have a picker and at least one instance.
-    return (options?.exclude === undefined ? found.picker?.pick(options ?? NO_CONTEXT) : pickAvoiding(found, options)) ?? (found.instances[0] as ServiceInstance);
+    const picked = options?.exclude === undefined ? found.picker?.pick(options ?? NO_CONTEXT) : pickAvoiding(found, options);
+    if (picked !== undefined) return picked;
+    // A strategy may refuse every instance (a strict filter); that is its answer, not ours to override.
+    this.#counters.unavailable++;
+    throw new ServiceUnavailableError(service, [
+      { tier: 'balancer', reason: `strategy ${this.#strategy.name} picked none of ${found.instances.length} eligible instance(s)` },
+    ]);
   }
 
   /**
@@ -565,7 +570,10 @@ export class Resolver extends EventEmitter<ResolverEvents> {
   }
 }
 
-/** The strategy's pick unless excluded; then another pick, then any instance not excluded, then the pick. */
+/**
+ * The strategy's pick unless excluded; then a few more picks. Never an instance the strategy did
+ * not offer (it may have ejected it): when only excluded ones come back, the first pick stands.
+ */
 function pickAvoiding(entry: CacheEntry, options: ResolveOptions & { exclude?: ReadonlySet<string> | undefined }): ServiceInstance | undefined {
   const picker = entry.picker as Picker;
   const exclude = options.exclude as ReadonlySet<string>;
@@ -575,7 +583,7 @@ function pickAvoiding(entry: CacheEntry, options: ResolveOptions & { exclude?: R
     const again = picker.pick(options);
     if (again !== undefined && !exclude.has(again.id)) return again;
   }
-  return entry.instances.find((instance) => !exclude.has(instance.id)) ?? first;
+  return first;
 }
 
 function duration(value: number | undefined, fallback: number, field: string, min: number): number {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createInstance, random, roundRobin } from '../../src/index.js';
+import { STRATEGY_NAMES, strategyByName } from '../../src/balancing/index.js';
 
 const instances = ['a', 'b', 'c'].map((id) => createInstance({ id, service: 'orders', host: 'h', port: 1 }, 0));
 
@@ -26,5 +27,38 @@ describe('random', () => {
   it('returns undefined for an empty list', () => {
     expect(random().createPicker('orders', []).pick()).toBeUndefined();
     expect(roundRobin().createPicker('orders', []).pick()).toBeUndefined();
+  });
+});
+
+describe('exclusions', () => {
+  it('round-robin skips excluded instances and carries on after the one it took', () => {
+    const picker = roundRobin({ random: () => 0 }).createPicker('orders', instances);
+    expect(picker.pick({ exclude: new Set(['a']) })?.id).toBe('b');
+    expect(picker.pick()?.id).toBe('c');
+    expect(picker.pick({ exclude: new Set(['a', 'b', 'c']) })?.id).toBe('a');
+  });
+
+  it('random moves from an excluded pick to the next allowed instance', () => {
+    const picker = random({ random: () => 0.99 }).createPicker('orders', instances);
+    expect(picker.pick({ exclude: new Set(['c']) })?.id).toBe('a');
+    expect(picker.pick({ exclude: new Set(['c', 'a']) })?.id).toBe('b');
+    expect(picker.pick({ exclude: new Set(['a', 'b', 'c']) })?.id).toBe('c');
+  });
+});
+
+describe('strategyByName', () => {
+  it('builds every named strategy, each a new value', () => {
+    expect(STRATEGY_NAMES).toEqual(['round-robin', 'random', 'weighted', 'least-outstanding', 'p2c', 'consistent-hash']);
+    for (const name of STRATEGY_NAMES) {
+      const strategy = strategyByName(name, { random: () => 0 });
+      expect(strategy.name).toBe(name);
+      expect(strategy).not.toBe(strategyByName(name));
+      expect(strategy.createPicker('orders', instances).pick()?.service).toBe('orders');
+      strategy.close?.();
+    }
+  });
+
+  it('rejects unknown names with the list of known ones', () => {
+    expect(() => strategyByName('fastest')).toThrow(/Invalid strategy: expected a Strategy or one of round-robin, random, weighted, least-outstanding, p2c, consistent-hash, got "fastest"/);
   });
 });

@@ -8,7 +8,8 @@ const root = resolve(import.meta.dirname, '../..');
 describe('npm run demo', () => {
   it('exits 0 and shows every step: spread, drain, stale, env fallback, recovery', async () => {
     const { stdout } = await promisify(execFile)('npm', ['run', '-s', 'demo'], { cwd: root, timeout: 60_000 });
-    const answers = (title: string): string => stdout.split(title)[1]?.split('──')[0] ?? '';
+    // The text of the section whose title contains `title`, up to the next section.
+    const answers = (title: string): string => stdout.split(title)[1]?.split('\n── ')[0] ?? '';
     expect(stdout).toMatch(/orders-1 listening on 127\.0\.0\.1:\d+, state: registered/);
     expect(answers('spreads the calls')).toMatch(/answers: .*orders-1 via cache/);
     expect(answers('spreads the calls')).toMatch(/orders-2 via cache/);

@@ -128,10 +128,25 @@ describe('strategy hooks', () => {
     expect((await r.resolve('orders', { exclude: new Set(['a1', 'a2', 'a3']) })).id).toBe('a1');
   });
 
+  it('reports a strategy that refuses every instance as unavailable, never overriding it', async () => {
+    await register(instance('a1'), instance('a2'));
+    const r = resolver({ strategy: { name: 'refuses', createPicker: () => ({ pick: () => undefined }) } });
+    const error = (await r.resolve('orders').catch((e: unknown) => e)) as ServiceUnavailableError;
+    expect(error).toBeInstanceOf(ServiceUnavailableError);
+    expect(error.attempts).toEqual([{ tier: 'balancer', reason: 'strategy refuses picked none of 2 eligible instance(s)' }]);
+  });
+
+  it('never falls back to an instance the strategy did not offer when avoiding exclusions', async () => {
+    await register(instance('a1'), instance('a2'));
+    const onlyA1: Strategy = { name: 'only-a1', createPicker: (_s, list) => ({ pick: () => list.find((i) => i.id === 'a1') }) };
+    const r = resolver({ strategy: onlyA1 });
+    expect((await r.resolve('orders', { exclude: new Set(['a1']) })).id).toBe('a1');
+  });
+
   it('selects strategies by name and rejects unknown names', async () => {
     await register(instance('a1'), instance('a2'));
     expect(resolver({ strategy: 'random' })).toBeDefined();
-    expect(() => createResolver({ backend: faulty, strategy: 'fastest' as never })).toThrow(/Invalid strategy: expected a Strategy or one of round-robin, random, got "fastest"/);
+    expect(() => createResolver({ backend: faulty, strategy: 'fastest' as never })).toThrow(/Invalid strategy: expected a Strategy or one of round-robin, random, weighted, least-outstanding, p2c, consistent-hash, got "fastest"/);
   });
 
   it('releases per-service strategy state on eviction and closes the strategy with the resolver', async () => {

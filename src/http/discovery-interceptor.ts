@@ -1,0 +1,190 @@
+import type { Duplex } from 'node:stream';
+import { Agent, type Dispatcher } from 'undici';
+import { InvalidArgumentError } from '../core/errors.js';
+import type { Pick, Resolver } from '../resolution/resolver.js';
+import { headerValue } from './headers.js';
+import { httpPolicy, isConnectionError, isIdempotent, isTimeout, type DiscoveryHttpOptions, type HttpPolicy } from './options.js';
+import type { RetryBudget } from './retry-budget.js';
+import { SwitchingController } from './switching-controller.js';
+import { instanceOriginFor } from './target.js';
+
+type Headers = Record<string, string | string[] | undefined>;
+
+/** Options of {@link createDiscoveryDispatcher}. */
+export interface DiscoveryDispatcherOptions extends DiscoveryHttpOptions {
+  /**
+   * The dispatcher that carries requests to instances (pools, TLS, timeouts: undici's
+   * `headersTimeout` and `bodyTimeout`). @default a new undici `Agent`; closing the returned
+   * dispatcher closes it
+   */
+  dispatcher?: Dispatcher | undefined;
+}
+
+/**
+ * An undici interceptor that sends requests for service URLs (`http://orders/...`) to an
+ * instance picked by `resolver`, with the outcome reporting and retry rules of
+ * `createDiscoveryFetch`. Compose it onto any dispatcher:
+ * `new Agent().compose(discoveryInterceptor(resolver))`. Other origins pass through.
+ *
+ * At this level `fetch` hands every request body over as a stream, so through `fetch` only
+ * requests without a body are retried; `createDiscoveryFetch` also retries string and byte
+ * bodies. Bodies given to `dispatcher.request()` as strings or bytes are retried too.
+ */
+export function discoveryInterceptor(resolver: Resolver, options?: DiscoveryHttpOptions): Dispatcher.DispatcherComposeInterceptor {
+  if (typeof resolver?.pick !== 'function') throw new InvalidArgumentError('resolver', 'a Resolver from createResolver()', resolver);
+  const policy = httpPolicy(options, 'discoveryInterceptor options');
+  return (dispatch) =>
+    function discoveryDispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+      const url = opts.origin === undefined ? undefined : new URL(opts.origin);
+      if (url === undefined || !policy.isService(url)) return dispatch(opts, handler);
+      new ServiceCall(resolver, policy, dispatch, opts, handler, url).start();
+      return true;
+    };
+}
+
+/**
+ * A dispatcher for `setGlobalDispatcher()` (from the `undici` package), after which every
+ * `fetch` in the process, Node's global one included, resolves service URLs through `resolver`.
+ *
+ * @example
+ * import { setGlobalDispatcher } from 'undici';
+ * setGlobalDispatcher(createDiscoveryDispatcher(resolver));
+ * await fetch('http://orders/api/v1/items');
+ */
+export function createDiscoveryDispatcher(resolver: Resolver, options?: DiscoveryDispatcherOptions): Dispatcher {
+  const base = options?.dispatcher ?? new Agent();
+  if (typeof base?.compose !== 'function') throw new InvalidArgumentError('createDiscoveryDispatcher options.dispatcher', 'an undici Dispatcher', base);
+  return base.compose(discoveryInterceptor(resolver, options));
+}
+
+/**
+ * One request to a service: picks an instance, dispatches to it as the handler of the attempt,
+ * forwards the answer downstream, or swallows it and tries another instance once. Downstream
+ * sees one request: one `onRequestStart` and one stable controller across attempts.
+ */
+class ServiceCall implements Dispatcher.DispatchHandler {
+  readonly #resolver: Resolver;
+  readonly #policy: HttpPolicy;
+  readonly #dispatch: Dispatcher.Dispatch;
+  readonly #opts: Dispatcher.DispatchOptions;
+  readonly #downstream: Dispatcher.DispatchHandler;
+  readonly #url: URL;
+  readonly #budget: RetryBudget;
+  readonly #key: string | undefined;
+  readonly #mayRetry: boolean;
+  readonly #controller = new SwitchingController();
+  #downstreamStarted = false;
+  #picked: Pick | undefined;
+  #started = 0;
+  #reported = false;
+  #discarding = false;
+  #failed: string | undefined;
+
+  constructor(resolver: Resolver, policy: HttpPolicy, dispatch: Dispatcher.Dispatch, opts: Dispatcher.DispatchOptions, downstream: Dispatcher.DispatchHandler, url: URL) {
+    this.#resolver = resolver;
+    this.#policy = policy;
+    this.#dispatch = dispatch;
+    this.#opts = opts;
+    this.#downstream = downstream;
+    this.#url = url;
+    this.#budget = policy.budgetFor(url.hostname);
+    this.#key = policy.keyHeader === undefined ? undefined : headerValue(opts.headers, policy.keyHeader);
+    const body = opts.body;
+    const replayableBody = body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array;
+    this.#mayRetry = policy.retryStatuses !== undefined && replayableBody && isIdempotent(opts.method);
+  }
+
+  start(): void {
+    this.#budget.recordRequest();
+    this.#attempt();
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController, context: unknown): void {
+    this.#controller.target = controller;
+    if (this.#downstreamStarted) return;
+    this.#downstreamStarted = true;
+    this.#downstream.onRequestStart?.(this.#controller, context);
+  }
+
+  onRequestUpgrade(_controller: Dispatcher.DispatchController, statusCode: number, headers: Headers, socket: Duplex): void {
+    this.#report(true);
+    this.#downstream.onRequestUpgrade?.(this.#controller, statusCode, headers, socket);
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Headers, statusMessage?: string): void {
+    if (statusCode >= 200) {
+      this.#report(!this.#policy.isFailure(statusCode));
+      if (this.#policy.retryStatuses?.has(statusCode) === true && this.#shouldRetry()) {
+        this.#discarding = true;
+        return;
+      }
+    }
+    this.#downstream.onResponseStart?.(this.#controller, statusCode, headers, statusMessage);
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.#discarding) this.#downstream.onResponseData?.(this.#controller, chunk);
+  }
+
+  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: Headers): void {
+    if (this.#discarding) this.#retry();
+    else this.#downstream.onResponseEnd?.(this.#controller, trailers);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
+    const cancelled = this.#controller.aborted;
+    // A caller's cancellation is not the instance's fault; a caller's deadline is.
+    this.#report(cancelled && !isTimeout(this.#controller.reason));
+    // A discarded answer that breaks off while draining changes nothing: the retry was decided.
+    if (!cancelled && (this.#discarding || (isConnectionError(error) && this.#shouldRetry()))) {
+      this.#retry();
+      return;
+    }
+    this.#fail(error);
+  }
+
+  #attempt(): void {
+    const exclude = this.#failed === undefined ? undefined : new Set([this.#failed]);
+    this.#resolver.pick(this.#url.hostname, { key: this.#key, exclude }).then(
+      (picked) => {
+        this.#picked = picked;
+        this.#reported = false;
+        this.#discarding = false;
+        if (this.#controller.aborted) {
+          picked.done({ ok: true, latencyMs: 0 });
+          this.#fail(this.#controller.reason ?? new Error('aborted'));
+          return;
+        }
+        this.#started = performance.now();
+        try {
+          this.#dispatch({ ...this.#opts, origin: instanceOriginFor(picked.instance, this.#url.protocol) }, this);
+        } catch (error) {
+          this.onResponseError(undefined, error as Error);
+        }
+      },
+      (error: unknown) => this.#fail(error as Error),
+    );
+  }
+
+  #shouldRetry(): boolean {
+    if (!this.#mayRetry || this.#failed !== undefined || this.#picked === undefined) return false;
+    const id = this.#picked.instance.id;
+    const others = this.#resolver.status(this.#url.hostname)?.instances.some((instance) => instance.id !== id) ?? false;
+    return others && this.#budget.tryRetry();
+  }
+
+  #retry(): void {
+    this.#failed = this.#picked?.instance.id;
+    this.#attempt();
+  }
+
+  #report(ok: boolean): void {
+    if (this.#reported || this.#picked === undefined) return;
+    this.#reported = true;
+    this.#picked.done({ ok, latencyMs: performance.now() - this.#started });
+  }
+
+  #fail(error: Error): void {
+    this.#downstream.onResponseError?.(this.#controller, error);
+  }
+}

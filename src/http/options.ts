@@ -1,0 +1,137 @@
+/**
+ * Options shared by `createDiscoveryFetch` and the discovery dispatcher, validated and given
+ * their defaults in one place.
+ */
+import { systemClock, type Clock } from '../core/clock.js';
+import { InvalidArgumentError } from '../core/errors.js';
+import { SERVICE_NAME_PATTERN } from '../core/instance.js';
+import { clockOption } from '../balancing/validate.js';
+import { RetryBudget, type RetryBudgetOptions } from './retry-budget.js';
+
+/** When and how a request is tried again on another instance. */
+export interface RetryOptions {
+  /** Answers that make an idempotent request try another instance. @default [502, 503, 504] */
+  statuses?: readonly number[] | undefined;
+  /** Caps retries per service; see {@link RetryBudgetOptions}. @default { ratio: 0.2, minPerSecond: 10, windowMs: 10000 } */
+  budget?: RetryBudgetOptions | undefined;
+}
+
+/** Options of `createDiscoveryFetch` and `discoveryInterceptor`. */
+export interface DiscoveryHttpOptions {
+  /**
+   * Retry of idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) with a replayable body,
+   * once, on another instance, after a connection error or one of `statuses`. `false` turns it off.
+   * @default {} (retries on, default statuses and budget)
+   */
+  retry?: false | RetryOptions | undefined;
+  /**
+   * Request header carrying the affinity key (`PickContext.key`) for consistent hashing and
+   * keyed splits, e.g. `'x-user-id'`. Requests without it are picked without a key. @default none
+   */
+  keyHeader?: string | undefined;
+  /**
+   * Whether a URL names a service to resolve. @default its host is a valid service name
+   * (`SERVICE_NAME_PATTERN`: `orders`, `ip-intel`) and it has no port
+   */
+  isService?: ((url: URL) => boolean) | undefined;
+  /**
+   * Whether an answer counts as a failed call for the strategy (latency aware ones and outlier
+   * ejection). Connection errors and timeouts always count. @default status >= 500
+   */
+  isFailure?: ((status: number) => boolean) | undefined;
+  /** Time source of the retry budget. @default Date.now */
+  clock?: Clock | undefined;
+}
+
+/** Normalised {@link DiscoveryHttpOptions}. */
+export interface HttpPolicy {
+  readonly retryStatuses: ReadonlySet<number> | undefined;
+  readonly keyHeader: string | undefined;
+  readonly isService: (url: URL) => boolean;
+  readonly isFailure: (status: number) => boolean;
+  /** One budget per service, created on first use. */
+  budgetFor(service: string): RetryBudget;
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+/** Whether `method` may be sent twice (RFC 9110 §9.2.2). */
+export function isIdempotent(method: string): boolean {
+  return IDEMPOTENT.has(method.toUpperCase());
+}
+
+export function defaultIsService(url: URL): boolean {
+  return url.port === '' && SERVICE_NAME_PATTERN.test(url.hostname);
+}
+
+export function httpPolicy(options: DiscoveryHttpOptions | undefined, field: string): HttpPolicy {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) throw new InvalidArgumentError(field, 'an options object', options);
+  const opts = options ?? {};
+  const retry = opts.retry ?? {};
+  if (retry !== false && (typeof retry !== 'object' || retry === null)) throw new InvalidArgumentError(`${field}.retry`, 'false or { statuses, budget }', retry);
+  const statuses = retry === false ? undefined : (retry.statuses ?? [502, 503, 504]);
+  if (statuses !== undefined && (!Array.isArray(statuses) || !statuses.every((status) => Number.isInteger(status) && status >= 100 && status <= 599))) {
+    throw new InvalidArgumentError(`${field}.retry.statuses`, 'an array of HTTP status codes', statuses);
+  }
+  for (const name of ['isService', 'isFailure'] as const) {
+    if (opts[name] !== undefined && typeof opts[name] !== 'function') throw new InvalidArgumentError(`${field}.${name}`, 'a function', opts[name]);
+  }
+  if (opts.keyHeader !== undefined && (typeof opts.keyHeader !== 'string' || opts.keyHeader === '')) {
+    throw new InvalidArgumentError(`${field}.keyHeader`, 'a header name', opts.keyHeader);
+  }
+  const clock = clockOption(opts.clock, systemClock, `${field}.clock`);
+  const budgetOptions = retry === false ? {} : (retry.budget ?? {});
+  // Built once up front so that bad budget options fail here, not on the first request.
+  const template = new RetryBudget(budgetOptions, clock);
+  const budgets = new Map<string, RetryBudget>();
+  return {
+    retryStatuses: statuses === undefined ? undefined : new Set(statuses),
+    keyHeader: opts.keyHeader?.toLowerCase(),
+    isService: opts.isService ?? defaultIsService,
+    isFailure: opts.isFailure ?? ((status) => status >= 500),
+    budgetFor(service) {
+      let budget = budgets.get(service);
+      if (budget === undefined) {
+        budget = budgets.size === 0 ? template : new RetryBudget(budgetOptions, clock);
+        budgets.set(service, budget);
+      }
+      return budget;
+    },
+  };
+}
+
+const CONNECTION_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'ETIMEDOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/**
+ * Whether `error` (or one of its causes: fetch wraps network errors in `TypeError('fetch failed')`)
+ * is a failure to reach or talk to the instance, as opposed to an abort or a timeout of the caller's.
+ */
+export function isConnectionError(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && CONNECTION_ERRORS.has(code)) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/** Whether an abort reason or error says the call ran out of time (and so counts against the instance). */
+export function isTimeout(reason: unknown): boolean {
+  const name = (reason as { name?: unknown } | null)?.name;
+  const code = (reason as { code?: unknown } | null)?.code;
+  return name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
+}
