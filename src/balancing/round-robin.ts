@@ -17,19 +17,31 @@ export function roundRobin(options: RoundRobinOptions = {}): Strategy {
   return {
     name: 'round-robin',
     createPicker(_service: string, instances: readonly ServiceInstance[]): Picker {
-      let next = Math.floor(random() * instances.length);
-      return {
-        pick(context?: PickContext) {
-          const instance = instances[next];
-          next = next + 1 === instances.length ? 0 : next + 1;
-          const exclude = context?.exclude;
-          if (exclude === undefined || instance === undefined || !exclude.has(instance.id)) return instance;
-          const allowed = allowedIndexFrom(instances, next, exclude);
-          if (allowed === -1) return instance;
-          next = allowed + 1 === instances.length ? 0 : allowed + 1;
-          return instances[allowed];
-        },
-      };
+      return new RoundRobinPicker(instances, Math.floor(random() * instances.length));
     },
   };
+}
+
+// A class rather than a closure: one object on the hot path instead of a function and its
+// context, which shows when thousands of services are picked from in turn (see docs/benchmarks.md).
+class RoundRobinPicker implements Picker {
+  readonly #instances: readonly ServiceInstance[];
+  #next: number;
+
+  constructor(instances: readonly ServiceInstance[], start: number) {
+    this.#instances = instances;
+    this.#next = start;
+  }
+
+  pick(context?: PickContext): ServiceInstance | undefined {
+    const instances = this.#instances;
+    const instance = instances[this.#next];
+    this.#next = this.#next + 1 === instances.length ? 0 : this.#next + 1;
+    const exclude = context?.exclude;
+    if (exclude === undefined || instance === undefined || !exclude.has(instance.id)) return instance;
+    const allowed = allowedIndexFrom(instances, this.#next, exclude);
+    if (allowed === -1) return instance;
+    this.#next = allowed + 1 === instances.length ? 0 : allowed + 1;
+    return instances[allowed];
+  }
 }
