@@ -81,6 +81,15 @@ export async function scale(): Promise<Figure> {
   const result = await compare(small.run, large.run, { batch: 20_000, rounds: 30, warmupRounds: 5 });
   await small.backend.close();
   await large.backend.close();
+  // The same access pattern on a bare Map shows what memory locality alone costs on this machine.
+  const bareMap = (count: number): (() => Promise<number | undefined>) => {
+    const names = serviceNames(count);
+    const map = new Map(names.map((name) => [name, [1, 2, 3, 4, 5]]));
+    let next = 0;
+    // eslint-disable-next-line @typescript-eslint/require-await
+    return async () => (map.get(names[next++ % count] as string) as number[])[next % 5];
+  };
+  const reference = await compare(bareMap(10), bareMap(10_000), { batch: 20_000, rounds: 30, warmupRounds: 5 });
   return {
     id: 'scale',
     title: 'Cached resolve() at 10,000 services x 5 instances',
@@ -91,6 +100,7 @@ export async function scale(): Promise<Figure> {
     floorValue: result.floor,
     ratio: result.ratio,
     target: { kind: 'max-ratio', value: 1.5 },
+    note: `In the same run, a bare Map cycling through 10,000 keys instead of 10 costs ${reference.ratio.toFixed(2)}x: that much is the memory hierarchy, not rollcall`,
   };
 }
 

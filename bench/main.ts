@@ -5,6 +5,7 @@
 import { resolve } from 'node:path';
 import { absorbListing, cachedResolve, memoryPerInstance, outageThroughput, scale } from './core.js';
 import type { Figure } from './figure.js';
+import { redisBench } from './redis.js';
 import { printTable, writeReports } from './report.js';
 
 const root = resolve(import.meta.dirname, '..');
@@ -15,6 +16,13 @@ async function main(): Promise<void> {
   for (const measure of [cachedResolve, scale, memoryPerInstance, absorbListing, outageThroughput]) {
     process.stdout.write(`measuring ${measure.name} ...\n`);
     figures.push(await measure());
+  }
+  process.stdout.write('measuring through a redis-server started for the bench ...\n');
+  const redis = await redisBench();
+  try {
+    figures.push(...(await redis.figures()));
+  } finally {
+    await redis.stop();
   }
   console.log('');
   printTable(figures);
