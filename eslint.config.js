@@ -17,7 +17,15 @@ export default tseslint.config(
   },
   {
     // The root entry must never load an optional peer: those live behind their own subpaths.
-    files: ['src/core/**', 'src/resolution/**', 'src/registration/**', 'src/balancing/**', 'src/backends/*.ts', 'src/index.ts'],
+    files: [
+      'src/core/**',
+      'src/resolution/**',
+      'src/registration/**',
+      'src/balancing/**',
+      'src/backends/*.ts',
+      'src/integrations/{lifespan,options,address,health,signals}.ts',
+      'src/index.ts',
+    ],
     rules: {
       'no-restricted-imports': ['error', { patterns: ['ioredis', 'fastify', 'fastify-plugin', 'express', '@nestjs/*', 'undici'] }],
     },

@@ -50,3 +50,16 @@ export {
   type WarningPolicy,
 } from './resolution/resolver.js';
 export { defaultEnvVariable, type EnvFallbackOptions } from './resolution/env-fallback.js';
+export {
+  Lifespan,
+  lifespan,
+  type BoundAddress,
+  type HealthAnswer,
+  type HealthAnswerStatus,
+  type HealthBody,
+  type LifespanOptions,
+  type LifespanState,
+  type ResolverSettings,
+  type RollcallHandle,
+  type RollcallOptions,
+} from './integrations/lifespan.js';

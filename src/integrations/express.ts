@@ -1,0 +1,67 @@
+/**
+ * rollcall/express: Express (4 and 5) has no lifecycle of its own beyond the `http.Server` that
+ * `app.listen()` returns, so this attaches the lifespan to that server and adds a health route
+ * as plain middleware. Nothing here loads Express: the same code serves both majors.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Server } from 'node:net';
+import { InvalidArgumentError } from '../core/errors.js';
+import { lifespan, type Lifespan, type LifespanOptions, type RollcallHandle } from './lifespan.js';
+
+/**
+ * Registers the service once `server` listens (on the port it really bound) and returns its
+ * {@link Lifespan}. Shut down with `await rollcall.shutdown()`: drain → wait → close the server
+ * and let in-flight requests finish → deregister → close what rollcall created.
+ *
+ * @example
+ * const rollcall = attach(app.listen(0), { backend, service: 'orders' });
+ */
+export function attach(server: Server, options: LifespanOptions): Lifespan {
+  return lifespan(options).attach(server);
+}
+
+/** Options of {@link healthRouter}. */
+export interface HealthRouterOptions {
+  /** Path answered (`GET` and `HEAD`, any query string). @default '/health' */
+  path?: string | undefined;
+}
+
+/** Connect-style middleware, as Express 4 and 5 both take it. */
+export type Middleware = (request: IncomingMessage, response: ServerResponse, next: (error?: unknown) => void) => void;
+
+/**
+ * Middleware answering the health route from the registration's last local checks: 200 while
+ * passing or warning, 503 when critical, before registering, and from the moment draining
+ * starts. Other requests pass through. Mount it before your 404 handler.
+ *
+ * @example
+ * app.use(healthRouter(rollcall));
+ */
+export function healthRouter(handle: Pick<RollcallHandle, 'health'>, options: HealthRouterOptions = {}): Middleware {
+  if (typeof handle?.health !== 'function') throw new InvalidArgumentError('handle', 'a rollcall lifespan (from attach() or lifespan())', handle);
+  const path = options.path ?? '/health';
+  if (typeof path !== 'string' || !path.startsWith('/')) throw new InvalidArgumentError('path', "a path starting with '/'", path);
+  return (request, response, next) => {
+    const method = request.method ?? 'GET';
+    if ((method !== 'GET' && method !== 'HEAD') || pathOf(request.url) !== path) {
+      next();
+      return;
+    }
+    const { statusCode, body } = handle.health();
+    const json = JSON.stringify(body);
+    response.writeHead(statusCode, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(json),
+      'cache-control': 'no-store',
+    });
+    response.end(method === 'HEAD' ? undefined : json);
+  };
+}
+
+function pathOf(url: string | undefined): string {
+  const end = url?.indexOf('?') ?? -1;
+  return end === -1 ? (url ?? '/') : (url ?? '/').slice(0, end);
+}
+
+export { lifespan, type Lifespan, type LifespanOptions } from './lifespan.js';
+export type { HealthAnswer, HealthBody } from './health.js';

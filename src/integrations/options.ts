@@ -1,0 +1,86 @@
+/**
+ * What the integrations take and expose: the options shared by `lifespan()`, the Fastify plugin
+ * and the Nest module, and the read-only view of a lifespan that frameworks hand to apps.
+ */
+import type { RegistryBackend } from '../backends/backend.js';
+import type { AutoRegisterOptions, Registration } from '../registration/registration.js';
+import type { Resolver, ResolverOptions } from '../resolution/resolver.js';
+import type { HealthAnswer } from './health.js';
+
+/**
+ * `idle` (created) → `starting` (registering) → `running` → `draining` (shutdown began) →
+ * `stopping` (deregistering, closing) → `stopped`.
+ */
+export type LifespanState = 'idle' | 'starting' | 'running' | 'draining' | 'stopping' | 'stopped';
+
+/** Options of a resolver created by rollcall: everything but the backend, which is shared. */
+export type ResolverSettings = Omit<ResolverOptions, 'backend'>;
+
+/**
+ * What every integration takes: {@link AutoRegisterOptions} without `backend`, `port` and `host`
+ * (which come from the running server), plus where the backend and resolver come from.
+ * Every duration is in milliseconds.
+ */
+export interface RollcallOptions extends Omit<AutoRegisterOptions, 'backend' | 'port' | 'host'> {
+  /**
+   * The registry. A backend passed as a value is yours: rollcall never closes it. A function is
+   * called once to create one, which is then rollcall's to close, last, after deregistering.
+   */
+  backend: RegistryBackend | (() => RegistryBackend);
+  /**
+   * Port to register. @default the port the server actually bound (so listening on port 0 works).
+   * Without a server and without `port`, nothing is registered: a worker only resolves.
+   */
+  port?: number | undefined;
+  /**
+   * Address callers connect to. @default the address the server bound, unless it is a wildcard
+   * (`0.0.0.0`, `::`); then the first non-internal IPv4 address, else `127.0.0.1`
+   */
+  host?: string | undefined;
+  /**
+   * The resolver to expose. A {@link Resolver} passed in is yours (never closed); settings create
+   * one on the same backend, closed by rollcall after deregistering. @default {} (a resolver with
+   * rollcall's defaults and this lifespan's `logger`)
+   */
+  resolver?: Resolver | ResolverSettings | undefined;
+}
+
+/** Options of {@link lifespan}. */
+export interface LifespanOptions extends RollcallOptions {
+  /**
+   * With a server attached: how long `shutdown()` waits for in-flight requests once the server
+   * stopped accepting connections, before cutting the connections still open. @default 10000
+   */
+  inFlightTimeoutMs?: number | undefined;
+  /**
+   * Run `shutdown()` on these signals. Off unless asked for: rollcall never installs signal
+   * handlers behind your back. `true` means `['SIGTERM', 'SIGINT']`. The handlers are removed on
+   * the first signal (a second one ends the process at once) and on `stop()`. @default false
+   */
+  signals?: boolean | readonly NodeJS.Signals[] | undefined;
+}
+
+/** What a framework exposes of its lifespan: the parts and their health, not the controls. */
+export interface RollcallHandle {
+  readonly service: string;
+  readonly backend: RegistryBackend;
+  readonly resolver: Resolver;
+  /** The registration, once the server listens and it is registered (or running standalone). */
+  readonly registration: Registration | undefined;
+  readonly state: LifespanState;
+  /** Aborts when shutdown begins: pass it to work loops so they stop taking new work. */
+  readonly signal: AbortSignal;
+  /**
+   * Resolves once registering is done, with the registration, or with `undefined` when there is
+   * nothing to register or shutdown began first. Rejects when registering failed (`required: true`).
+   */
+  ready(): Promise<Registration | undefined>;
+  /** The answer of a health route: see {@link HealthAnswer}. */
+  health(): HealthAnswer;
+}
+
+/** The address a server bound, as `start()` takes it (a `net.AddressInfo` fits). */
+export interface BoundAddress {
+  readonly port: number;
+  readonly address?: string | undefined;
+}

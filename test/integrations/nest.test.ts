@@ -1,0 +1,190 @@
+import type { Server } from 'node:http';
+import type { DynamicModule, INestApplication, INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { Request, Response } from 'express';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryBackend, MemoryRegistry, Resolver, createResolver } from '../../src/index.js';
+import { ROLLCALL_LIFESPAN, ROLLCALL_RESOLVER, RollcallModule, type RollcallHandle } from '../../src/integrations/nest/index.js';
+import { RecordingBackend, expectNoNewHandles, gate, get, openHandles, recordDraining, within } from './helpers.js';
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+// Dynamic modules all the way down: no decorators needed to build a test app.
+function appModule(rollcall: DynamicModule, extra: Omit<DynamicModule, 'module'> = {}): DynamicModule {
+  return { module: class AppModule {}, ...extra, imports: [rollcall, ...(extra.imports ?? [])] };
+}
+
+async function createApp(module: DynamicModule): Promise<INestApplication> {
+  const app = await NestFactory.create(module, { logger: false });
+  cleanups.push(() => app.close());
+  return app;
+}
+
+function portOf(app: INestApplication): number {
+  return (app.getHttpServer() as { address(): { port: number } }).address().port;
+}
+
+class OrdersClient {
+  constructor(readonly resolver: Resolver) {}
+
+  inventoryUrl(): Promise<string> {
+    return this.resolver.resolveUrl('inventory', '/stock');
+  }
+}
+
+describe('rollcall/nest', () => {
+  it('registers after app.listen() with the bound port, injects the resolver, and close() deregisters', async () => {
+    const before = openHandles();
+    const backend = new MemoryBackend();
+    const app = await NestFactory.create(
+      appModule(RollcallModule.forRoot({ backend, service: 'orders', drainWaitMs: 0 }), {
+        providers: [{ provide: OrdersClient, useFactory: (resolver: Resolver) => new OrdersClient(resolver), inject: [ROLLCALL_RESOLVER] }],
+      }),
+      { logger: false },
+    );
+    await app.init();
+    expect(await backend.services()).toEqual([]);
+
+    await app.listen(0, '127.0.0.1');
+    const life = app.get<RollcallHandle>(ROLLCALL_LIFESPAN);
+    const registration = await life.ready();
+
+    expect(await backend.instances('orders')).toEqual([expect.objectContaining({ id: registration?.instance.id, host: '127.0.0.1', port: portOf(app) })]);
+    const resolver = app.get<Resolver>(ROLLCALL_RESOLVER);
+    expect(resolver).toBe(life.resolver);
+    expect(app.get(Resolver)).toBe(resolver);
+    expect(app.get(OrdersClient).resolver).toBe(resolver);
+    expect(await resolver.resolveUrl('orders')).toBe(`http://127.0.0.1:${portOf(app)}`);
+
+    await app.close();
+    expect(await backend.instances('orders')).toEqual([]);
+    expect(life.state).toBe('stopped');
+    await backend.close();
+    await expectNoNewHandles(before);
+  });
+
+  it('closes in order: drain → drain wait → in-flight requests finish → deregister → close the backend it created', async () => {
+    const registry = new MemoryRegistry();
+    const events: string[] = [];
+    const observer = new MemoryBackend({ registry });
+    const unwatch = recordDraining(observer, 'orders', events);
+    const release = gate();
+    const entered = gate();
+    const drainWaitMs = 300;
+    const app = await NestFactory.create(
+      appModule(RollcallModule.forRoot({ backend: () => new RecordingBackend({ registry }, events), service: 'orders', drainWaitMs })),
+      { logger: false },
+    );
+    app.getHttpAdapter().get('/slow', (_req: Request, res: Response) => {
+      entered.open();
+      void release.promise.then(() => {
+        res.once('finish', () => events.push('in-flight done'));
+        res.send('slow answer');
+      });
+    });
+    await app.listen(0, '127.0.0.1');
+    await app.get<RollcallHandle>(ROLLCALL_LIFESPAN).ready();
+    const server = app.getHttpServer() as Server;
+    const close = server.close.bind(server);
+    server.close = (callback) => {
+      events.push('server closing');
+      return close(callback);
+    };
+
+    const answer = get(`http://127.0.0.1:${portOf(app)}/slow`);
+    await entered.promise;
+    const started = performance.now();
+    const closed = app.close();
+    await within(1_000, () => events.includes('server closing'));
+    const waited = performance.now() - started;
+    release.open();
+    await closed;
+
+    expect(await answer).toMatchObject({ status: 200, body: 'slow answer' });
+    expect(events).toEqual(['draining', 'server closing', 'in-flight done', 'deregister', 'backend closed']);
+    expect(waited).toBeGreaterThanOrEqual(drainWaitMs - 5);
+    unwatch();
+    await observer.close();
+  });
+
+  it("makes another app's resolver stop picking the instance as soon as it drains", async () => {
+    const registry = new MemoryRegistry();
+    const inventory = await createApp(appModule(RollcallModule.forRoot({ backend: () => new MemoryBackend({ registry }), service: 'inventory', drainWaitMs: 1_000 })));
+    inventory.getHttpAdapter().get('/stock', (_req: Request, res: Response) => res.json({ apples: 3 }));
+    await inventory.listen(0, '127.0.0.1');
+    await inventory.get<RollcallHandle>(ROLLCALL_LIFESPAN).ready();
+    const client = createResolver({ backend: new MemoryBackend({ registry }) });
+    cleanups.push(() => client.close());
+    expect(await client.resolveUrl('inventory', '/stock')).toBe(`http://127.0.0.1:${portOf(inventory)}/stock`);
+    const port = portOf(inventory);
+
+    const closing = inventory.close();
+    const tookMs = await within(300, async () => (await client.resolveAll('inventory').catch(() => [])).length === 0);
+
+    expect(tookMs).toBeLessThan(300);
+    expect(await get(`http://127.0.0.1:${port}/stock`)).toMatchObject({ status: 200, body: '{"apples":3}' });
+    await closing;
+    expect(registry.instances('default', 'inventory')).toEqual([]);
+  });
+
+  it('forRootAsync() builds the options from injected providers', async () => {
+    const backend = new MemoryBackend();
+    cleanups.push(() => backend.close());
+    const config: DynamicModule = { module: class ConfigModule {}, providers: [{ provide: 'CONFIG', useValue: { name: 'billing', zone: 'eu-1' } }], exports: ['CONFIG'] };
+    const app = await createApp(
+      appModule(
+        RollcallModule.forRootAsync({
+          imports: [config],
+          inject: ['CONFIG'],
+          useFactory: async (settings: { name: string; zone: string }) => {
+            await Promise.resolve();
+            return { backend, service: settings.name, zone: settings.zone, drainWaitMs: 0 };
+          },
+        }),
+      ),
+    );
+    await app.listen(0, '127.0.0.1');
+    await app.get<RollcallHandle>(ROLLCALL_LIFESPAN).ready();
+
+    expect(await backend.instances('billing')).toEqual([expect.objectContaining({ zone: 'eu-1', port: portOf(app) })]);
+    await app.close();
+    expect(await backend.instances('billing')).toEqual([]);
+  });
+
+  it('is global by default: a feature module injects the resolver without importing RollcallModule', async () => {
+    const backend = new MemoryBackend();
+    cleanups.push(() => backend.close());
+    const feature: DynamicModule = {
+      module: class FeatureModule {},
+      providers: [{ provide: OrdersClient, useFactory: (resolver: Resolver) => new OrdersClient(resolver), inject: [ROLLCALL_RESOLVER] }],
+    };
+    const app = await createApp(appModule(RollcallModule.forRoot({ backend, service: 'orders' }), { imports: [feature] }));
+    expect(app.get(OrdersClient).resolver).toBe(app.get(ROLLCALL_RESOLVER));
+
+    const scoped: DynamicModule = { ...feature, module: class ScopedFeatureModule {} };
+    await expect(NestFactory.create(appModule(RollcallModule.forRoot({ backend, service: 'orders', isGlobal: false }), { imports: [scoped] }), { logger: false, abortOnError: false })).rejects.toThrow(
+      /can't resolve dependencies/i,
+    );
+  });
+
+  it('in an application context (no HTTP server) registers only an explicit port', async () => {
+    const backend = new MemoryBackend();
+    cleanups.push(() => backend.close());
+    const worker: INestApplicationContext = await NestFactory.createApplicationContext(appModule(RollcallModule.forRoot({ backend, service: 'mailer' })), { logger: false });
+    await worker.init();
+    const life = worker.get<RollcallHandle>(ROLLCALL_LIFESPAN);
+    expect(await life.ready()).toBeUndefined();
+    expect(life.state).toBe('running');
+    await worker.close();
+
+    const tcp = await NestFactory.createApplicationContext(appModule(RollcallModule.forRoot({ backend, service: 'ledger', port: 7070, drainWaitMs: 0 })), { logger: false });
+    await tcp.init();
+    await tcp.get<RollcallHandle>(ROLLCALL_LIFESPAN).ready();
+    expect(await backend.instances('ledger')).toEqual([expect.objectContaining({ port: 7070 })]);
+    await tcp.close();
+    expect(await backend.instances('ledger')).toEqual([]);
+  });
+});

@@ -1,0 +1,38 @@
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const root = resolve(import.meta.dirname, '../..');
+
+/** The framework packages (CommonJS, so they land in require.cache) loaded by importing `entries`. */
+async function frameworksLoadedBy(...entries: string[]): Promise<string[]> {
+  const script = `
+    import { createRequire } from 'node:module';
+    for (const entry of ${JSON.stringify(entries)}) await import(entry);
+    const loaded = Object.keys(createRequire(import.meta.url).cache)
+      .map((file) => /node_modules\\/((?:@nestjs\\/)?[^/]+)\\//.exec(file)?.[1])
+      .filter((name) => name !== undefined && /^(fastify|fastify-plugin|express|express4|@nestjs\\/.+)$/.test(name));
+    console.log(JSON.stringify([...new Set(loaded)].sort()));
+  `;
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, timeout: 20_000 });
+  return JSON.parse(stdout) as string[];
+}
+
+describe('optional framework peers', () => {
+  it('are never loaded by the root entry nor by lifespan(), and rollcall/express loads no Express of its own', async () => {
+    const [rootEntry, express] = await Promise.all([
+      frameworksLoadedBy('./src/index.ts', './src/integrations/lifespan.ts'),
+      frameworksLoadedBy('./src/integrations/express.ts'),
+    ]);
+    expect(rootEntry).toEqual([]);
+    expect(express).toEqual([]);
+  });
+
+  it('are loaded by their own subpaths only (which also shows the check sees them)', async () => {
+    const [fastify, nest] = await Promise.all([frameworksLoadedBy('./src/integrations/fastify.ts'), frameworksLoadedBy('./src/integrations/nest/index.ts')]);
+    expect(fastify).toEqual(['fastify-plugin']);
+    expect(nest).toEqual(expect.arrayContaining(['@nestjs/common', '@nestjs/core']));
+    expect(nest).not.toContain('fastify');
+  });
+});
