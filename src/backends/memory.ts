@@ -12,7 +12,7 @@ import {
   assertServiceName,
   assertTtl,
   createInstance,
-  isInstanceStatus,
+  assertInstanceStatus,
   withStatus,
   type InstanceRef,
   type InstanceStatus,
@@ -223,7 +223,7 @@ export class MemoryBackend implements RegistryBackend {
   renew(ref: InstanceRef, status: InstanceStatus): Promise<RenewResult> {
     return this.#run(() => {
       assertInstanceRef(ref);
-      if (!isInstanceStatus(status)) throw new InvalidArgumentError('status', 'passing, warning, critical or draining', status);
+      assertInstanceStatus(status);
       return this.registry.renew(this.namespace, ref, status);
     });
   }

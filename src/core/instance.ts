@@ -94,6 +94,11 @@ export function isInstanceStatus(value: unknown): value is InstanceStatus {
   return typeof value === 'string' && (INSTANCE_STATUSES as readonly string[]).includes(value);
 }
 
+/** Throws {@link InvalidArgumentError} unless `status` is an instance status. */
+export function assertInstanceStatus(status: unknown, field = 'status'): asserts status is InstanceStatus {
+  if (!isInstanceStatus(status)) throw new InvalidArgumentError(field, `one of ${INSTANCE_STATUSES.join(', ')}`, status);
+}
+
 /** Throws {@link InvalidArgumentError} unless `name` is a valid service name. */
 export function assertServiceName(name: unknown, field = 'service'): asserts name is string {
   if (typeof name !== 'string' || !SERVICE_NAME_PATTERN.test(name)) {

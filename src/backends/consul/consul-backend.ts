@@ -6,14 +6,14 @@
  */
 import type { Lease, RegistryBackend, RenewResult, Unsubscribe, WatchHandlers } from '../backend.js';
 import { WatchHub } from '../watch-hub.js';
-import { ClosedError, InvalidArgumentError, MalformedRecordError, RegistryUnavailableError } from '../../core/errors.js';
+import { ClosedError, MalformedRecordError, RegistryUnavailableError } from '../../core/errors.js';
 import {
   SERVICE_NAME_PATTERN,
   assertInstanceRef,
   assertServiceName,
   assertTtl,
   createInstance,
-  isInstanceStatus,
+  assertInstanceStatus,
   type InstanceRef,
   type InstanceStatus,
   type ServiceInstance,
@@ -113,7 +113,7 @@ export class ConsulBackend implements RegistryBackend {
   renew(ref: InstanceRef, status: InstanceStatus): Promise<RenewResult> {
     return this.#run(async () => {
       assertInstanceRef(ref);
-      if (!isInstanceStatus(status)) throw new InvalidArgumentError('status', 'passing, warning, critical or draining', status);
+      assertInstanceStatus(status);
       const id = consulServiceId(this.#settings.namespace, ref);
       const response = await this.#send('renew', 'PUT', `/v1/agent/check/update/${pathSegment(ttlCheckId(id))}`, {}, {
         Status: checkStatusFor(status),

@@ -5,9 +5,10 @@ import { describe, expect, it } from 'vitest';
 
 const root = resolve(import.meta.dirname, '../..');
 
-describe('examples/fastify', () => {
+// The three framework examples tell the same story, each in its own framework, and print the same lines.
+describe.each(['express', 'fastify', 'nest'])('examples/%s', (framework) => {
   it('runs as its README says: orders calls inventory through the resolver, then both shut down gracefully', async () => {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'examples/fastify/main.ts', '--once'], { cwd: root, timeout: 30_000 });
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', `examples/${framework}/main.ts`, '--once'], { cwd: root, timeout: 30_000 });
 
     expect(stderr).toBe('');
     const inventory = /inventory listening on http:\/\/127\.0\.0\.1:(\d+), registered as inventory-\S+-\1-[0-9a-f]{8}/.exec(stdout);
