@@ -5,6 +5,7 @@
 import { resolve } from 'node:path';
 import { absorbListing, cachedResolve, memoryPerInstance, outageThroughput, scale } from './core.js';
 import type { Figure } from './figure.js';
+import { discoveryFetchThroughput } from './http.js';
 import { redisBench } from './redis.js';
 import { printTable, writeReports } from './report.js';
 
@@ -17,6 +18,8 @@ async function main(): Promise<void> {
     process.stdout.write(`measuring ${measure.name} ...\n`);
     figures.push(await measure());
   }
+  process.stdout.write('measuring discovery-aware fetch against plain undici fetch ...\n');
+  figures.push(...(await discoveryFetchThroughput()));
   process.stdout.write('measuring through a redis-server started for the bench ...\n');
   const redis = await redisBench();
   try {

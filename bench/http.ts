@@ -1,0 +1,93 @@
+/**
+ * Discovery-aware fetch against plain undici fetch to a fixed URL: the same local server, the same
+ * undici Agent, the same concurrency, in alternating windows so neither side gets a warmer run.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Agent, fetch } from 'undici';
+import { MemoryBackend, autoRegister, createResolver } from '../src/index.js';
+import { createDiscoveryFetch } from '../src/http/index.js';
+import type { Figure } from './figure.js';
+import { stats } from './harness.js';
+
+const CONCURRENCY = 16;
+const WINDOW_MS = 1_000;
+const ROUNDS = 6;
+
+/** Requests per second and every request's latency (ms) of `call` run by CONCURRENCY loops for WINDOW_MS. */
+async function load(call: () => Promise<unknown>): Promise<{ rate: number; latencies: number[] }> {
+  const latencies: number[] = [];
+  const deadline = performance.now() + WINDOW_MS;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (performance.now() < deadline) {
+        const begin = performance.now();
+        await call();
+        latencies.push(performance.now() - begin);
+      }
+    }),
+  );
+  return { rate: (latencies.length * 1_000) / (performance.now() - started), latencies };
+}
+
+const p99 = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length * 0.99)] ?? Number.NaN;
+
+export async function discoveryFetchThroughput(): Promise<Figure[]> {
+  const server = createServer((_request, response) => response.end('{"ok":true}'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const backend = new MemoryBackend();
+  const registration = await autoRegister({ backend, service: 'bench', host: '127.0.0.1', port });
+  const resolver = createResolver({ backend });
+  const dispatcher = new Agent({ connections: CONCURRENCY });
+  const discoveryFetch = createDiscoveryFetch(resolver, { dispatcher });
+  const plain = async (): Promise<unknown> => (await fetch(`http://127.0.0.1:${port}/items`, { dispatcher })).arrayBuffer();
+  const discovered = async (): Promise<unknown> => (await discoveryFetch('http://bench/items')).arrayBuffer();
+
+  await load(plain);
+  await load(discovered);
+  const floor = { rates: [] as number[], latencies: [] as number[] };
+  const subject = { rates: [] as number[], latencies: [] as number[] };
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [side, call] of round % 2 === 0 ? ([[floor, plain], [subject, discovered]] as const) : ([[subject, discovered], [floor, plain]] as const)) {
+      const result = await load(call);
+      side.rates.push(result.rate);
+      side.latencies.push(...result.latencies);
+    }
+  }
+
+  await registration.stop();
+  await resolver.close();
+  await backend.close();
+  await dispatcher.close();
+  await new Promise((resolve) => server.close(resolve));
+
+  const floorRate = stats(floor.rates);
+  const subjectRate = stats(subject.rates);
+  const one = (value: number): { median: number; p25: number; p75: number } => ({ median: value, p25: value, p75: value });
+  return [
+    {
+      id: 'discovery-fetch-throughput',
+      title: 'Discovery-aware fetch throughput',
+      subject: `createDiscoveryFetch('http://bench/items'): resolve, pick, outcome report; ${CONCURRENCY} concurrent callers`,
+      floor: `undici fetch to the same server by address, same Agent and concurrency, in alternating ${WINDOW_MS} ms windows`,
+      unit: 'requests/s',
+      subjectValue: subjectRate,
+      floorValue: floorRate,
+      ratio: subjectRate.median / floorRate.median,
+      target: { kind: 'min-ratio', value: 0.95 },
+    },
+    {
+      id: 'discovery-fetch-p99',
+      title: 'Discovery-aware fetch p99 latency',
+      subject: 'p99 latency of every request in the discovery windows',
+      floor: 'p99 latency of every request in the plain undici windows',
+      unit: 'ms',
+      subjectValue: one(p99(subject.latencies)),
+      floorValue: one(p99(floor.latencies)),
+      ratio: p99(subject.latencies) / p99(floor.latencies),
+      target: { kind: 'info' },
+    },
+  ];
+}
