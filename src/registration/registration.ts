@@ -106,7 +106,10 @@ interface Settings {
   readonly retryMaxDelayMs: number;
 }
 
-/** A live registration: `autoRegister(options)`. */
+/**
+ * A live registration: `autoRegister(options)`. Constructing one validates every option (throwing
+ * `INVALID_ARGUMENT`) and starts nothing: no timer, no registry call, until `autoRegister()` runs it.
+ */
 export class Registration extends EventEmitter<RegistrationEvents> {
   readonly #backend: RegistryBackend;
   readonly #settings: Settings;

@@ -2,11 +2,11 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   InvalidArgumentError,
   MemoryBackend,
+  Registration,
   RegistrationError,
   autoRegister,
   createResolver,
   type AutoRegisterOptions,
-  type Registration,
   type RegistrationState,
 } from '../../src/index.js';
 import { FaultyBackend } from '../../src/testing/index.js';
@@ -89,6 +89,16 @@ describe('registering', () => {
     expect(registration.state).toBe('registered');
     expect((await memory.instances('orders'))[0]?.registeredAt).toBe(registeredAt);
     expect(logger.at('info').filter((l) => l.msg?.includes('registered it again'))).toHaveLength(1);
+  });
+
+  it('validates on construction and starts nothing until started', async () => {
+    const timersBefore = vi.getTimerCount();
+    expect(() => new Registration(options({ port: 0 }))).toThrow(InvalidArgumentError);
+    const idle = new Registration(options());
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(idle.state).toBe('starting');
+    expect(vi.getTimerCount()).toBe(timersBefore);
+    expect(faulty.calls).toMatchObject({ register: 0, renew: 0 });
   });
 
   it('rejects invalid options with typed errors naming the field', async () => {
