@@ -23,11 +23,12 @@ export function assertNamespace(namespace: unknown): asserts namespace is string
 export interface ServiceKeys {
   /** ZSET: instance id → lease deadline, epoch ms by the Redis server's clock. */
   readonly deadlines: string;
-  /** HASH: instance id → the instance as JSON, as registered. */
+  /**
+   * HASH: instance id → `<ttlMs> <status> <updatedAt> <instance JSON as registered>`, and the
+   * field `#version` → the service's version, raised by every change.
+   */
   readonly records: string;
-  /** HASH: instance id → `<ttlMs> <status> <updatedAt>`, the lease and what renewals change. */
-  readonly leases: string;
-  /** Pub/sub channel told about every change (a hint: watchers read the service again). */
+  /** Pub/sub channel told about every change, with the service's listing when it is small. */
   readonly channel: string;
 }
 
@@ -36,7 +37,6 @@ export function serviceKeys(namespace: string, service: string): ServiceKeys {
   return {
     deadlines: `${tag}:deadlines`,
     records: `${tag}:records`,
-    leases: `${tag}:leases`,
     channel: `${tag}:changes`,
   };
 }

@@ -7,7 +7,6 @@
  * connection is down instead of queueing, so callers fall back at once. See docs/backends/redis.md.
  */
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { TaskCancelledError, TimeoutStrategy, timeout, type IPolicy } from 'cockatiel';
 import { ClosedError, InvalidArgumentError, MalformedRecordError, RegistryUnavailableError } from '../../core/errors.js';
 import {
   SERVICE_NAME_PATTERN,
@@ -16,18 +15,19 @@ import {
   assertServiceName,
   assertTtl,
   createInstance,
-  isInstanceStatus,
+  assertInstanceStatus,
   type InstanceRef,
   type InstanceStatus,
   type ServiceInstance,
 } from '../../core/instance.js';
+import { unrefTimeout } from '../../core/clock.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
 import type { Lease, RegistryBackend, RenewResult, Unsubscribe, WatchHandlers } from '../backend.js';
 import { WatchHub } from '../watch-hub.js';
 import { Redactor, connectionError, translateError } from './errors.js';
 import { DEFAULT_NAMESPACE, assertNamespace, serviceKeys, servicesIndexKey, type ServiceKeys } from './keys.js';
-import { parseListing, type Listing } from './records.js';
-import { DEREGISTER, INDEX_AFTER_DEREGISTER, LIST, REGISTER, RENEW, SERVICES, runScript, type Script, type ScriptClient } from './scripts.js';
+import { RecordCache, parseChange, parseListing, type Change, type Listing, type MalformedHandler } from './records.js';
+import { DEREGISTER, INDEX_AFTER_DEREGISTER, LIST, REGISTER, RENEW, SERVICES, runScript } from './scripts.js';
 import { RedisWatcher, disconnect } from './watcher.js';
 
 /** An ioredis client: `new Redis(...)` (standalone or Sentinel) or `new Cluster(...)`. */
@@ -119,14 +119,38 @@ export interface RedisBackendStats {
   readonly malformedRecords: number;
   /** Services with an underlying watch. */
   readonly activeWatches: number;
-  /** Listings run for watchers (after a hint, a deadline, or a reconnection). */
+  /**
+   * Listings run for watchers: at a deadline, after a reconnection, or after a change whose
+   * message could not carry the listing (a large service).
+   */
   readonly watchRefreshes: number;
+  /** Listings applied straight from change messages, without reading the service. */
+  readonly watchPushes: number;
 }
 
-/** How long a service's keys outlive its latest lease deadline. */
-const KEY_GRACE_MS = 60_000;
 /** Distinct malformed records remembered so each is logged once; the memory is cleared beyond it. */
 const MALFORMED_LOG_MEMORY = 1_000;
+/** Services whose keys are remembered; the memory starts over beyond it. */
+const CACHED_SERVICES = 1_000;
+
+/** A call in flight. */
+interface PendingCall {
+  readonly operation: string;
+  /** `performance.now()` past which the call fails. */
+  readonly deadline: number;
+  /** Still waiting for a first connection. */
+  connecting: boolean;
+  readonly reject: (error: Error) => void;
+}
+
+/** What the scripts of one service need, built once. */
+interface ServiceContext {
+  readonly keys: ServiceKeys;
+  /** KEYS of the change scripts: deadlines, records, and outside Cluster the services index. */
+  readonly changeKeys: readonly string[];
+  /** KEYS of the listing script. */
+  readonly listKeys: readonly string[];
+}
 
 const CLIENT_DEFAULTS: RedisOptions = {
   enableOfflineQueue: false,
@@ -148,13 +172,19 @@ export class RedisBackend implements RegistryBackend {
   readonly #indexKey: string;
   readonly #pruneLimit: number;
   readonly #operationTimeoutMs: number;
-  readonly #policy: IPolicy;
   readonly #log: Logger;
   readonly #redactor: Redactor;
   readonly #hub: WatchHub;
   readonly #watcher: RedisWatcher;
-  readonly #inflight = new Set<Promise<unknown>>();
+  /** Calls in flight, in the order they started: with one timeout for all, that of their deadlines. */
+  readonly #pending = new Set<PendingCall>();
+  /** One timer for every call in flight, at the earliest deadline (or an earlier one, then re-armed). */
+  #sweeper: NodeJS.Timeout | undefined;
+  #drained: (() => void) | undefined;
   readonly #loggedMalformed = new Set<string>();
+  readonly #services = new Map<string, ServiceContext>();
+  readonly #records = new RecordCache();
+  readonly #onMalformed: MalformedHandler = (error, key, id) => this.#malformed(error, key, id);
   readonly #listeners: [string, (...args: unknown[]) => void][] = [];
   #malformedRecords = 0;
   #everReady: boolean;
@@ -182,7 +212,6 @@ export class RedisBackend implements RegistryBackend {
     this.#isCluster = client.isCluster;
     this.#redactor = new Redactor(secretsOf(client));
     this.#indexKey = servicesIndexKey(this.namespace);
-    this.#policy = timeout(this.#operationTimeoutMs, TimeoutStrategy.Aggressive).dangerouslyUnref();
     this.#everReady = client.status === 'ready';
     this.#connected = this.#everReady;
     this.#listen('ready', () => this.#onReady());
@@ -192,7 +221,8 @@ export class RedisBackend implements RegistryBackend {
     this.#listen('close', () => this.#onDown());
     this.#watcher = new RedisWatcher({
       list: (service) => this.#call('watch', () => this.#list(service)),
-      channel: (service) => serviceKeys(this.namespace, service).channel,
+      change: (service, message) => this.#change(service, message),
+      channel: (service) => this.#service(service).keys.channel,
       connect: () => this.#subscriberConnection(),
       connectionError: (error) => connectionError('watch', 'the watch connection to Redis was lost', error, this.#redactor),
       onTransition: (up, error) => {
@@ -207,19 +237,10 @@ export class RedisBackend implements RegistryBackend {
     this.#assertOpen();
     const valid = createInstance(instance, Date.now());
     assertTtl(lease?.ttlMs, 'lease.ttlMs');
-    const keys = serviceKeys(this.namespace, valid.service);
+    const { keys, changeKeys } = this.#service(valid.service);
+    const record = `${lease.ttlMs} ${valid.status} ${valid.updatedAt} ${JSON.stringify(valid)}`;
     await this.#call('register', async () => {
-      const deadline = await this.#script(REGISTER, keys, [
-        valid.id,
-        lease.ttlMs,
-        JSON.stringify(valid),
-        valid.status,
-        valid.updatedAt,
-        keys.channel,
-        valid.service,
-        this.#pruneLimit,
-        KEY_GRACE_MS,
-      ]);
+      const deadline = await runScript(this.client, REGISTER, changeKeys, [valid.id, lease.ttlMs, record, keys.channel, valid.service, this.#pruneLimit]);
       if (this.#isCluster) await this.#raiseIndex(valid.service, integer(deadline));
     });
   }
@@ -227,13 +248,11 @@ export class RedisBackend implements RegistryBackend {
   async renew(ref: InstanceRef, status: InstanceStatus): Promise<RenewResult> {
     this.#assertOpen();
     assertInstanceRef(ref);
-    if (!isInstanceStatus(status)) throw new InvalidArgumentError('status', 'passing, warning, critical or draining', status);
-    const keys = serviceKeys(this.namespace, ref.service);
+    assertInstanceStatus(status);
+    const { keys, changeKeys } = this.#service(ref.service);
     return this.#call('renew', async () => {
-      const [renewed, deadline] = integers(
-        await this.#script(RENEW, keys, [ref.id, status, keys.channel, ref.service, this.#pruneLimit, KEY_GRACE_MS]),
-        2,
-      );
+      const reply = await runScript(this.client, RENEW, changeKeys, [ref.id, status, keys.channel, ref.service, this.#pruneLimit]);
+      const [renewed, deadline] = integers(reply, 2);
       if (renewed !== 1) return 'lost';
       if (this.#isCluster) await this.#raiseIndex(ref.service, deadline);
       return 'renewed';
@@ -243,14 +262,12 @@ export class RedisBackend implements RegistryBackend {
   async deregister(ref: InstanceRef): Promise<void> {
     this.#assertOpen();
     assertInstanceRef(ref);
-    const keys = serviceKeys(this.namespace, ref.service);
+    const { keys, changeKeys } = this.#service(ref.service);
     await this.#call('deregister', async () => {
-      const [removed, removedDeadline, remaining] = integers(
-        await this.#script(DEREGISTER, keys, [ref.id, keys.channel, ref.service, this.#pruneLimit]),
-        3,
-      );
+      const reply = await runScript(this.client, DEREGISTER, changeKeys, [ref.id, keys.channel, ref.service, this.#pruneLimit]);
+      const [removed, removedDeadline, remaining] = integers(reply, 3);
       if (this.#isCluster && removed > 0 && removedDeadline > 0) {
-        await runScript(this.#scriptClient, INDEX_AFTER_DEREGISTER, [this.#indexKey], [ref.service, removedDeadline, remaining]);
+        await runScript(this.client, INDEX_AFTER_DEREGISTER, [this.#indexKey], [ref.service, removedDeadline, remaining]);
       }
     });
   }
@@ -265,7 +282,7 @@ export class RedisBackend implements RegistryBackend {
   async services(): Promise<string[]> {
     this.#assertOpen();
     return this.#call('services', async () => {
-      const reply = await runScript(this.#scriptClient, SERVICES, [this.#indexKey], [this.#pruneLimit]);
+      const reply = await runScript(this.client, SERVICES, [this.#indexKey], [this.#pruneLimit]);
       if (!Array.isArray(reply)) throw new Error('unexpected reply from the services script');
       const names: string[] = [];
       for (const name of reply as unknown[]) {
@@ -297,6 +314,7 @@ export class RedisBackend implements RegistryBackend {
       malformedRecords: this.#malformedRecords,
       activeWatches: this.#hub.activeWatches,
       watchRefreshes: this.#watcher.refreshes,
+      watchPushes: this.#watcher.pushes,
     };
   }
 
@@ -317,7 +335,9 @@ export class RedisBackend implements RegistryBackend {
     this.#closed = true;
     this.#hub.close();
     await this.#watcher.close();
-    await Promise.allSettled([...this.#inflight]);
+    // Every call settles by its deadline at the latest.
+    if (this.#pending.size > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
+    clearTimeout(this.#sweeper);
     // A client that never connected must not keep our listeners.
     this.#stopWaiting?.();
     for (const [event, listener] of this.#listeners) this.client.off(event, listener);
@@ -329,45 +349,92 @@ export class RedisBackend implements RegistryBackend {
     await this.client.call('ZADD', this.#indexKey, 'GT', deadline, service);
   }
 
-  get #scriptClient(): ScriptClient {
-    return this.client;
-  }
-
-  #script(script: Script, keys: ServiceKeys, args: readonly (string | number)[]): Promise<unknown> {
-    const keyList = [keys.deadlines, keys.records, keys.leases];
-    // Outside Cluster the index moves in the same script; in Cluster it lives in another slot.
-    if (!this.#isCluster && script !== LIST) keyList.push(this.#indexKey);
-    return runScript(this.#scriptClient, script, keyList, args);
+  // Keys are built once per service: every call of a heartbeat or a resolve needs the same ones.
+  #service(service: string): ServiceContext {
+    let context = this.#services.get(service);
+    if (context === undefined) {
+      const keys = serviceKeys(this.namespace, service);
+      const listKeys = [keys.deadlines, keys.records];
+      // Outside Cluster the index moves in the same script; in Cluster it lives in another slot.
+      context = { keys, listKeys, changeKeys: this.#isCluster ? listKeys : [...listKeys, this.#indexKey] };
+      if (this.#services.size >= CACHED_SERVICES) this.#services.clear();
+      this.#services.set(service, context);
+    }
+    return context;
   }
 
   async #list(service: string): Promise<Listing> {
-    const keys = serviceKeys(this.namespace, service);
-    const reply = await this.#script(LIST, keys, [keys.channel, this.#pruneLimit]);
-    return parseListing(reply, service, keys, (error, key, id) => this.#malformed(error, key, id));
+    const { keys, listKeys } = this.#service(service);
+    const reply = await runScript(this.client, LIST, listKeys, [keys.channel, this.#pruneLimit]);
+    return parseListing(reply, service, keys, this.#onMalformed, this.#records);
   }
 
-  // Bounded by operationTimeoutMs; fails at once while a connection that was up is down; every
-  // error leaves as a rollcall error with credentials scrubbed.
-  async #call<T>(operation: string, run: () => Promise<T>): Promise<T> {
-    this.#assertOpen();
-    const work = this.#policy.execute(async ({ signal }) => {
-      await this.#whenReady(operation, signal);
-      return run();
-    });
-    this.#inflight.add(work);
+  #change(service: string, message: string): Change | undefined {
+    const { keys } = this.#service(service);
     try {
-      return await work;
+      return parseChange(message, service, keys, this.#onMalformed, this.#records);
     } catch (error) {
-      if (error instanceof TaskCancelledError) {
-        throw new RegistryUnavailableError(this.kind, operation, `no answer from Redis within operationTimeoutMs (${this.#operationTimeoutMs} ms)`);
-      }
-      throw translateError(operation, error, this.#redactor);
-    } finally {
-      this.#inflight.delete(work);
+      if (!(error instanceof MalformedRecordError)) throw error;
+      this.#malformed(error, keys.channel, '');
+      return undefined;
     }
   }
 
-  async #whenReady(operation: string, signal: AbortSignal): Promise<void> {
+  // Bounded by operationTimeoutMs; fails at once while a connection that was up is down; every
+  // error leaves as a rollcall error with credentials scrubbed. A timer per call (let alone a
+  // cockatiel timeout, whose AbortController and abort cost more than the call) would be a good
+  // part of a heartbeat's time; one sweeper serves all.
+  #call<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const connecting = this.client.status !== 'ready';
+      const pending: PendingCall = { operation, deadline: performance.now() + this.#operationTimeoutMs, connecting, reject };
+      this.#pending.add(pending);
+      this.#sweeper ??= unrefTimeout(() => this.#sweep(), this.#operationTimeoutMs);
+      const work = connecting
+        ? this.#whenReady(operation).then(() => {
+            pending.connecting = false;
+            // The caller has already heard of the timeout: the operation must not run after all.
+            if (!this.#pending.has(pending)) throw new Error('timed out');
+            return run();
+          })
+        : run();
+      work.then(
+        (value) => {
+          if (this.#settle(pending)) resolve(value);
+        },
+        (error: unknown) => {
+          if (this.#settle(pending)) reject(translateError(operation, error, this.#redactor));
+        },
+      );
+    });
+  }
+
+  /** Whether `pending` was still waiting (it had not timed out). */
+  #settle(pending: PendingCall): boolean {
+    if (!this.#pending.delete(pending)) return false;
+    if (this.#pending.size === 0) this.#drained?.();
+    return true;
+  }
+
+  #sweep(): void {
+    this.#sweeper = undefined;
+    const now = performance.now();
+    for (const pending of this.#pending) {
+      if (pending.deadline > now) {
+        this.#sweeper = unrefTimeout(() => this.#sweep(), pending.deadline - now);
+        return;
+      }
+      this.#settle(pending);
+      const limit = `${this.#operationTimeoutMs} ms`;
+      pending.reject(
+        pending.connecting
+          ? connectionError(pending.operation, `could not connect to Redis within ${limit}`, this.#lastError, this.#redactor)
+          : new RegistryUnavailableError(this.kind, pending.operation, `no answer from Redis within operationTimeoutMs (${limit})`),
+      );
+    }
+  }
+
+  async #whenReady(operation: string): Promise<void> {
     const status = this.client.status;
     if (status === 'ready') return;
     if (status === 'end' || status === 'disconnecting') {
@@ -378,20 +445,10 @@ export class RedisBackend implements RegistryBackend {
       throw connectionError(operation, `not connected to Redis (${status})`, this.#lastError, this.#redactor);
     }
     if (status === 'wait') this.client.connect().catch(() => {});
-    let onAbort: (() => void) | undefined;
     try {
-      await Promise.race([
-        this.#firstConnection(),
-        new Promise<never>((_, reject) => {
-          onAbort = () => reject(new Error('aborted'));
-          signal.addEventListener('abort', onAbort);
-        }),
-      ]);
+      await this.#firstConnection();
     } catch (error) {
-      const problem = signal.aborted ? `could not connect to Redis within ${this.#operationTimeoutMs} ms` : 'could not connect to Redis';
-      throw connectionError(operation, problem, this.#lastError ?? error, this.#redactor);
-    } finally {
-      if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
+      throw connectionError(operation, 'could not connect to Redis', this.#lastError ?? error, this.#redactor);
     }
   }
 
@@ -512,8 +569,10 @@ function secretsOf(client: RedisClient): (string | undefined)[] {
 }
 
 function integer(value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw new Error('unexpected reply from a registry script');
-  return value;
+  // A client with stringNumbers: true answers integers as strings.
+  const number = typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value;
+  if (typeof number !== 'number' || !Number.isSafeInteger(number)) throw new Error('unexpected reply from a registry script');
+  return number;
 }
 
 function integers<N extends 2 | 3>(value: unknown, count: N): N extends 2 ? [number, number] : [number, number, number] {

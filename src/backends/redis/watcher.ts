@@ -1,12 +1,19 @@
 /**
- * Push for `watch()`: one pub/sub connection per backend serves every watched service. Messages
- * are hints; on each one the watcher reads the whole service again (one listing script), so a lost
- * or reordered message can never leave a watcher wrong for longer than the next hint.
+ * Push for `watch()`: one pub/sub connection per backend serves every watched service. Every change
+ * publishes the service's new version and, when the service is small, its whole listing: the
+ * watcher applies a carried listing as it is, and reads the service (one listing script) only for
+ * a message without one, unless it already has that version.
+ *
+ * Versions keep the order: a read and a message travel on different connections, so a read may
+ * answer after a newer message was applied. A listing older than the one applied is dropped, but a
+ * read older than what was known when it was sent can only mean Redis lost data (restart, flush,
+ * failover to a replica that missed writes), and then the read is the truth.
  *
  * Redis says nothing when a deadline passes, so each watched service also has one timer at its
  * earliest known deadline (a delta of the server's clock, so the local clock does not matter).
- * The listing it runs prunes the expired instance and publishes, which tells every other watcher.
- * Without changes a service is therefore read at most once per lease period; there is no polling.
+ * The listing it runs prunes the expired instance and publishes the result, which every other
+ * watcher applies. Without changes a service is therefore read at most once per lease period;
+ * there is no polling.
  *
  * The subscriber connection never reconnects by itself: when it ends, every watcher hears an
  * error, and a new connection subscribes everything again and then reads every service, so a
@@ -15,7 +22,7 @@
 import type { Redis } from 'ioredis';
 import { unrefTimeout } from '../../core/clock.js';
 import type { WatchSink, WatchSource } from '../watch-hub.js';
-import type { Listing } from './records.js';
+import type { Change, Listing } from './records.js';
 
 /** Fired after a deadline, so the listing surely sees it passed: timers and clocks are not exact. */
 const EXPIRY_MARGIN_MS = 25;
@@ -27,6 +34,8 @@ const REFRESH_RETRY_MAX_DELAY_MS = 2_000;
 export interface WatcherOptions {
   /** Reads one service (bounded by the backend's operation timeout). */
   list(service: string): Promise<Listing>;
+  /** Reads a message of the service's channel; undefined for one it could not read (and reported). */
+  change(service: string, message: string): Change | undefined;
   /** The service's pub/sub channel. */
   channel(service: string): string;
   /** A new subscriber connection that does not reconnect by itself and queues commands until connected. */
@@ -43,11 +52,15 @@ interface WatchState {
   readonly sink: WatchSink;
   running: boolean;
   again: boolean;
-  /** Signature of the last list delivered; undefined when the next list must be delivered anyway. */
-  delivered: string | undefined;
+  /** Version of the last listing applied; undefined when the next read must be applied anyway. */
+  version: number | undefined;
+  /** Records of the last list delivered; undefined when the next list must be delivered anyway. */
+  delivered: readonly string[] | undefined;
   failing: boolean;
   retries: number;
   timer: NodeJS.Timeout | undefined;
+  /** The deadline (server epoch ms) `timer` fires after while armed for one; else undefined. */
+  timerDeadline: number | undefined;
 }
 
 export class RedisWatcher {
@@ -63,6 +76,8 @@ export class RedisWatcher {
   #closed = false;
   /** Listings run for watchers. */
   refreshes = 0;
+  /** Listings applied straight from change messages. */
+  pushes = 0;
 
   constructor(options: WatcherOptions) {
     this.#options = options;
@@ -76,10 +91,12 @@ export class RedisWatcher {
       sink,
       running: false,
       again: false,
+      version: undefined,
       delivered: undefined,
       failing: false,
       retries: 0,
       timer: undefined,
+      timerDeadline: undefined,
     };
     this.#byChannel.set(state.channel, state);
     const subscriber = this.#subscriber;
@@ -104,7 +121,7 @@ export class RedisWatcher {
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#restartTimer);
-    for (const state of this.#byChannel.values()) clearTimeout(state.timer);
+    for (const state of this.#byChannel.values()) this.#clearTimer(state);
     this.#byChannel.clear();
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
@@ -122,9 +139,9 @@ export class RedisWatcher {
       return;
     }
     this.#subscriber = subscriber;
-    subscriber.on('message', (channel: string) => {
+    subscriber.on('message', (channel: string, message: string) => {
       const state = this.#byChannel.get(channel);
-      if (state !== undefined) this.#refresh(state);
+      if (state !== undefined && this.#subscriberUp) this.#receive(state, message);
     });
     subscriber.on('error', (error: unknown) => {
       this.#lastError = error;
@@ -151,7 +168,11 @@ export class RedisWatcher {
     if (this.#subscriberUp) this.#options.onTransition(false, reported);
     this.#wasDown ||= this.#subscriberUp;
     this.#subscriberUp = false;
-    for (const state of this.#byChannel.values()) this.#fail(state, reported);
+    for (const state of this.#byChannel.values()) {
+      // Whatever the next connection reads is the truth, even from a server that lost data.
+      state.version = undefined;
+      this.#fail(state, reported);
+    }
     if (this.#byChannel.size === 0) return;
     const delay = Math.min(100 * 2 ** this.#restarts, RESUBSCRIBE_MAX_DELAY_MS);
     this.#restarts++;
@@ -161,11 +182,23 @@ export class RedisWatcher {
   #stop(state: WatchState): void {
     if (this.#byChannel.get(state.channel) !== state) return;
     this.#byChannel.delete(state.channel);
-    clearTimeout(state.timer);
+    this.#clearTimer(state);
     this.#subscriber?.unsubscribe(state.channel).catch(() => {});
   }
 
-  // One read per service at a time; hints arriving meanwhile cause exactly one more.
+  #receive(state: WatchState, message: string): void {
+    const change = this.#options.change(state.service, message);
+    if (change?.listing === undefined) {
+      // Without a listing: read, unless what was applied is already as new.
+      if (change === undefined || state.version === undefined || change.version > state.version) this.#refresh(state);
+      return;
+    }
+    if (state.version !== undefined && change.version < state.version) return;
+    this.pushes++;
+    this.#apply(state, change.listing);
+  }
+
+  // One read per service at a time; reasons to read arriving meanwhile cause exactly one more.
   #refresh(state: WatchState): void {
     // Without the subscription a delivered list would look pushed while nothing is; the
     // resubscription reads everything anyway.
@@ -176,29 +209,25 @@ export class RedisWatcher {
     }
     state.running = true;
     state.again = false;
-    clearTimeout(state.timer);
-    state.timer = undefined;
+    this.#clearTimer(state);
     this.refreshes++;
+    const known = state.version;
     const active = (): boolean => !this.#closed && this.#byChannel.get(state.channel) === state;
     this.#options
       .list(state.service)
       .then(
         (listing) => {
           if (!active() || !this.#subscriberUp) return;
-          state.failing = false;
-          state.retries = 0;
-          if (listing.signature !== state.delivered) {
-            state.delivered = listing.signature;
-            state.sink.change(listing.instances);
-          }
-          this.#scheduleExpiry(state, listing);
+          const overtaken = state.version !== undefined && listing.version < state.version;
+          const dataLost = known !== undefined && listing.version < known;
+          if (!overtaken || dataLost) this.#apply(state, listing);
         },
         (error: unknown) => {
           if (!active()) return;
           this.#fail(state, error instanceof Error ? error : new Error(String(error)));
           const delay = Math.min(200 * 2 ** state.retries, REFRESH_RETRY_MAX_DELAY_MS);
           state.retries++;
-          state.timer = unrefTimeout(() => this.#refresh(state), delay);
+          this.#arm(state, delay, undefined);
         },
       )
       .finally(() => {
@@ -207,10 +236,35 @@ export class RedisWatcher {
       });
   }
 
-  #scheduleExpiry(state: WatchState, listing: Listing): void {
-    if (listing.nextDeadline === undefined) return;
-    const delay = Math.max(0, listing.nextDeadline - listing.serverNow) + EXPIRY_MARGIN_MS;
-    state.timer = unrefTimeout(() => this.#refresh(state), delay);
+  #apply(state: WatchState, listing: Listing): void {
+    state.version = listing.version;
+    state.failing = false;
+    state.retries = 0;
+    if (!sameRecords(listing.records, state.delivered)) {
+      state.delivered = listing.records;
+      state.sink.change(listing.instances);
+    }
+    // Most changes leave the earliest deadline where it was, and its timer with it.
+    if (listing.nextDeadline !== undefined && state.timerDeadline === listing.nextDeadline) return;
+    if (listing.nextDeadline === undefined) this.#clearTimer(state);
+    else this.#arm(state, Math.max(0, listing.nextDeadline - listing.serverNow) + EXPIRY_MARGIN_MS, listing.nextDeadline);
+  }
+
+  #arm(state: WatchState, delay: number, deadline: number | undefined): void {
+    this.#clearTimer(state);
+    state.timerDeadline = deadline;
+    state.timer = unrefTimeout(() => {
+      // Fired: no longer armed, whatever the read it starts finds.
+      state.timer = undefined;
+      state.timerDeadline = undefined;
+      this.#refresh(state);
+    }, delay);
+  }
+
+  #clearTimer(state: WatchState): void {
+    clearTimeout(state.timer);
+    state.timer = undefined;
+    state.timerDeadline = undefined;
   }
 
   #fail(state: WatchState, error: Error): void {
@@ -219,6 +273,10 @@ export class RedisWatcher {
     state.failing = true;
     state.sink.error(error);
   }
+}
+
+function sameRecords(a: readonly string[], b: readonly string[] | undefined): boolean {
+  return b !== undefined && a.length === b.length && a.every((record, i) => record === b[i]);
 }
 
 /** Closes a connection and waits (briefly) until its socket is gone. */

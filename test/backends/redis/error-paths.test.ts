@@ -181,7 +181,7 @@ describe('failing fast', () => {
 
   it('waits for a first connection in progress, and reports why it failed', async () => {
     const client = mockClient('connecting');
-    const evalsha = vi.spyOn(client, 'evalsha').mockResolvedValue([1_000, -1]);
+    const evalsha = vi.spyOn(client, 'evalsha').mockResolvedValue([1, 1_000, -1]);
     const logger = recordingLogger();
     const backend = backendOn(client, { logger });
     const listing = backend.instances('orders');
@@ -201,6 +201,22 @@ describe('failing fast', () => {
     const error: unknown = await refused.catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'REGISTRY_AUTH', message: text(/could not connect to Redis.*WRONGPASS/) });
     expect(JSON.stringify(error) + String((error as Error).message)).not.toContain(PASSWORD);
+  });
+
+  it('does not run a call that gave up waiting for a first connection once the connection comes', async () => {
+    const client = mockClient('connecting');
+    const evalsha = vi.spyOn(client, 'evalsha');
+    const backend = backendOn(client, { operationTimeoutMs: 100 });
+    const started = Date.now();
+    await expect(backend.register(instance, { ttlMs: 30_000 })).rejects.toMatchObject({
+      code: 'REGISTRY_UNAVAILABLE',
+      message: text('could not connect to Redis within 100 ms'),
+    });
+    expect(Date.now() - started).toBeLessThan(500);
+    setStatus(client, 'ready');
+    client.emit('ready');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(evalsha).not.toHaveBeenCalled();
   });
 
   it('says so when the client it was given has been closed', async () => {

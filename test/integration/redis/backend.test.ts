@@ -60,29 +60,34 @@ async function serverTime(): Promise<number> {
 }
 
 describe('key layout', () => {
-  it('keeps one service in three keys under one hash tag, plus one services index', async () => {
+  it('keeps one service in two keys under one hash tag, plus one services index', async () => {
     const b = backend();
     const registered = instance({ status: 'warning' });
+    const before = await serverTime();
     await b.register(registered, { ttlMs: 5_000 });
     const keys = serviceKeys(b.namespace, 'orders');
     const index = servicesIndexKey(b.namespace);
-    expect([keys.deadlines, keys.records, keys.leases, index]).toEqual([
+    expect([keys.deadlines, keys.records, keys.channel, index]).toEqual([
       `{${b.namespace}:orders}:deadlines`,
       `{${b.namespace}:orders}:records`,
-      `{${b.namespace}:orders}:leases`,
+      `{${b.namespace}:orders}:changes`,
       `{${b.namespace}}:services`,
     ]);
-    expect((await admin.keys(`*${b.namespace}*`)).sort()).toEqual([index, keys.deadlines, keys.leases, keys.records].sort());
+    expect((await admin.keys(`*${b.namespace}*`)).sort()).toEqual([index, keys.deadlines, keys.records].sort());
 
     const now = await serverTime();
     const deadline = Number(await admin.zscore(keys.deadlines, registered.id));
     expect(deadline).toBeGreaterThan(now + 4_000);
     expect(deadline).toBeLessThanOrEqual(now + 5_000);
     expect(Number(await admin.zscore(index, 'orders'))).toBe(deadline);
-    expect(JSON.parse((await admin.hget(keys.records, registered.id)) ?? '')).toEqual(JSON.parse(JSON.stringify(registered)));
-    expect(await admin.hget(keys.leases, registered.id)).toBe(`5000 warning ${registered.updatedAt}`);
+    const record = (await admin.hget(keys.records, registered.id)) ?? '';
+    const prefix = `5000 warning ${registered.updatedAt} `;
+    expect(record.startsWith(prefix)).toBe(true);
+    expect(JSON.parse(record.slice(prefix.length))).toEqual(JSON.parse(JSON.stringify(registered)));
+    // The service's version, a µs timestamp of the server's clock or past it.
+    expect(Number(await admin.hget(keys.records, '#version'))).toBeGreaterThanOrEqual(before * 1_000);
     // Abandoned services clean themselves up: the keys expire a minute after the last deadline.
-    for (const key of [keys.deadlines, keys.records, keys.leases]) {
+    for (const key of [keys.deadlines, keys.records]) {
       const ttl = await admin.pttl(key);
       expect(ttl).toBeGreaterThan(60_000);
       expect(ttl).toBeLessThanOrEqual(65_000);
@@ -90,18 +95,29 @@ describe('key layout', () => {
     expect(await admin.pttl(index)).toBe(-1);
   });
 
-  it('publishes every change on the service channel', async () => {
+  it('publishes every change on the service channel, with the new version and listing', async () => {
     const b = backend();
     const subscriber = userClient();
-    const messages: string[] = [];
-    subscriber.on('message', (_channel: string, message: string) => messages.push(message));
+    const messages: string[][] = [];
+    subscriber.on('message', (_channel: string, message: string) => messages.push(message.split('\n')));
     await subscriber.subscribe(serviceKeys(b.namespace, 'orders').channel);
     const registered = instance({ id: 'watched' });
     await b.register(registered, { ttlMs: 30_000 });
+    // A renewal that changes nothing tells nobody.
     await b.renew(registered, 'passing');
     await b.renew(registered, 'draining');
     await b.deregister(registered);
-    await vi.waitFor(() => expect(messages).toEqual(['register watched', 'status watched', 'deregister watched']));
+    await vi.waitFor(() => expect(messages).toHaveLength(3));
+    const [registration, statusChange, deregistration] = messages as [string[], string[], string[]];
+    // version, server now, earliest deadline, then id and record of each live instance.
+    expect(registration.slice(3, 4)).toEqual(['watched']);
+    expect(registration[4]).toMatch(/^30000 passing \d+ \{"id":"watched"/);
+    expect(statusChange.slice(3, 4)).toEqual(['watched']);
+    expect(statusChange[4]).toMatch(/^30000 draining \d+ \{"id":"watched"/);
+    expect(deregistration.slice(2)).toEqual(['-1']);
+    const versions = messages.map((message) => Number(message[0]));
+    expect(versions).toEqual([...versions].sort((x, y) => x - y));
+    expect(new Set(versions).size).toBe(3);
   });
 });
 
@@ -168,7 +184,7 @@ describe('services index', () => {
     expect(await b.services()).toEqual(['orders']);
   });
 
-  it('prunes expired instances with their records and leases', async () => {
+  it('prunes expired instances with their records', async () => {
     const b = backend({ pruneLimit: 2 });
     const keys = serviceKeys(b.namespace, 'orders');
     const expiring = Array.from({ length: 5 }, () => instance());
@@ -182,8 +198,7 @@ describe('services index', () => {
     await b.instances('orders');
     await b.instances('orders');
     expect(await admin.zcard(keys.deadlines)).toBe(1);
-    expect(await admin.hkeys(keys.records)).toEqual([kept.id]);
-    expect(await admin.hkeys(keys.leases)).toEqual([kept.id]);
+    expect((await admin.hkeys(keys.records)).sort()).toEqual(['#version', kept.id]);
   });
 });
 

@@ -58,23 +58,24 @@ describe('malformed records', () => {
 
     const keys = serviceKeys(namespace, 'orders');
     const valid = JSON.parse(JSON.stringify(good)) as Record<string, unknown>;
-    const lease = `30000 passing ${good.updatedAt}`;
-    const planted: Record<string, { record?: string; lease?: string }> = {
-      'bad-json': { record: '{"id": "bad-json", ', lease },
-      'wrong-types': { record: JSON.stringify({ ...valid, id: 'wrong-types', port: '8080', tags: 'a,b' }), lease },
-      'missing-fields': { record: JSON.stringify({ id: 'missing-fields', service: 'orders' }), lease },
-      'not-an-object': { record: '[1, 2, 3]', lease },
-      'other-service': { record: JSON.stringify({ ...valid, id: 'other-service', service: 'payments' }), lease },
-      'other-id': { record: JSON.stringify({ ...valid, id: 'someone-else' }), lease },
-      'no-record': { lease },
-      'no-lease': { record: JSON.stringify({ ...valid, id: 'no-lease' }) },
-      'bad-lease': { record: JSON.stringify({ ...valid, id: 'bad-lease' }), lease: 'forever sleepy' },
+    const lease = `30000 passing ${good.updatedAt} `;
+    const record = (fields: Record<string, unknown>): string => lease + JSON.stringify({ ...valid, ...fields });
+    const planted: Record<string, string | undefined> = {
+      'bad-json': `${lease}{"id": "bad-json", `,
+      'wrong-types': record({ id: 'wrong-types', port: '8080', tags: 'a,b' }),
+      'missing-fields': `${lease}${JSON.stringify({ id: 'missing-fields', service: 'orders' })}`,
+      'not-an-object': `${lease}[1, 2, 3]`,
+      'other-service': record({ id: 'other-service', service: 'payments' }),
+      'other-id': record({ id: 'someone-else' }),
+      'no-record': undefined,
+      'no-lease': JSON.stringify({ ...valid, id: 'no-lease' }),
+      'bad-lease': `forever sleepy ${JSON.stringify({ ...valid, id: 'bad-lease' })}`,
+      'bad-status': record({ id: 'bad-status' }).replace(' passing ', ' sleepy '),
     };
     const [seconds] = await admin.time();
-    for (const [id, { record, lease: plantedLease }] of Object.entries(planted)) {
+    for (const [id, plantedRecord] of Object.entries(planted)) {
       await admin.zadd(keys.deadlines, Number(seconds) * 1000 + 60_000, id);
-      if (record !== undefined) await admin.hset(keys.records, id, record);
-      if (plantedLease !== undefined) await admin.hset(keys.leases, id, plantedLease);
+      if (plantedRecord !== undefined) await admin.hset(keys.records, id, plantedRecord);
     }
     const malformed = Object.keys(planted).length;
 
@@ -89,7 +90,7 @@ describe('malformed records', () => {
     expect(logged).toEqual(Object.keys(planted).sort());
     for (const { fields, message } of logger.warnings) {
       expect(message).toBe('skipping a malformed registry record');
-      expect(fields).toMatchObject({ key: text(/^\{bad-\d+:orders\}:(records|leases)$/), problem: text(/./) });
+      expect(fields).toMatchObject({ key: text(/^\{bad-\d+:orders\}:records$/), problem: text(/./) });
     }
 
     // A watcher gets the valid instances too, and a bad record cannot be renewed into life.
@@ -98,6 +99,51 @@ describe('malformed records', () => {
     await vi.waitFor(() => expect(watched.map((i) => i.id)).toEqual(['also-good', 'good']));
     await expect(backend.renew({ service: 'orders', id: 'bad-lease' }, 'passing')).resolves.toBe('lost');
     await expect(backend.renew({ service: 'orders', id: 'no-lease' }, 'passing')).resolves.toBe('lost');
+    await expect(backend.renew({ service: 'orders', id: 'no-record' }, 'passing')).resolves.toBe('lost');
+  });
+
+  it('skips them in carried listings too, and reads the service again after a message it cannot read', async () => {
+    const namespace = `bad-${++sequence}`;
+    const logger = recordingLogger();
+    const writer = new RedisBackend({ url: server.url, namespace });
+    const reader = new RedisBackend({ url: server.url, namespace, logger });
+    opened.push(writer, reader);
+    const keys = serviceKeys(namespace, 'orders');
+    const good = instance('good');
+    await writer.register(good, { ttlMs: 30_000 });
+    const [seconds] = await admin.time();
+    await admin.zadd(keys.deadlines, Number(seconds) * 1000 + 60_000, 'bad-json');
+    await admin.hset(keys.records, 'bad-json', `30000 passing ${good.updatedAt} {"id": "bad-json", `);
+
+    let watched: string[] = [];
+    reader.watch('orders', { onChange: (list) => (watched = list.map((i) => i.id)) });
+    await vi.waitFor(() => expect(watched).toEqual(['good']));
+    const { malformedRecords, watchRefreshes } = reader.stats();
+
+    // The registration's message carries the planted record along: skipped and counted, no read.
+    await writer.register(instance('second'), { ttlMs: 30_000 });
+    await vi.waitFor(() => expect(watched).toEqual(['good', 'second']));
+    expect(reader.stats()).toMatchObject({ malformedRecords: malformedRecords + 1, watchRefreshes });
+
+    // Messages of another sender: counted, logged once per channel, and each makes the watcher read.
+    await admin.publish(keys.channel, 'register someone');
+    await admin.publish(keys.channel, 'not\na\nlisting');
+    await vi.waitFor(() => expect(reader.stats().watchRefreshes).toBe(watchRefreshes + 2));
+    const unreadable = logger.warnings.filter(({ fields }) => (fields as { key: string }).key === keys.channel);
+    expect(unreadable).toHaveLength(1);
+    expect(unreadable[0]?.fields).toMatchObject({ problem: text('not a change message') });
+    // Two messages, and the planted record on each of the two reads.
+    expect(reader.stats().malformedRecords).toBe(malformedRecords + 5);
+    expect(watched).toEqual(['good', 'second']);
+
+    // A record holding a line break cannot travel in a message: it says the version only, and
+    // watchers read the service.
+    await admin.zadd(keys.deadlines, Number(seconds) * 1000 + 60_000, 'line-break');
+    await admin.hset(keys.records, 'line-break', `30000 passing ${good.updatedAt} {"id":\n"line-break"}`);
+    const before = reader.stats().watchRefreshes;
+    await writer.deregister({ service: 'orders', id: 'second' });
+    await vi.waitFor(() => expect(watched).toEqual(['good']));
+    expect(reader.stats().watchRefreshes).toBe(before + 1);
   });
 
   it('skips names in the services index that are not service names', async () => {

@@ -1,10 +1,12 @@
 /**
  * Watch over pub/sub against a real redis-server: one subscriber connection whatever the number of
- * resolvers, expiry pushed without polling, and nothing lost across a lost subscriber connection.
+ * resolvers, changes applied from the messages that carry them, expiry pushed without polling,
+ * and nothing lost across a lost subscriber connection.
  */
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RedisBackend } from '../../../src/backends/redis/index.js';
+import { CARRIED_MAX_BYTES, CARRIED_MAX_INSTANCES } from '../../../src/backends/redis/scripts.js';
 import { createInstance, type InstanceInput, type ServiceInstance } from '../../../src/core/instance.js';
 import { createResolver } from '../../../src/resolution/resolver.js';
 import { startRedis, type RedisServer } from '../../helpers/redis-server.js';
@@ -86,8 +88,65 @@ describe('RedisBackend watch', () => {
     await vi.waitFor(() => expect(latest.map((i) => i.id)).toEqual([kept.id]), { timeout: 2_000, interval: 10 });
     // Delivered within a few tens of milliseconds of the deadline, not at the next poll.
     expect(Date.now() - deadline).toBeLessThan(400);
-    // The registration, the expiry hint and the deadline timer: a handful of reads, not a poll loop.
-    expect(reader.stats().watchRefreshes - idle).toBeLessThanOrEqual(4);
+    // The registration arrived with its message; the deadline timer read once (twice if it fired
+    // a little early by the server's clock): no poll loop.
+    expect(reader.stats().watchRefreshes - idle).toBeLessThanOrEqual(2);
+  });
+
+  it('applies each change from its message, without reading the service again', async () => {
+    const { writer, reader } = pair();
+    const first = instance();
+    await writer.register(first, { ttlMs: 30_000 });
+    let latest: readonly ServiceInstance[] = [];
+    reader.watch('orders', { onChange: (list) => (latest = list) });
+    await vi.waitFor(() => expect(latest.map((i) => i.id)).toEqual([first.id]));
+    const { watchRefreshes, watchPushes } = reader.stats();
+
+    const second = instance({ meta: { build: '2' } });
+    await writer.register(second, { ttlMs: 30_000 });
+    await vi.waitFor(() => expect(latest.map((i) => i.id).sort()).toEqual([first.id, second.id].sort()));
+    expect(latest.find((i) => i.id === second.id)).toEqual(second);
+    await writer.renew(first, 'draining');
+    await vi.waitFor(() => expect(latest.find((i) => i.id === first.id)?.status).toBe('draining'));
+    await writer.deregister(second);
+    await vi.waitFor(() => expect(latest.map((i) => i.id)).toEqual([first.id]));
+
+    expect(reader.stats().watchRefreshes).toBe(watchRefreshes);
+    expect(reader.stats().watchPushes - watchPushes).toBe(3);
+    // What a read returns now is exactly what the messages said.
+    expect(await reader.instances('orders')).toEqual(latest);
+  });
+
+  it(`reads a service again after a change too large to carry (over ${CARRIED_MAX_INSTANCES} instances or ${CARRIED_MAX_BYTES} bytes)`, async () => {
+    const { writer, reader } = pair();
+    // One more than can be carried even after the deregistration below.
+    const many = Array.from({ length: CARRIED_MAX_INSTANCES + 2 }, () => instance());
+    await Promise.all(many.map((each) => writer.register(each, { ttlMs: 30_000 })));
+    let listed = 0;
+    reader.watch('orders', { onChange: (list) => (listed = list.length) });
+    await vi.waitFor(() => expect(listed).toBe(many.length));
+    let refreshes = reader.stats().watchRefreshes;
+    await writer.deregister(many[0] ?? instance());
+    await vi.waitFor(() => expect(listed).toBe(many.length - 1));
+    expect(reader.stats().watchRefreshes).toBe(refreshes + 1);
+
+    // A few instances, but records too large together.
+    const meta = Object.fromEntries(Array.from({ length: 40 }, (_, n) => [`key${n}`, 'x'.repeat(500)]));
+    let payments: readonly ServiceInstance[] | undefined;
+    reader.watch('payments', { onChange: (list) => (payments = list) });
+    await vi.waitFor(() => expect(payments).toEqual([]));
+    refreshes = reader.stats().watchRefreshes;
+    const pushes = reader.stats().watchPushes;
+    const large = instance({ service: 'payments', meta });
+    await writer.register(large, { ttlMs: 30_000 });
+    await vi.waitFor(() => expect(payments).toEqual([large]));
+    expect(JSON.stringify(large).length).toBeGreaterThan(CARRIED_MAX_BYTES / 2);
+    await writer.register(instance({ service: 'payments', meta }), { ttlMs: 30_000 });
+    await vi.waitFor(() => expect(payments?.length).toBe(2));
+    // The first registration fitted, the second did not.
+    expect(reader.stats().watchPushes - pushes).toBe(1);
+    expect(reader.stats().watchRefreshes - refreshes).toBe(1);
+    expect(await reader.instances('payments')).toEqual(payments);
   });
 
   it('re-subscribes after losing its connection and delivers what changed in the gap', async () => {
