@@ -332,7 +332,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
   }
 
   #withTimeout<T>(timeoutMs: number, operation: () => Promise<T>): Promise<T> {
-    return timeout(timeoutMs, TimeoutStrategy.Aggressive).dangerouslyUnref().execute(operation);
+    return timeout(timeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false }).dangerouslyUnref().execute(operation);
   }
 }
 

@@ -247,8 +247,10 @@ export class Resolver extends EventEmitter<ResolverEvents> {
       breaker.onReset(() => this.#onBreaker('closed')),
     ];
     this.#disposeBreakerListeners = () => listeners.forEach((listener) => listener.dispose());
-    // Breaker outside the timeout, so a registry that hangs counts as failing.
-    this.#policy = wrap(breaker, timeout(this.#registryTimeoutMs, TimeoutStrategy.Aggressive).dangerouslyUnref());
+    // Breaker outside the timeout, so a registry that hangs counts as failing. Backends get no
+    // abort signal, so aborting one after every call (cockatiel's default) would be pure cost.
+    const registryTimeout = timeout(this.#registryTimeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false });
+    this.#policy = wrap(breaker, registryTimeout.dangerouslyUnref());
   }
 
   /** One instance of `service`, picked by the strategy. */
