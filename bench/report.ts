@@ -99,7 +99,7 @@ ${details}
 
 ## Findings
 
-${missed.length === 0 ? 'Every target was met in this run.' : missed.map((f) => `- **${f.title}** missed its target (${f.ratio.toFixed(2)}x against ${targetText(f.target)}).`).join('\n')}
+${missed.length === 0 ? 'Every target was met in this run.' : missed.map((f) => `- **${f.title}** missed its target (${f.ratio.toFixed(2)}x against ${targetText(f.target)}).${f.note === undefined ? '' : ` ${f.note}.`}`).join('\n')}
 `,
   );
 }
