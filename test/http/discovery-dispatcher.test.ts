@@ -2,28 +2,12 @@ import { Agent, fetch as undiciFetch, getGlobalDispatcher, setGlobalDispatcher, 
 import { afterEach, describe, expect, it } from 'vitest';
 import { consistentHash } from '../../src/balancing/index.js';
 import { createDiscoveryDispatcher, discoveryInterceptor } from '../../src/http/index.js';
-import { failing, fleet, healthy, orderedStrategy, refusedPort, startServer, type Fleet, type TestServer } from './helpers.js';
+import { closeTracked, failing, healthy, orderedStrategy, orders, refusedPort, server, track } from './helpers.js';
 
-const cleanup: (() => Promise<void>)[] = [];
-
-afterEach(async () => {
-  await Promise.all(cleanup.splice(0).map((close) => close()));
-});
-
-async function server(id: string, handler: Parameters<typeof startServer>[1]): Promise<TestServer> {
-  const started = await startServer(id, handler);
-  cleanup.push(() => started.close());
-  return started;
-}
-
-async function orders(instances: { id: string; port: number }[], options: Parameters<typeof fleet>[1] = {}): Promise<Fleet> {
-  const created = await fleet(instances, options);
-  cleanup.push(() => created.close());
-  return created;
-}
+afterEach(closeTracked);
 
 function dispatcher(created: Dispatcher): Dispatcher {
-  cleanup.push(() => created.close());
+  track(() => created.close());
   return created;
 }
 
@@ -33,7 +17,7 @@ describe('discovery dispatcher', () => {
     const { resolver } = await orders([{ id: 'a', port: a.port }]);
     const previous = getGlobalDispatcher();
     setGlobalDispatcher(dispatcher(createDiscoveryDispatcher(resolver)));
-    cleanup.push(() => Promise.resolve(setGlobalDispatcher(previous)));
+    track(() => Promise.resolve(setGlobalDispatcher(previous)));
     const response = await globalThis.fetch('http://orders/api/v1/items?x=1');
     expect(await response.text()).toBe('ok GET /api/v1/items?x=1');
     expect(await (await globalThis.fetch(`http://127.0.0.1:${a.port}/direct`)).text()).toBe('ok GET /direct');

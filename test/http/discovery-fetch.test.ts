@@ -1,25 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { consistentHash, outlierEjection, p2c } from '../../src/balancing/index.js';
 import { createDiscoveryFetch } from '../../src/http/index.js';
-import { failing, fleet, healthy, orderedStrategy, refusedPort, slow, startServer, type Fleet, type TestServer } from './helpers.js';
+import { closeTracked, failing, healthy, orderedStrategy, orders, refusedPort, server, slow } from './helpers.js';
 
-const cleanup: (() => Promise<void>)[] = [];
-
-afterEach(async () => {
-  await Promise.all(cleanup.splice(0).map((close) => close()));
-});
-
-async function server(id: string, handler: Parameters<typeof startServer>[1]): Promise<TestServer> {
-  const started = await startServer(id, handler);
-  cleanup.push(() => started.close());
-  return started;
-}
-
-async function orders(instances: { id: string; port: number }[], options: Parameters<typeof fleet>[1] = {}): Promise<Fleet> {
-  const created = await fleet(instances, options);
-  cleanup.push(() => created.close());
-  return created;
-}
+afterEach(closeTracked);
 
 describe('createDiscoveryFetch', () => {
   it('sends a service URL to an instance, with path, query, method, headers and body', async () => {

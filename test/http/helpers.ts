@@ -96,3 +96,29 @@ export async function fleet(instances: readonly { id: string; port: number }[], 
     },
   };
 }
+
+const cleanup: (() => Promise<void>)[] = [];
+
+/** Closes everything the tracked helpers below opened; register with `afterEach(closeTracked)`. */
+export async function closeTracked(): Promise<void> {
+  await Promise.all(cleanup.splice(0).map((close) => close()));
+}
+
+/** Registers `close` to run in {@link closeTracked}. */
+export function track(close: () => Promise<void>): void {
+  cleanup.push(close);
+}
+
+/** {@link startServer}, closed by {@link closeTracked}. */
+export async function server(id: string, handler: Handler): Promise<TestServer> {
+  const started = await startServer(id, handler);
+  track(() => started.close());
+  return started;
+}
+
+/** A fleet of `orders` instances ({@link fleet}), closed by {@link closeTracked}. */
+export async function orders(instances: { id: string; port: number }[], options: Partial<ResolverOptions> = {}): Promise<Fleet> {
+  const created = await fleet(instances, options);
+  track(() => created.close());
+  return created;
+}
