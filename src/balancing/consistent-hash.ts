@@ -1,7 +1,7 @@
 import type { ServiceInstance } from '../core/instance.js';
 import { hashString } from './hash.js';
 import type { PickContext, Picker, Strategy } from './strategy.js';
-import { integerOption, objectOption, randomOption } from './validate.js';
+import { integerOption, objectOption, randomOption } from '../core/options.js';
 
 /** Options of {@link consistentHash}. */
 export interface ConsistentHashOptions {

@@ -2,7 +2,8 @@ import { InvalidArgumentError, ServiceUnavailableError } from '../core/errors.js
 import type { ServiceInstance } from '../core/instance.js';
 import { compileSelector, describeSelector, type InstanceSelector } from './selector.js';
 import type { Picker, Strategy } from './strategy.js';
-import { childOption, integerOption } from './validate.js';
+import { integerOption } from '../core/options.js';
+import { childOption } from './validate.js';
 
 /** Options of {@link filter}. */
 export interface FilterOptions {

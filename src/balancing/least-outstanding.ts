@@ -1,7 +1,7 @@
 import type { ServiceInstance } from '../core/instance.js';
 import { LoadTracker, type LoadSlot } from './load-tracker.js';
 import type { PickContext, Picker, Strategy } from './strategy.js';
-import { randomOption } from './validate.js';
+import { randomOption } from '../core/options.js';
 
 /** Options of {@link leastOutstanding}. */
 export interface LeastOutstandingOptions {

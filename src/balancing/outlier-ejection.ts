@@ -2,7 +2,8 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import type { ServiceInstance } from '../core/instance.js';
 import type { CallOutcome, PickContext, Picker, Strategy } from './strategy.js';
-import { childOption, clockOption, integerOption, numberOption } from './validate.js';
+import { clockOption, integerOption, numberOption } from '../core/options.js';
+import { childOption } from './validate.js';
 
 /** Options of {@link outlierEjection}. Defaults follow Envoy's outlier detection, except `maxEjectedPercent`. */
 export interface OutlierEjectionOptions {

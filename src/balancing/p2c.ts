@@ -2,7 +2,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import type { ServiceInstance } from '../core/instance.js';
 import { LoadTracker, type LoadSlot } from './load-tracker.js';
 import type { CallOutcome, PickContext, Picker, Strategy } from './strategy.js';
-import { clockOption, integerOption, objectOption, randomOption } from './validate.js';
+import { clockOption, integerOption, objectOption, randomOption } from '../core/options.js';
 
 /** Options of {@link p2c}. */
 export interface P2cOptions {

@@ -4,7 +4,8 @@ import type { ServiceInstance } from '../core/instance.js';
 import { isExcluded } from './exclusion.js';
 import { unitFor } from './hash.js';
 import type { PickContext, Picker, Strategy } from './strategy.js';
-import { childOption, clockOption, integerOption, numberOption, randomOption } from './validate.js';
+import { clockOption, integerOption, numberOption, randomOption } from '../core/options.js';
+import { childOption } from './validate.js';
 
 /** Options of {@link slowStart}. */
 export interface SlowStartOptions {

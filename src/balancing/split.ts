@@ -4,7 +4,8 @@ import { unitFor } from './hash.js';
 import { compileSelector, type InstancePredicate, type InstanceSelector } from './selector.js';
 import type { PickContext, Picker, Strategy } from './strategy.js';
 import { SubsetRouter, pickFromSubsets } from './subsets.js';
-import { childOption, numberOption, randomOption } from './validate.js';
+import { numberOption, randomOption } from '../core/options.js';
+import { childOption } from './validate.js';
 
 /** One slice of a {@link split}. */
 export interface SplitGroup {

@@ -1,7 +1,7 @@
 import type { ServiceInstance } from '../core/instance.js';
 import type { PickContext, Picker, Strategy } from './strategy.js';
 import { roundRobin } from './round-robin.js';
-import { randomOption } from './validate.js';
+import { randomOption } from '../core/options.js';
 
 /** Options of {@link weighted}. */
 export interface WeightedOptions {

@@ -3,7 +3,8 @@ import type { ServiceInstance } from '../core/instance.js';
 import { unitFor } from './hash.js';
 import type { PickContext, Picker, Strategy } from './strategy.js';
 import { SubsetRouter, pickFromSubsets } from './subsets.js';
-import { childOption, randomOption } from './validate.js';
+import { randomOption } from '../core/options.js';
+import { childOption } from './validate.js';
 
 /** Options of {@link zoneAware}. */
 export interface ZoneAwareOptions {

@@ -5,7 +5,7 @@
 import { systemClock, type Clock } from '../core/clock.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import { SERVICE_NAME_PATTERN } from '../core/instance.js';
-import { clockOption } from '../balancing/validate.js';
+import { clockOption } from '../core/options.js';
 import { RetryBudget, type RetryBudgetOptions } from './retry-budget.js';
 
 /** When and how a request is tried again on another instance. */

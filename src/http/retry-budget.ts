@@ -4,7 +4,7 @@
  * request into two and a struggling service into one with twice the load.
  */
 import { systemClock, type Clock } from '../core/clock.js';
-import { integerOption, numberOption } from '../balancing/validate.js';
+import { integerOption, numberOption } from '../core/options.js';
 
 /** Options of a {@link RetryBudget}. */
 export interface RetryBudgetOptions {

@@ -12,7 +12,8 @@
 import type { Server } from 'node:net';
 import type { RegistryBackend } from '../backends/backend.js';
 import { InvalidArgumentError, messageOf } from '../core/errors.js';
-import { assertDuration, assertServiceName } from '../core/instance.js';
+import { assertServiceName } from '../core/instance.js';
+import { durationOption } from '../core/options.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { Registration, autoRegister, type AutoRegisterOptions } from '../registration/registration.js';
 import { createResolver, type Resolver } from '../resolution/resolver.js';
@@ -58,8 +59,7 @@ export class Lifespan implements RollcallHandle {
     // `signals` stays in the rest: autoRegister ignores it, and lifespan() is where it acts.
     const { backend, resolver, port, host, inFlightTimeoutMs, ...registrationOptions } = options;
     assertServiceName(registrationOptions.service, 'service');
-    const inFlight = inFlightTimeoutMs ?? DEFAULT_IN_FLIGHT_TIMEOUT_MS;
-    assertDuration(inFlight, 'inFlightTimeoutMs', 0, 86_400_000);
+    const inFlight = durationOption(inFlightTimeoutMs, DEFAULT_IN_FLIGHT_TIMEOUT_MS, 'inFlightTimeoutMs', 0);
     this.service = registrationOptions.service;
     this.#registrationOptions = registrationOptions;
     this.#port = port;

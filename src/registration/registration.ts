@@ -14,7 +14,6 @@ import { jitterDown, sleep, systemClock, unrefTimeout, type Clock } from '../cor
 import { DEFAULT_DRAIN_WAIT_MS } from '../core/defaults.js';
 import { InvalidArgumentError, RegistrationError, messageOf } from '../core/errors.js';
 import {
-  assertDuration,
   assertServiceName,
   assertTtl,
   createInstance,
@@ -25,6 +24,7 @@ import {
   type ServiceInstance,
 } from '../core/instance.js';
 import { silentLogger, type Logger } from '../core/logger.js';
+import { durationOption, integerOption } from '../core/options.js';
 import { HealthMonitor, type HealthCheck, type HealthReport } from './health.js';
 
 export type RegistrationState = 'starting' | 'registered' | 'standalone' | 'draining' | 'stopped';
@@ -143,9 +143,9 @@ export class Registration extends EventEmitter<RegistrationEvents> {
       'options',
     );
     this.#health = new HealthMonitor(options.healthChecks ?? {}, {
-      failuresBeforeCritical: positiveInteger(options.failuresBeforeCritical, 3, 'failuresBeforeCritical'),
-      successesBeforePassing: positiveInteger(options.successesBeforePassing, 2, 'successesBeforePassing'),
-      timeoutMs: ms(options.healthCheckTimeoutMs, Math.min(Math.floor(this.#settings.heartbeatIntervalMs / 2), 5_000), 'healthCheckTimeoutMs', 1),
+      failuresBeforeCritical: integerOption(options.failuresBeforeCritical, 3, 'failuresBeforeCritical', 1),
+      successesBeforePassing: integerOption(options.successesBeforePassing, 2, 'successesBeforePassing', 1),
+      timeoutMs: durationOption(options.healthCheckTimeoutMs, Math.min(Math.floor(this.#settings.heartbeatIntervalMs / 2), 5_000), 'healthCheckTimeoutMs', 1),
     });
     this.#log = (options.logger ?? silentLogger).child({ component: 'registration', service: this.#instance.service, id: this.#instance.id });
   }
@@ -190,7 +190,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
   drain(options: { waitMs?: number | undefined } = {}): Promise<void> {
     if (this.#drain !== undefined) return this.#drain;
     if (this.#state === 'stopped') return Promise.resolve();
-    const waitMs = ms(options.waitMs, this.#settings.drainWaitMs, 'waitMs', 0);
+    const waitMs = durationOption(options.waitMs, this.#settings.drainWaitMs, 'waitMs', 0);
     this.#transition('draining', 'drain() called');
     this.#drain = (async () => {
       clearTimeout(this.#timer);
@@ -349,35 +349,23 @@ export async function autoRegister(options: AutoRegisterOptions): Promise<Regist
 function resolveSettings(options: AutoRegisterOptions): Settings {
   const ttlMs = options.ttlMs ?? 15_000;
   assertTtl(ttlMs);
-  const heartbeatIntervalMs = ms(options.heartbeatIntervalMs, Math.floor(ttlMs / 3), 'heartbeatIntervalMs', 100);
+  const heartbeatIntervalMs = durationOption(options.heartbeatIntervalMs, Math.floor(ttlMs / 3), 'heartbeatIntervalMs', 100);
   if (heartbeatIntervalMs >= ttlMs) {
     throw new InvalidArgumentError('heartbeatIntervalMs', `less than ttlMs (${ttlMs}) so the instance is renewed before it expires`, heartbeatIntervalMs);
   }
-  const retryInitialDelayMs = ms(options.retryInitialDelayMs, 1_000, 'retryInitialDelayMs', 1);
+  const retryInitialDelayMs = durationOption(options.retryInitialDelayMs, 1_000, 'retryInitialDelayMs', 1);
   const required = options.required ?? false;
   if (typeof required !== 'boolean') throw new InvalidArgumentError('required', 'a boolean', required);
   return {
     ttlMs,
     heartbeatIntervalMs,
-    operationTimeoutMs: ms(options.operationTimeoutMs, Math.min(heartbeatIntervalMs, 5_000), 'operationTimeoutMs', 1),
-    startupTimeoutMs: ms(options.startupTimeoutMs, 5_000, 'startupTimeoutMs', 1),
-    drainWaitMs: ms(options.drainWaitMs, DEFAULT_DRAIN_WAIT_MS, 'drainWaitMs', 0),
+    operationTimeoutMs: durationOption(options.operationTimeoutMs, Math.min(heartbeatIntervalMs, 5_000), 'operationTimeoutMs', 1),
+    startupTimeoutMs: durationOption(options.startupTimeoutMs, 5_000, 'startupTimeoutMs', 1),
+    drainWaitMs: durationOption(options.drainWaitMs, DEFAULT_DRAIN_WAIT_MS, 'drainWaitMs', 0),
     required,
     retryInitialDelayMs,
-    retryMaxDelayMs: ms(options.retryMaxDelayMs, Math.max(heartbeatIntervalMs, retryInitialDelayMs), 'retryMaxDelayMs', retryInitialDelayMs),
+    retryMaxDelayMs: durationOption(options.retryMaxDelayMs, Math.max(heartbeatIntervalMs, retryInitialDelayMs), 'retryMaxDelayMs', retryInitialDelayMs),
   };
-}
-
-function ms(value: number | undefined, fallback: number, field: string, min: number): number {
-  const resolved = value ?? fallback;
-  assertDuration(resolved, field, min, 86_400_000);
-  return resolved;
-}
-
-function positiveInteger(value: number | undefined, fallback: number, field: string): number {
-  const resolved = value ?? fallback;
-  if (!Number.isInteger(resolved) || resolved < 1) throw new InvalidArgumentError(field, 'a positive integer', resolved);
-  return resolved;
 }
 
 /** The first non-internal IPv4 address, else loopback. */

@@ -24,7 +24,8 @@ import type { RegistryBackend, Unsubscribe } from '../backends/backend.js';
 import { jitterDown, systemClock, type Clock } from '../core/clock.js';
 import { DEFAULT_CACHE_TTL_MS } from '../core/defaults.js';
 import { ClosedError, InvalidArgumentError, ServiceUnavailableError, messageOf, type TierAttempt } from '../core/errors.js';
-import { assertDuration, assertServiceName, instanceOrigin, type ServiceInstance } from '../core/instance.js';
+import { assertServiceName, instanceOrigin, type ServiceInstance } from '../core/instance.js';
+import { durationOption, integerOption } from '../core/options.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { strategyByName, type StrategyName } from '../balancing/strategies.js';
 import type { CallOutcome, PickContext, Picker, Strategy } from '../balancing/strategy.js';
@@ -206,15 +207,13 @@ export class Resolver extends EventEmitter<ResolverEvents> {
     const strategy = options.strategy ?? 'round-robin';
     this.#strategy = typeof strategy === 'string' ? strategyByName(strategy, { random: options.random }) : strategy;
     if (typeof this.#strategy?.createPicker !== 'function') throw new InvalidArgumentError('strategy', 'a Strategy or a strategy name', options.strategy);
-    this.#cacheTtlMs = duration(options.cacheTtlMs, DEFAULT_CACHE_TTL_MS, 'cacheTtlMs', 1);
-    this.#maxStaleMs = duration(options.maxStaleMs, 300_000, 'maxStaleMs', 0);
-    this.#degradedRetryMs = duration(options.degradedRetryMs, 1_000, 'degradedRetryMs', 1);
-    this.#registryTimeoutMs = duration(options.registryTimeoutMs, 2_000, 'registryTimeoutMs', 1);
-    const halfOpenAfter = duration(options.breakerHalfOpenAfterMs, 5_000, 'breakerHalfOpenAfterMs', 1);
-    const threshold = options.breakerThreshold ?? 5;
-    if (!Number.isInteger(threshold) || threshold < 1) throw new InvalidArgumentError('breakerThreshold', 'a positive integer', threshold);
-    const maxServices = options.maxServices ?? 10_000;
-    if (!Number.isInteger(maxServices) || maxServices < 1) throw new InvalidArgumentError('maxServices', 'a positive integer', maxServices);
+    this.#cacheTtlMs = durationOption(options.cacheTtlMs, DEFAULT_CACHE_TTL_MS, 'cacheTtlMs', 1);
+    this.#maxStaleMs = durationOption(options.maxStaleMs, 300_000, 'maxStaleMs', 0);
+    this.#degradedRetryMs = durationOption(options.degradedRetryMs, 1_000, 'degradedRetryMs', 1);
+    this.#registryTimeoutMs = durationOption(options.registryTimeoutMs, 2_000, 'registryTimeoutMs', 1);
+    const halfOpenAfter = durationOption(options.breakerHalfOpenAfterMs, 5_000, 'breakerHalfOpenAfterMs', 1);
+    const threshold = integerOption(options.breakerThreshold, 5, 'breakerThreshold', 1);
+    const maxServices = integerOption(options.maxServices, 10_000, 'maxServices', 1);
     this.#warning = options.warning ?? 'fallback';
     if (!['include', 'fallback', 'exclude'].includes(this.#warning)) {
       throw new InvalidArgumentError('warning', "'include', 'fallback' or 'exclude'", options.warning);
@@ -586,12 +585,6 @@ function pickAvoiding(entry: CacheEntry, options: ResolveOptions & { exclude?: R
     if (again !== undefined && !exclude.has(again.id)) return again;
   }
   return first;
-}
-
-function duration(value: number | undefined, fallback: number, field: string, min: number): number {
-  const resolved = value ?? fallback;
-  assertDuration(resolved, field, min, 86_400_000);
-  return resolved;
 }
 
 /** Creates a {@link Resolver}. */

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, messageOf } from '../../core/errors.js';
-import { assertDuration } from '../../core/instance.js';
+import { durationOption } from '../../core/options.js';
 import type { Logger } from '../../core/logger.js';
 import { NAMESPACE_PATTERN } from './mapping.js';
 
@@ -144,7 +144,7 @@ export function resolveSettings(options: ConsulBackendOptions): ConsulSettings {
   if (namespace !== undefined && (typeof namespace !== 'string' || !NAMESPACE_PATTERN.test(namespace))) {
     throw new InvalidArgumentError('namespace', '1-64 characters from A-Z a-z 0-9 _ - starting with a letter or digit', namespace);
   }
-  const watchRetryInitialDelayMs = duration(options.watchRetryInitialDelayMs, 500, 'watchRetryInitialDelayMs', 1, 3_600_000);
+  const watchRetryInitialDelayMs = durationOption(options.watchRetryInitialDelayMs, 500, 'watchRetryInitialDelayMs', 1, 3_600_000);
   const watchRateBurst = options.watchRateBurst ?? 5;
   if (!Number.isInteger(watchRateBurst) || watchRateBurst < 1 || watchRateBurst > 1_000) {
     throw new InvalidArgumentError('watchRateBurst', 'an integer from 1 to 1000', watchRateBurst);
@@ -161,13 +161,13 @@ export function resolveSettings(options: ConsulBackendOptions): ConsulSettings {
     namespace,
     passingOnly,
     tags: Object.freeze([...(tags as string[])]),
-    deregisterCriticalAfterMs: duration(options.deregisterCriticalAfterMs, DEFAULT_DEREGISTER_CRITICAL_AFTER_MS, 'deregisterCriticalAfterMs', 1_000, 86_400_000),
-    requestTimeoutMs: duration(options.requestTimeoutMs, 5_000, 'requestTimeoutMs', 1, 600_000),
-    watchWaitMs: duration(options.watchWaitMs, 60_000, 'watchWaitMs', 1_000, MAX_CONSUL_WAIT_MS),
+    deregisterCriticalAfterMs: durationOption(options.deregisterCriticalAfterMs, DEFAULT_DEREGISTER_CRITICAL_AFTER_MS, 'deregisterCriticalAfterMs', 1_000, 86_400_000),
+    requestTimeoutMs: durationOption(options.requestTimeoutMs, 5_000, 'requestTimeoutMs', 1, 600_000),
+    watchWaitMs: durationOption(options.watchWaitMs, 60_000, 'watchWaitMs', 1_000, MAX_CONSUL_WAIT_MS),
     watchRetryInitialDelayMs,
-    watchRetryMaxDelayMs: duration(options.watchRetryMaxDelayMs, Math.max(30_000, watchRetryInitialDelayMs), 'watchRetryMaxDelayMs', watchRetryInitialDelayMs, 3_600_000),
+    watchRetryMaxDelayMs: durationOption(options.watchRetryMaxDelayMs, Math.max(30_000, watchRetryInitialDelayMs), 'watchRetryMaxDelayMs', watchRetryInitialDelayMs, 3_600_000),
     watchRateBurst,
-    watchRateIntervalMs: duration(options.watchRateIntervalMs, 1_000, 'watchRateIntervalMs', 1, 3_600_000),
+    watchRateIntervalMs: durationOption(options.watchRateIntervalMs, 1_000, 'watchRateIntervalMs', 1, 3_600_000),
   };
 }
 
@@ -266,8 +266,3 @@ function plain(value: string | undefined, field: string): string | undefined {
   return value;
 }
 
-function duration(value: number | undefined, fallback: number, field: string, min: number, max: number): number {
-  const resolved = value ?? fallback;
-  assertDuration(resolved, field, min, max);
-  return resolved;
-}

@@ -10,7 +10,6 @@ import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOption
 import { ClosedError, InvalidArgumentError, MalformedRecordError, RegistryUnavailableError } from '../../core/errors.js';
 import {
   SERVICE_NAME_PATTERN,
-  assertDuration,
   assertInstanceRef,
   assertServiceName,
   assertTtl,
@@ -21,6 +20,7 @@ import {
   type ServiceInstance,
 } from '../../core/instance.js';
 import { unrefTimeout } from '../../core/clock.js';
+import { durationOption, integerOption } from '../../core/options.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
 import type { Lease, RegistryBackend, RenewResult, Unsubscribe, WatchHandlers } from '../backend.js';
 import { WatchHub } from '../watch-hub.js';
@@ -199,12 +199,8 @@ export class RedisBackend implements RegistryBackend {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'a RedisBackend options object', options);
     this.namespace = options.namespace ?? DEFAULT_NAMESPACE;
     assertNamespace(this.namespace);
-    this.#operationTimeoutMs = options.operationTimeoutMs ?? 1_500;
-    assertDuration(this.#operationTimeoutMs, 'operationTimeoutMs', 100, 60_000);
-    this.#pruneLimit = options.pruneLimit ?? 100;
-    if (!Number.isInteger(this.#pruneLimit) || this.#pruneLimit < 1 || this.#pruneLimit > 1_000) {
-      throw new InvalidArgumentError('pruneLimit', 'an integer from 1 to 1000', options.pruneLimit);
-    }
+    this.#operationTimeoutMs = durationOption(options.operationTimeoutMs, 1_500, 'operationTimeoutMs', 100, 60_000);
+    this.#pruneLimit = integerOption(options.pruneLimit, 100, 'pruneLimit', 1, 1_000);
     this.#log = (options.logger ?? silentLogger).child({ component: 'redis-backend', namespace: this.namespace });
     const { client, owns } = createClient(options);
     this.client = client;
