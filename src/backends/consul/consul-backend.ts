@@ -5,6 +5,7 @@
  * See docs/backends/consul.md for the mapping.
  */
 import type { Lease, RegistryBackend, RenewResult, Unsubscribe, WatchHandlers } from '../backend.js';
+import { MalformedRecords } from '../malformed-records.js';
 import { WatchHub } from '../watch-hub.js';
 import { ClosedError, MalformedRecordError, RegistryUnavailableError } from '../../core/errors.js';
 import {
@@ -42,8 +43,6 @@ export interface ConsulBackendStats {
 }
 
 const KIND = 'consul';
-/** Distinct malformed records remembered so each is logged once; beyond this the memory starts over. */
-const MAX_REMEMBERED_MALFORMED = 1_000;
 
 /**
  * rollcall's backend for Consul.
@@ -58,16 +57,16 @@ export class ConsulBackend implements RegistryBackend {
   readonly #http: ConsulHttp;
   readonly #hub: WatchHub;
   readonly #log: Logger;
+  readonly #malformedRecords: MalformedRecords;
   readonly #inflight = new Set<Promise<unknown>>();
   /** Consul ids this backend put in maintenance mode, so that a later non-draining renew takes them out. */
   readonly #draining = new Set<string>();
-  readonly #reportedMalformed = new Set<string>();
-  #malformedRecords = 0;
   #closing: Promise<void> | undefined;
 
   constructor(options: ConsulBackendOptions = {}) {
     this.#settings = resolveSettings(options);
     this.#log = (options.logger ?? silentLogger).child({ component: 'consul-backend' });
+    this.#malformedRecords = new MalformedRecords(this.#log);
     this.#http = new ConsulHttp(this.#settings);
     const random = options.random ?? Math.random;
     this.#hub = new WatchHub(
@@ -178,7 +177,7 @@ export class ConsulBackend implements RegistryBackend {
   }
 
   stats(): ConsulBackendStats {
-    return { malformedRecords: this.#malformedRecords, activeWatches: this.#hub.activeWatches };
+    return { malformedRecords: this.#malformedRecords.count, activeWatches: this.#hub.activeWatches };
   }
 
   /** Aborts every long poll at once, waits for other in-flight requests, then drops all connections. */
@@ -250,11 +249,7 @@ export class ConsulBackend implements RegistryBackend {
   }
 
   #malformed(error: MalformedRecordError): void {
-    this.#malformedRecords++;
-    if (this.#reportedMalformed.has(error.message)) return;
-    if (this.#reportedMalformed.size >= MAX_REMEMBERED_MALFORMED) this.#reportedMalformed.clear();
-    this.#reportedMalformed.add(error.message);
-    this.#log.warn({ location: error.location }, `skipping a Consul entry that is not a valid instance: ${error.message}`);
+    this.#malformedRecords.report(error.message, { location: error.location }, `skipping a Consul entry that is not a valid instance: ${error.message}`);
   }
 
   #track(work: Promise<unknown>): void {

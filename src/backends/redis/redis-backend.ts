@@ -22,6 +22,7 @@ import {
 import { unrefTimeout } from '../../core/clock.js';
 import { durationOption, integerOption } from '../../core/options.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
+import { MalformedRecords } from '../malformed-records.js';
 import type { Lease, RegistryBackend, RenewResult, Unsubscribe, WatchHandlers } from '../backend.js';
 import { WatchHub } from '../watch-hub.js';
 import { Redactor, connectionError, translateError } from './errors.js';
@@ -128,8 +129,6 @@ export interface RedisBackendStats {
   readonly watchPushes: number;
 }
 
-/** Distinct malformed records remembered so each is logged once; the memory is cleared beyond it. */
-const MALFORMED_LOG_MEMORY = 1_000;
 /** Services whose keys are remembered; the memory starts over beyond it. */
 const CACHED_SERVICES = 1_000;
 
@@ -181,12 +180,11 @@ export class RedisBackend implements RegistryBackend {
   /** One timer for every call in flight, at the earliest deadline (or an earlier one, then re-armed). */
   #sweeper: NodeJS.Timeout | undefined;
   #drained: (() => void) | undefined;
-  readonly #loggedMalformed = new Set<string>();
   readonly #services = new Map<string, ServiceContext>();
   readonly #records = new RecordCache();
+  readonly #malformedRecords: MalformedRecords;
   readonly #onMalformed: MalformedHandler = (error, key, id) => this.#malformed(error, key, id);
   readonly #listeners: [string, (...args: unknown[]) => void][] = [];
-  #malformedRecords = 0;
   #everReady: boolean;
   #connected: boolean;
   #lastError: unknown;
@@ -202,6 +200,7 @@ export class RedisBackend implements RegistryBackend {
     this.#operationTimeoutMs = durationOption(options.operationTimeoutMs, 1_500, 'operationTimeoutMs', 100, 60_000);
     this.#pruneLimit = integerOption(options.pruneLimit, 100, 'pruneLimit', 1, 1_000);
     this.#log = (options.logger ?? silentLogger).child({ component: 'redis-backend', namespace: this.namespace });
+    this.#malformedRecords = new MalformedRecords(this.#log);
     const { client, owns } = createClient(options);
     this.client = client;
     this.#ownsClient = owns;
@@ -307,7 +306,7 @@ export class RedisBackend implements RegistryBackend {
 
   stats(): RedisBackendStats {
     return {
-      malformedRecords: this.#malformedRecords,
+      malformedRecords: this.#malformedRecords.count,
       activeWatches: this.#hub.activeWatches,
       watchRefreshes: this.#watcher.refreshes,
       watchPushes: this.#watcher.pushes,
@@ -512,12 +511,7 @@ export class RedisBackend implements RegistryBackend {
   }
 
   #malformed(error: MalformedRecordError, key: string, id: string): void {
-    this.#malformedRecords++;
-    const seen = `${key}\u0000${id}`;
-    if (this.#loggedMalformed.has(seen)) return;
-    if (this.#loggedMalformed.size >= MALFORMED_LOG_MEMORY) this.#loggedMalformed.clear();
-    this.#loggedMalformed.add(seen);
-    this.#log.warn({ key, id, problem: error.message }, 'skipping a malformed registry record');
+    this.#malformedRecords.report(`${key}\u0000${id}`, { key, id, problem: error.message }, 'skipping a malformed registry record');
   }
 
   #assertOpen(): void {
