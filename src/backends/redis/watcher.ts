@@ -19,6 +19,7 @@
  * error, and a new connection subscribes everything again and then reads every service, so a
  * change made while it was away is delivered.
  */
+import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import type { Redis } from 'ioredis';
 import { unrefTimeout } from '../../core/clock.js';
 import type { WatchSink, WatchSource } from '../watch-hub.js';
@@ -26,10 +27,15 @@ import type { Change, Listing } from './records.js';
 
 /** Fired after a deadline, so the listing surely sees it passed: timers and clocks are not exact. */
 const EXPIRY_MARGIN_MS = 25;
-/** Longest pause between two attempts to bring the subscriber connection back. */
-const RESUBSCRIBE_MAX_DELAY_MS = 1_000;
-/** Longest pause between two attempts to read a service whose last read failed. */
-const REFRESH_RETRY_MAX_DELAY_MS = 2_000;
+/** Pauses between attempts to bring the subscriber connection back. */
+const RESUBSCRIBE_BACKOFF = { initialDelay: 100, maxDelay: 1_000 };
+/** Pauses between attempts to read a service whose last read failed. */
+const REFRESH_BACKOFF = { initialDelay: 200, maxDelay: 2_000 };
+
+/** The next backoff step (with jitter, so watchers of many processes do not retry in step). */
+function advance(current: IBackoff<unknown> | undefined, options: { initialDelay: number; maxDelay: number }): IBackoff<unknown> {
+  return current === undefined ? new ExponentialBackoff(options).next() : current.next(undefined);
+}
 
 export interface WatcherOptions {
   /** Reads one service (bounded by the backend's operation timeout). */
@@ -57,7 +63,7 @@ interface WatchState {
   /** Records of the last list delivered; undefined when the next list must be delivered anyway. */
   delivered: readonly string[] | undefined;
   failing: boolean;
-  retries: number;
+  retry: IBackoff<unknown> | undefined;
   timer: NodeJS.Timeout | undefined;
   /** The deadline (server epoch ms) `timer` fires after while armed for one; else undefined. */
   timerDeadline: number | undefined;
@@ -72,7 +78,7 @@ export class RedisWatcher {
   #wasDown = false;
   #lastError: unknown;
   #restartTimer: NodeJS.Timeout | undefined;
-  #restarts = 0;
+  #restart: IBackoff<unknown> | undefined;
   #closed = false;
   /** Listings run for watchers. */
   refreshes = 0;
@@ -94,7 +100,7 @@ export class RedisWatcher {
       version: undefined,
       delivered: undefined,
       failing: false,
-      retries: 0,
+      retry: undefined,
       timer: undefined,
       timerDeadline: undefined,
     };
@@ -150,7 +156,7 @@ export class RedisWatcher {
     subscriber.subscribe(...this.#byChannel.keys()).then(
       () => {
         if (this.#subscriber !== subscriber) return;
-        this.#restarts = 0;
+        this.#restart = undefined;
         this.#lastError = undefined;
         this.#subscriberUp = true;
         if (this.#wasDown) this.#options.onTransition(true);
@@ -174,8 +180,8 @@ export class RedisWatcher {
       this.#fail(state, reported);
     }
     if (this.#byChannel.size === 0) return;
-    const delay = Math.min(100 * 2 ** this.#restarts, RESUBSCRIBE_MAX_DELAY_MS);
-    this.#restarts++;
+    this.#restart = advance(this.#restart, RESUBSCRIBE_BACKOFF);
+    const delay = this.#restart.duration;
     this.#restartTimer = unrefTimeout(() => this.#connect(), delay);
   }
 
@@ -225,9 +231,8 @@ export class RedisWatcher {
         (error: unknown) => {
           if (!active()) return;
           this.#fail(state, error instanceof Error ? error : new Error(String(error)));
-          const delay = Math.min(200 * 2 ** state.retries, REFRESH_RETRY_MAX_DELAY_MS);
-          state.retries++;
-          this.#arm(state, delay, undefined);
+          state.retry = advance(state.retry, REFRESH_BACKOFF);
+          this.#arm(state, state.retry.duration, undefined);
         },
       )
       .finally(() => {
@@ -239,7 +244,7 @@ export class RedisWatcher {
   #apply(state: WatchState, listing: Listing): void {
     state.version = listing.version;
     state.failing = false;
-    state.retries = 0;
+    state.retry = undefined;
     if (!sameRecords(listing.records, state.delivered)) {
       state.delivered = listing.records;
       state.sink.change(listing.instances);
