@@ -13,6 +13,7 @@ import type { Server } from 'node:net';
 import type { RegistryBackend } from '../backends/backend.js';
 import { InvalidArgumentError, messageOf } from '../core/errors.js';
 import { assertServiceName } from '../core/instance.js';
+import { unrefTimeout } from '../core/clock.js';
 import { durationOption } from '../core/options.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { Registration, autoRegister, type AutoRegisterOptions } from '../registration/registration.js';
@@ -250,11 +251,10 @@ export class Lifespan implements RollcallHandle {
     const server = this.#server;
     if (server === undefined || !server.listening) return Promise.resolve();
     return new Promise((resolve) => {
-      const cut = setTimeout(() => {
+      const cut = unrefTimeout(() => {
         this.#log.warn({}, `requests still in flight after inFlightTimeoutMs (${this.#inFlightTimeoutMs} ms): closing their connections`);
         (server as Server & { closeAllConnections?: () => void }).closeAllConnections?.();
       }, this.#inFlightTimeoutMs);
-      cut.unref();
       server.close(() => {
         clearTimeout(cut);
         resolve();

@@ -4,6 +4,7 @@
  */
 import type { Lease, RegistryBackend, RenewResult, Unsubscribe, WatchHandlers } from '../backends/backend.js';
 import { MemoryBackend } from '../backends/memory.js';
+import { sleep, unrefTimeout } from '../core/clock.js';
 import { ClosedError, InvalidArgumentError, RegistryUnavailableError } from '../core/errors.js';
 import type { InstanceRef, InstanceStatus, ServiceInstance } from '../core/instance.js';
 
@@ -115,9 +116,9 @@ export class FaultyBackend implements RegistryBackend {
       onChange: (instances) => {
         subscription.latest = instances;
         if (this.#mode === 'slow') {
-          setTimeout(() => {
+          unrefTimeout(() => {
             if (this.#subscriptions.has(subscription) && !subscription.interrupted) handlers.onChange(instances);
-          }, this.#delayMs).unref();
+          }, this.#delayMs);
         } else if (!subscription.interrupted) {
           handlers.onChange(instances);
         }
@@ -160,7 +161,7 @@ export class FaultyBackend implements RegistryBackend {
         await new Promise<void>((release, reject) => this.#hung.add({ release, reject }));
         return run();
       case 'slow':
-        await new Promise<void>((resolve) => setTimeout(resolve, this.#delayMs).unref());
+        await sleep(this.#delayMs);
         return run();
       case 'healthy':
         return run();
