@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryBackend, MemoryRegistry, createResolver } from '../../src/index.js';
 import { attach, healthRouter, lifespan } from '../../src/integrations/express.js';
 import { recordingLogger } from '../helpers/recording-logger.js';
-import { RecordingBackend, expectNoNewHandles, gate, get, openHandles, recordDraining, within } from './helpers.js';
+import { RecordingBackend, expectNoNewHandles, gate, get, openHandles, recordDraining, within, shutDownDuringRequest } from './helpers.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -91,16 +91,15 @@ describe.each([
     const port = await listening(server);
     await rollcall.ready();
 
-    const answer = get(`http://127.0.0.1:${port}/slow`);
-    await entered.promise;
-    const started = performance.now();
-    const done = rollcall.shutdown();
-    await within(1_000, () => events.includes('server closing'));
-    const waited = performance.now() - started;
-    release.open();
-    await done;
+    const { answer, waited } = await shutDownDuringRequest({
+      url: `http://127.0.0.1:${port}/slow`,
+      entered: entered.promise,
+      release,
+      events,
+      shutdown: () => rollcall.shutdown(),
+    });
 
-    expect(await answer).toMatchObject({ status: 200, body: 'slow answer' });
+    expect(answer).toMatchObject({ status: 200, body: 'slow answer' });
     expect(events).toEqual(['draining', 'server closing', 'in-flight done', 'deregister', 'backend closed']);
     expect(waited).toBeGreaterThanOrEqual(drainWaitMs - 5);
   });

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryBackend, MemoryRegistry, ServiceUnavailableError } from '../../src/index.js';
 import { rollcall, type RollcallFastifyOptions } from '../../src/integrations/fastify.js';
 import { defaultHost } from '../../src/registration/registration.js';
-import { RecordingBackend, expectNoNewHandles, gate, get, openHandles, recordDraining, within } from './helpers.js';
+import { RecordingBackend, expectNoNewHandles, gate, get, openHandles, recordDraining, within, shutDownDuringRequest } from './helpers.js';
 
 const apps: FastifyInstance[] = [];
 const backends: MemoryBackend[] = [];
@@ -93,16 +93,15 @@ describe('rollcall/fastify', () => {
       return close(callback);
     };
 
-    const answer = get(`http://127.0.0.1:${portOf(orders)}/slow`);
-    await entered.promise;
-    const started = performance.now();
-    const closed = orders.close();
-    await within(1_000, () => events.includes('server closing'));
-    const waited = performance.now() - started;
-    release.open();
-    await closed;
+    const { answer, waited } = await shutDownDuringRequest({
+      url: `http://127.0.0.1:${portOf(orders)}/slow`,
+      entered: entered.promise,
+      release,
+      events,
+      shutdown: () => orders.close(),
+    });
 
-    expect(await answer).toMatchObject({ status: 200, body: 'slow answer' });
+    expect(answer).toMatchObject({ status: 200, body: 'slow answer' });
     expect(events).toEqual(['draining', 'server closing', 'in-flight done', 'deregister', 'backend closed']);
     expect(waited).toBeGreaterThanOrEqual(drainWaitMs - 5);
     unwatch();

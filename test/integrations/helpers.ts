@@ -91,3 +91,26 @@ export async function within(timeoutMs: number, check: () => boolean | Promise<b
   await expect.poll(check, { timeout: timeoutMs, interval: 5 }).toBe(true);
   return performance.now() - started;
 }
+
+/**
+ * Sends a request that the app holds until `release` opens, starts the shutdown once the app is
+ * holding it, and lets it finish as soon as the server starts closing. Returns the request's answer
+ * and how long the shutdown took to reach `server closing` (the drain wait).
+ */
+export async function shutDownDuringRequest(options: {
+  readonly url: string;
+  readonly entered: Promise<void>;
+  readonly release: { open(): void };
+  readonly events: readonly string[];
+  readonly shutdown: () => Promise<unknown>;
+}): Promise<{ answer: Answer; waited: number }> {
+  const answer = get(options.url);
+  await options.entered;
+  const started = performance.now();
+  const done = options.shutdown();
+  await within(1_000, () => options.events.includes('server closing'));
+  const waited = performance.now() - started;
+  options.release.open();
+  await done;
+  return { answer: await answer, waited };
+}

@@ -6,7 +6,7 @@ import { lifespan, type Lifespan } from '../../src/integrations/lifespan.js';
 import { defaultHost } from '../../src/registration/registration.js';
 import { FaultyBackend } from '../../src/testing/index.js';
 import { recordingLogger } from '../helpers/recording-logger.js';
-import { RecordingBackend, expectNoNewHandles, gate, get, openHandles, recordDraining, within } from './helpers.js';
+import { RecordingBackend, expectNoNewHandles, gate, get, openHandles, recordDraining, within, shutDownDuringRequest } from './helpers.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -83,16 +83,15 @@ describe('lifespan() with a node:http server', () => {
     const port = await listen(server);
     await life.ready();
 
-    const answer = get(`http://127.0.0.1:${port}/slow`);
-    await inHandler;
-    const started = performance.now();
-    const done = life.shutdown();
-    await within(1_000, () => events.includes('server closing'));
-    const waited = performance.now() - started;
-    release.open();
-    await done;
+    const { answer, waited } = await shutDownDuringRequest({
+      url: `http://127.0.0.1:${port}/slow`,
+      entered: inHandler,
+      release,
+      events,
+      shutdown: () => life.shutdown(),
+    });
 
-    expect(await answer).toMatchObject({ status: 200, body: 'slow answer' });
+    expect(answer).toMatchObject({ status: 200, body: 'slow answer' });
     expect(events).toEqual(['draining', 'server closing', 'in-flight done', 'deregister', 'backend closed']);
     expect(waited).toBeGreaterThanOrEqual(drainWaitMs - 5);
     expect(life.signal.aborted).toBe(true);

@@ -5,7 +5,7 @@ import type { Request, Response } from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryBackend, MemoryRegistry, Resolver, createResolver } from '../../src/index.js';
 import { ROLLCALL_LIFESPAN, ROLLCALL_RESOLVER, RollcallModule, type RollcallHandle } from '../../src/integrations/nest/index.js';
-import { RecordingBackend, expectNoNewHandles, gate, get, openHandles, recordDraining, within } from './helpers.js';
+import { RecordingBackend, expectNoNewHandles, gate, get, openHandles, recordDraining, within, shutDownDuringRequest } from './helpers.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -94,16 +94,15 @@ describe('rollcall/nest', () => {
       return close(callback);
     };
 
-    const answer = get(`http://127.0.0.1:${portOf(app)}/slow`);
-    await entered.promise;
-    const started = performance.now();
-    const closed = app.close();
-    await within(1_000, () => events.includes('server closing'));
-    const waited = performance.now() - started;
-    release.open();
-    await closed;
+    const { answer, waited } = await shutDownDuringRequest({
+      url: `http://127.0.0.1:${portOf(app)}/slow`,
+      entered: entered.promise,
+      release,
+      events,
+      shutdown: () => app.close(),
+    });
 
-    expect(await answer).toMatchObject({ status: 200, body: 'slow answer' });
+    expect(answer).toMatchObject({ status: 200, body: 'slow answer' });
     expect(events).toEqual(['draining', 'server closing', 'in-flight done', 'deregister', 'backend closed']);
     expect(waited).toBeGreaterThanOrEqual(drainWaitMs - 5);
     unwatch();
