@@ -367,9 +367,22 @@ export class Resolver extends EventEmitter<ResolverEvents> {
     await this.close();
   }
 
-  async #lookup(service: string): Promise<CacheEntry> {
-    if (this.#closed) throw new ClosedError('Resolver');
+  // One lookup per service at a time, however many callers miss together: they share its registry
+  // call and, when that fails, the fallback it settles on.
+  #lookup(service: string): Promise<CacheEntry> {
+    if (this.#closed) return Promise.reject(new ClosedError('Resolver'));
     this.#counters.misses++;
+    let pending = this.#inflight.get(service);
+    if (pending === undefined) {
+      pending = this.#runTiers(service).finally(() => {
+        if (this.#inflight.get(service) === pending) this.#inflight.delete(service);
+      });
+      this.#inflight.set(service, pending);
+    }
+    return pending;
+  }
+
+  async #runTiers(service: string): Promise<CacheEntry> {
     const attempts: TierAttempt[] = [];
     const cached = this.#cache.get(service);
     if (cached !== undefined) {
@@ -385,9 +398,6 @@ export class Resolver extends EventEmitter<ResolverEvents> {
         attempts.push({ tier: 'stale', reason: 'not used: the registry answered' });
       } catch (error) {
         if (this.#closed) throw new ClosedError('Resolver');
-        // Callers that shared the failed fetch share the fallback the first of them installed.
-        const installed = this.#cache.get(service);
-        if (installed?.picker !== undefined) return installed;
         const reason = this.#describeRegistryFailure(error);
         attempts.push({ tier: 'registry', reason });
         const stale = this.#useStale(service, reason, attempts);
@@ -400,31 +410,19 @@ export class Resolver extends EventEmitter<ResolverEvents> {
     throw new ServiceUnavailableError(service, attempts);
   }
 
-  // One registry call per service at a time, however many callers miss together.
-  #fetch(service: string): Promise<CacheEntry> {
-    let pending = this.#inflight.get(service);
-    if (pending === undefined) {
-      this.#counters.registryFetches++;
-      pending = this.#policy
-        .execute(() => this.#backend.instances(service))
-        .then(
-          (instances) => {
-            if (this.#closed) throw new ClosedError('Resolver');
-            const entry = this.#store(service, instances);
-            this.#markRecovered(service);
-            return entry;
-          },
-          (error: unknown) => {
-            this.#counters.registryFailures++;
-            throw error;
-          },
-        )
-        .finally(() => {
-          if (this.#inflight.get(service) === pending) this.#inflight.delete(service);
-        });
-      this.#inflight.set(service, pending);
+  async #fetch(service: string): Promise<CacheEntry> {
+    this.#counters.registryFetches++;
+    let instances: ServiceInstance[];
+    try {
+      instances = await this.#policy.execute(() => this.#backend.instances(service));
+    } catch (error) {
+      this.#counters.registryFailures++;
+      throw error;
     }
-    return pending;
+    if (this.#closed) throw new ClosedError('Resolver');
+    const entry = this.#store(service, instances);
+    this.#markRecovered(service);
+    return entry;
   }
 
   #store(service: string, listed: readonly ServiceInstance[]): CacheEntry {
