@@ -6,6 +6,7 @@ export * from './core/errors.js';
 export {
   INSTANCE_LIMITS,
   SERVICE_NAME_PATTERN,
+  SERVICE_NAME_MAX_LENGTH,
   INSTANCE_ID_PATTERN,
   TTL_LIMITS,
   assertServiceName,
@@ -20,9 +21,9 @@ export {
   type ServiceInstance,
 } from './core/instance.js';
 export { systemClock, type Clock } from './core/clock.js';
-export { silentLogger, type Logger } from './core/logger.js';
+export { silentLogger, type Logger, type LoggerLike, type MessageFirstLogger } from './core/logger.js';
 export { DEFAULT_CACHE_TTL_MS, DEFAULT_DRAIN_WAIT_MS, WATCH_PROPAGATION_MARGIN_MS } from './core/defaults.js';
-export type { Lease, RegistryBackend, RenewResult, Unsubscribe, WatchHandlers } from './backends/backend.js';
+export type { Lease, RegistryBackend, RegistryReset, RenewResult, Unsubscribe, WatchHandlers } from './backends/backend.js';
 export { WatchHub, type WatchSink, type WatchSource } from './backends/watch-hub.js';
 export { MemoryBackend, MemoryRegistry, type MemoryBackendOptions } from './backends/memory.js';
 export * from './balancing/index.js';

@@ -30,6 +30,18 @@ export interface WatchHandlers {
   onError?(error: Error): void;
 }
 
+/**
+ * A backend saw the registry lose data it held: a restart with an empty data set, a flush, a
+ * failover to a replica that missed writes, an index that went backwards. Live instances register
+ * again within one heartbeat, so until then an answer that lacks them is not the truth yet.
+ */
+export interface RegistryReset {
+  /** The service whose data was lost; undefined when the whole registry (or namespace) was. */
+  readonly service?: string | undefined;
+  /** What showed the loss, for logs: e.g. `Redis restarted (run id changed)`. */
+  readonly reason: string;
+}
+
 /** Stops a subscription. Safe to call more than once. */
 export type Unsubscribe = () => void;
 
@@ -69,6 +81,14 @@ export interface RegistryBackend {
    * service, a backend keeps one underlying watch for it.
    */
   watch?(service: string, handlers: WatchHandlers): Unsubscribe;
+
+  /**
+   * Optional: tells `listener` about every {@link RegistryReset} the backend detects (it never
+   * guesses). A backend calls the listeners before it returns (from `instances()`) or pushes
+   * (through `watch`) the first listing read after the loss, so a reader can treat that listing
+   * as provisional.
+   */
+  onReset?(listener: (reset: RegistryReset) => void): Unsubscribe;
 
   /** Releases what the backend opened. Idempotent; later calls reject with `CLOSED`. */
   close(): Promise<void>;

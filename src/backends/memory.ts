@@ -19,7 +19,7 @@ import {
   type ServiceInstance,
 } from '../core/instance.js';
 import { systemClock, type Clock } from '../core/clock.js';
-import { silentLogger, type Logger } from '../core/logger.js';
+import { loggerOption, type LoggerLike } from '../core/logger.js';
 import type { Lease, RegistryBackend, RenewResult, Unsubscribe, WatchHandlers } from './backend.js';
 import { WatchHub, type WatchSink } from './watch-hub.js';
 
@@ -186,7 +186,7 @@ export interface MemoryBackendOptions {
   /** Isolates this backend's instances from other namespaces of the same registry. @default 'default' */
   namespace?: string | undefined;
   /** Logs errors thrown by watch subscribers. @default silent */
-  logger?: Logger | undefined;
+  logger?: LoggerLike | undefined;
 }
 
 /** A {@link RegistryBackend} on an in-process {@link MemoryRegistry}. */
@@ -205,7 +205,7 @@ export class MemoryBackend implements RegistryBackend {
     if (typeof this.namespace !== 'string' || this.namespace.length === 0) {
       throw new InvalidArgumentError('namespace', 'a non-empty string', this.namespace);
     }
-    const logger = (options.logger ?? silentLogger).child({ component: 'memory-backend' });
+    const logger = loggerOption(options.logger, 'logger', { component: 'memory-backend' });
     this.#hub = new WatchHub(
       (service, sink) => this.registry.watch(this.namespace, service, sink),
       (error) => logger.error({ err: error }, 'watch subscriber threw'),

@@ -61,11 +61,15 @@ export class InvalidArgumentError extends RollcallError {
   readonly field: string;
   /** What a valid value looks like. */
   readonly expected: string;
+  /** What exactly is wrong with the value, when more can be said than `expected` (e.g. the offending character). */
+  readonly problem: string | undefined;
 
-  constructor(field: string, expected: string, received: unknown) {
-    super('INVALID_ARGUMENT', `Invalid ${field}: expected ${expected}, got ${describeValue(received)}`);
+  constructor(field: string, expected: string, received: unknown, problem?: string) {
+    const detail = problem === undefined ? '' : ` (${problem})`;
+    super('INVALID_ARGUMENT', `Invalid ${field}: expected ${expected}, got ${describeValue(received)}${detail}`);
     this.field = field;
     this.expected = expected;
+    this.problem = problem;
   }
 }
 

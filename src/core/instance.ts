@@ -1,7 +1,8 @@
 /**
  * The one model both sides share: a service instance, and the validation every edge applies to
- * it. Limits are the strictest of the backends we support (Consul's meta rules, DNS labels for
- * service names) so an instance valid here is valid everywhere.
+ * it. Limits are the strictest of the backends we support (Consul's meta rules) so an instance
+ * valid here is valid everywhere. Service names follow what real registries hold (`auth_service`,
+ * `Orders`, `orders.api`), not DNS labels: only a backend that needs DNS labels restricts further.
  */
 import { InvalidArgumentError, MalformedRecordError } from './errors.js';
 
@@ -15,7 +16,7 @@ export type InstanceStatus = HealthStatus | 'draining';
 export interface ServiceInstance {
   /** Unique within the service; used to renew and deregister. */
   readonly id: string;
-  /** Service name: a DNS label (see {@link SERVICE_NAME_PATTERN}). */
+  /** Service name, case preserved (see {@link SERVICE_NAME_PATTERN}). */
   readonly service: string;
   /** Host name or IP address that callers connect to. */
   readonly host: string;
@@ -25,7 +26,7 @@ export interface ServiceInstance {
   readonly protocol: string;
   /** Free-form labels used by filters. */
   readonly tags: readonly string[];
-  /** Free-form string pairs (Consul's limits: 64 keys, key ≤ 128 chars, value ≤ 512 chars). */
+  /** Free-form string pairs (Consul's limits: 64 keys, key ≤ 128 chars, value ≤ 512 UTF-8 bytes). */
   readonly meta: Readonly<Record<string, string>>;
   /** Relative share of traffic for weighted strategies, 1 to 10000. */
   readonly weight: number;
@@ -70,8 +71,15 @@ export interface InstanceInput {
   updatedAt?: number | undefined;
 }
 
-/** Service names are DNS labels: lowercase letters, digits and inner hyphens, 1 to 63 characters. */
-export const SERVICE_NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+/**
+ * Service names: letters (case preserved), digits, `-`, `_` and `.`, starting with a letter or a
+ * digit, 1 to {@link SERVICE_NAME_MAX_LENGTH} characters. `auth_service`, `Orders`, `orders.api`
+ * and `ip-intel` are valid; whitespace, control characters and characters that carry meaning in
+ * keys or URLs (`/ : { } ? # % @` ...) are not, so a name is safe in every backend's keys and paths.
+ */
+export const SERVICE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** Longest service name accepted. */
+export const SERVICE_NAME_MAX_LENGTH = 128;
 /** Instance ids: letters, digits, `.`, `_`, `-`, `:`; 1 to 128 characters; safe in URL paths and keys. */
 export const INSTANCE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const HOST_PATTERN = /^[A-Za-z0-9._:%-]{1,253}$/;
@@ -84,7 +92,8 @@ const META_KEY_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 export const INSTANCE_LIMITS = {
   maxTags: 64,
   maxMetaPairs: 64,
-  maxMetaValueLength: 512,
+  /** In UTF-8 bytes, as Consul counts (Go's `len`). */
+  maxMetaValueBytes: 512,
   maxWeight: 10_000,
 } as const;
 
@@ -99,11 +108,26 @@ export function assertInstanceStatus(status: unknown, field = 'status'): asserts
   if (!isInstanceStatus(status)) throw new InvalidArgumentError(field, `one of ${INSTANCE_STATUSES.join(', ')}`, status);
 }
 
-/** Throws {@link InvalidArgumentError} unless `name` is a valid service name. */
+const SERVICE_NAME_EXPECTED = `a service name of 1-${SERVICE_NAME_MAX_LENGTH} letters, digits, "-", "_" or ".", starting with a letter or digit`;
+
+/**
+ * Throws {@link InvalidArgumentError} unless `name` is a valid service name; the error names the
+ * first character that is not allowed.
+ */
 export function assertServiceName(name: unknown, field = 'service'): asserts name is string {
-  if (typeof name !== 'string' || !SERVICE_NAME_PATTERN.test(name)) {
-    throw new InvalidArgumentError(field, 'a service name of 1-63 lowercase letters, digits and inner hyphens', name);
-  }
+  if (typeof name === 'string' && SERVICE_NAME_PATTERN.test(name)) return;
+  throw new InvalidArgumentError(field, SERVICE_NAME_EXPECTED, name, typeof name === 'string' ? serviceNameProblem(name) : undefined);
+}
+
+/** What is wrong with a string that is not a service name. */
+function serviceNameProblem(name: string): string {
+  if (name.length === 0) return 'the name is empty';
+  if (name.length > SERVICE_NAME_MAX_LENGTH) return `the name has ${name.length} characters`;
+  const at = [...name].findIndex((char, index) => !(index === 0 ? /[A-Za-z0-9]/ : /[A-Za-z0-9._-]/).test(char));
+  const char = [...name][at] as string;
+  const codePoint = `U+${(char.codePointAt(0) as number).toString(16).toUpperCase().padStart(4, '0')}`;
+  const shown = /^[\x21-\x7e]$/u.test(char) ? `"${char}" (${codePoint})` : codePoint;
+  return at === 0 && /[._-]/.test(char) ? `it starts with ${shown}` : `character ${shown} at position ${at + 1} is not allowed`;
 }
 
 /** Throws {@link InvalidArgumentError} unless `ref` names one instance. */
@@ -236,10 +260,11 @@ function validateMeta(meta: unknown, field: string): Readonly<Record<string, str
     if (!META_KEY_PATTERN.test(key) || key.startsWith('consul-')) {
       throw new InvalidArgumentError(`${field} key`, 'a key of 1-128 characters from A-Z a-z 0-9 _ - not starting with "consul-"', key);
     }
-    if (typeof value !== 'string' || value.length > INSTANCE_LIMITS.maxMetaValueLength) {
-      throw new InvalidArgumentError(`${field}.${key}`, `a string of at most ${INSTANCE_LIMITS.maxMetaValueLength} characters`, value);
+    if (typeof value !== 'string' || Buffer.byteLength(value, 'utf8') > INSTANCE_LIMITS.maxMetaValueBytes) {
+      throw new InvalidArgumentError(`${field}.${key}`, `a string of at most ${INSTANCE_LIMITS.maxMetaValueBytes} UTF-8 bytes`, value);
     }
-    copy[key] = value;
+    // A plain assignment of `__proto__` would set the prototype and lose the pair.
+    Object.defineProperty(copy, key, { value, enumerable: true, writable: true, configurable: true });
   }
   return Object.freeze(copy);
 }

@@ -15,7 +15,7 @@ import { InvalidArgumentError, messageOf } from '../core/errors.js';
 import { assertServiceName } from '../core/instance.js';
 import { unrefTimeout } from '../core/clock.js';
 import { durationOption } from '../core/options.js';
-import { silentLogger, type Logger } from '../core/logger.js';
+import { loggerOption, type Logger } from '../core/logger.js';
 import { Registration, autoRegister, type AutoRegisterOptions } from '../registration/registration.js';
 import { createResolver, type Resolver } from '../resolution/resolver.js';
 import { advertisedHost, boundAddress, whenListening } from './address.js';
@@ -66,7 +66,7 @@ export class Lifespan implements RollcallHandle {
     this.#port = port;
     this.#host = host;
     this.#inFlightTimeoutMs = inFlight;
-    this.#log = (options.logger ?? silentLogger).child({ component: 'lifespan', service: this.service });
+    this.#log = loggerOption(options.logger, 'logger', { component: 'lifespan', service: this.service });
     this.#ownsBackend = typeof backend === 'function';
     this.backend = typeof backend === 'function' ? backend() : backend;
     this.#ownsResolver = !isResolver(resolver);

@@ -23,7 +23,7 @@ import {
   type InstanceStatus,
   type ServiceInstance,
 } from '../core/instance.js';
-import { silentLogger, type Logger } from '../core/logger.js';
+import { loggerOption, type Logger, type LoggerLike } from '../core/logger.js';
 import { durationOption, integerOption } from '../core/options.js';
 import { HealthMonitor, type HealthCheck, type HealthReport } from './health.js';
 
@@ -73,7 +73,7 @@ export interface AutoRegisterOptions extends Omit<InstanceInput, 'id' | 'host' |
    */
   drainWaitMs?: number | undefined;
   /** Receives one line per state transition. @default silent */
-  logger?: Logger | undefined;
+  logger?: LoggerLike | undefined;
   /** @default Date.now */
   clock?: Clock | undefined;
   /** @default Math.random */
@@ -147,7 +147,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
       successesBeforePassing: integerOption(options.successesBeforePassing, 2, 'successesBeforePassing', 1),
       timeoutMs: durationOption(options.healthCheckTimeoutMs, Math.min(Math.floor(this.#settings.heartbeatIntervalMs / 2), 5_000), 'healthCheckTimeoutMs', 1),
     });
-    this.#log = (options.logger ?? silentLogger).child({ component: 'registration', service: this.#instance.service, id: this.#instance.id });
+    this.#log = loggerOption(options.logger, 'logger', { component: 'registration', service: this.#instance.service, id: this.#instance.id });
   }
 
   get state(): RegistrationState {

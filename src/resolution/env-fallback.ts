@@ -14,9 +14,14 @@ export interface EnvFallbackOptions {
   env?: Readonly<Record<string, string | undefined>> | undefined;
 }
 
-/** `orders` → `ORDERS_URL`, `ip-intel` → `IP_INTEL_URL`. */
+/**
+ * `orders` → `ORDERS_URL`, `ip-intel` → `IP_INTEL_URL`, `auth_service` → `AUTH_SERVICE_URL`,
+ * `orders.api` → `ORDERS_API_URL`: upper case, `-` and `.` become `_`. Names differing only in case
+ * or in those three characters (`a_b`, `a-b`, `a.b`, `A_B`) share one variable; pass `variable`
+ * to tell them apart.
+ */
 export function defaultEnvVariable(service: string): string {
-  return `${service.toUpperCase().replaceAll('-', '_')}_URL`;
+  return `${service.toUpperCase().replace(/[-.]/g, '_')}_URL`;
 }
 
 const DEFAULT_PORTS: Readonly<Record<string, number>> = { http: 80, https: 443, ws: 80, wss: 443 };

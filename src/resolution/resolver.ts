@@ -26,7 +26,7 @@ import { DEFAULT_CACHE_TTL_MS } from '../core/defaults.js';
 import { ClosedError, InvalidArgumentError, ServiceUnavailableError, messageOf, type TierAttempt } from '../core/errors.js';
 import { assertServiceName, instanceOrigin, type ServiceInstance } from '../core/instance.js';
 import { durationOption, integerOption } from '../core/options.js';
-import { silentLogger, type Logger } from '../core/logger.js';
+import { loggerOption, type Logger, type LoggerLike } from '../core/logger.js';
 import { strategyByName, type StrategyName } from '../balancing/strategies.js';
 import type { CallOutcome, PickContext, Picker, Strategy } from '../balancing/strategy.js';
 import { lookupEnv, type EnvFallbackOptions } from './env-fallback.js';
@@ -71,7 +71,7 @@ export interface ResolverOptions {
   /** The environment tier; `false` turns it off. @default true (ORDERS_URL convention, process.env) */
   envFallback?: boolean | EnvFallbackOptions | undefined;
   /** Receives one warn line per service that degrades and one info line when it recovers. @default silent */
-  logger?: Logger | undefined;
+  logger?: LoggerLike | undefined;
   /** @default Date.now */
   clock?: Clock | undefined;
   /** Random source for jitter. @default Math.random */
@@ -221,7 +221,7 @@ export class Resolver extends EventEmitter<ResolverEvents> {
     this.#watchEnabled = (options.watch ?? true) && typeof backend.watch === 'function';
     const env = options.envFallback ?? true;
     this.#env = env === false ? undefined : env === true ? {} : env;
-    this.#log = (options.logger ?? silentLogger).child({ component: 'resolver', backend: backend.kind });
+    this.#log = loggerOption(options.logger, 'logger', { component: 'resolver', backend: backend.kind });
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
 

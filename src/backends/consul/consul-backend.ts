@@ -19,7 +19,7 @@ import {
   type InstanceStatus,
   type ServiceInstance,
 } from '../../core/instance.js';
-import { silentLogger, type Logger } from '../../core/logger.js';
+import { loggerOption, type Logger } from '../../core/logger.js';
 import { ConsulHttp, type ConsulResponse } from './http.js';
 import {
   DRAIN_REASON,
@@ -65,7 +65,7 @@ export class ConsulBackend implements RegistryBackend {
 
   constructor(options: ConsulBackendOptions = {}) {
     this.#settings = resolveSettings(options);
-    this.#log = (options.logger ?? silentLogger).child({ component: 'consul-backend' });
+    this.#log = loggerOption(options.logger, 'logger', { component: 'consul-backend' });
     this.#malformedRecords = new MalformedRecords(this.#log);
     this.#http = new ConsulHttp(this.#settings);
     const random = options.random ?? Math.random;

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, messageOf } from '../../core/errors.js';
 import { durationOption } from '../../core/options.js';
-import type { Logger } from '../../core/logger.js';
+import type { LoggerLike } from '../../core/logger.js';
 import { NAMESPACE_PATTERN } from './mapping.js';
 
 /** TLS settings for an HTTPS Consul address. */
@@ -80,7 +80,7 @@ export interface ConsulBackendOptions {
   /** Where `CONSUL_*` variables are read. @default process.env */
   env?: Readonly<Record<string, string | undefined>> | undefined;
   /** Receives malformed-record warnings and watch state changes; never the token. @default silent */
-  logger?: Logger | undefined;
+  logger?: LoggerLike | undefined;
   /** Random source for jitter. @default Math.random */
   random?: (() => number) | undefined;
 }

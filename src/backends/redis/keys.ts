@@ -2,7 +2,7 @@
  * The Redis key layout. Every key of one service carries the hash tag `{<namespace>:<service>}`,
  * so a Cluster keeps them in one slot and one Lua script can touch them all. The services index is
  * the only key outside a service's slot. Names reaching this module are already validated: service
- * names are DNS labels and namespaces a restricted alphabet, so neither can open or close a hash
+ * names and namespaces are drawn from `A-Z a-z 0-9 . _ -`, so neither can open or close a hash
  * tag, add a key segment, or carry a glob pattern.
  */
 import { InvalidArgumentError } from '../../core/errors.js';

@@ -21,7 +21,7 @@ import {
 } from '../../core/instance.js';
 import { unrefTimeout } from '../../core/clock.js';
 import { durationOption, integerOption } from '../../core/options.js';
-import { silentLogger, type Logger } from '../../core/logger.js';
+import { loggerOption, type Logger, type LoggerLike } from '../../core/logger.js';
 import { MalformedRecords } from '../malformed-records.js';
 import type { Lease, RegistryBackend, RenewResult, Unsubscribe, WatchHandlers } from '../backend.js';
 import { WatchHub } from '../watch-hub.js';
@@ -58,7 +58,7 @@ export interface RedisBackendCommonOptions {
    * Receives one line per connection transition (lost, back), one warning per malformed record,
    * and errors thrown by watch subscribers. Credentials never reach it. @default silent
    */
-  logger?: Logger | undefined;
+  logger?: LoggerLike | undefined;
 }
 
 /** Use a client you created and own. */
@@ -199,7 +199,7 @@ export class RedisBackend implements RegistryBackend {
     assertNamespace(this.namespace);
     this.#operationTimeoutMs = durationOption(options.operationTimeoutMs, 1_500, 'operationTimeoutMs', 100, 60_000);
     this.#pruneLimit = integerOption(options.pruneLimit, 100, 'pruneLimit', 1, 1_000);
-    this.#log = (options.logger ?? silentLogger).child({ component: 'redis-backend', namespace: this.namespace });
+    this.#log = loggerOption(options.logger, 'logger', { component: 'redis-backend', namespace: this.namespace });
     this.#malformedRecords = new MalformedRecords(this.#log);
     const { client, owns } = createClient(options);
     this.client = client;

@@ -219,15 +219,17 @@ describe('reads', () => {
     await expect(backend({ namespace: 'team-a' }).instances('orders')).resolves.toEqual([]);
   });
 
-  it('lists services through the catalog, sorted, per namespace, leaving out names rollcall cannot address', async () => {
+  it('lists services through the catalog, sorted, per namespace, real-world names included', async () => {
     const { double, backend, call } = await start();
     const inNamespace = backend({ namespace: 'team-a' });
     await inNamespace.register(instance({ service: 'payments' }), { ttlMs: 15_000 });
     await inNamespace.register(instance({ service: 'orders' }), { ttlMs: 15_000 });
     await call('PUT', '/v1/agent/service/register', { body: { Name: 'Legacy_API', Port: 1 } });
+    await call('PUT', '/v1/agent/service/register', { body: { Name: 'bad name', Port: 1 } });
     await expect(inNamespace.services()).resolves.toEqual(['orders', 'payments']);
-    // The namespace-less view holds what other tools registered, Consul's own service included.
-    await expect(backend().services()).resolves.toEqual(['consul']);
+    // The namespace-less view holds what other tools registered, Consul's own service included;
+    // only names rollcall cannot address (a space) are left out.
+    await expect(backend().services()).resolves.toEqual(['Legacy_API', 'consul']);
     expect(double.requestsTo('/v1/catalog/services').at(-1)?.query.get('filter')).toBe('ServiceMeta.rollcall_namespace is empty');
   });
 });
