@@ -2,15 +2,19 @@
  * The lookup side: "where is `orders`?" answered before every outbound call.
  *
  * Tiers, in order: fresh cache → registry (through a circuit breaker and a timeout; concurrent
- * misses share one call) → stale cache (up to `maxStaleMs`) → environment fallback →
- * {@link ServiceUnavailableError} listing every tier tried. A watch-capable backend keeps the
- * cache current by push. The resolver never knows which backend it talks to, and the hot path
- * (a warm cache hit) reads no clock, logs nothing and allocates nothing.
+ * misses share one call) → stale cache (up to `maxStaleMs` after the registry last vouched for
+ * it) → environment fallback → {@link ServiceUnavailableError} listing every tier tried. A
+ * watch-capable backend keeps the cache current by push. While the registry is failing, callers
+ * are answered from stale cache or environment at once and one background call retries. After the
+ * backend reports that the registry lost data, answers lacking cached instances are provisional
+ * for `resetGraceMs` (see reset-grace.ts). The resolver never knows which backend it talks to,
+ * and the hot path (a warm cache hit) reads no clock, logs nothing and allocates nothing.
  */
 import { EventEmitter } from 'eventemitter3';
 import { LRUCache } from 'lru-cache';
 import {
   BrokenCircuitError,
+  CircuitState,
   ConsecutiveBreaker,
   TaskCancelledError,
   TimeoutStrategy,
@@ -18,65 +22,21 @@ import {
   handleAll,
   timeout,
   wrap,
+  type CircuitBreakerPolicy,
   type IPolicy,
 } from 'cockatiel';
-import type { RegistryBackend, Unsubscribe } from '../backends/backend.js';
-import { jitterDown, systemClock, type Clock } from '../core/clock.js';
-import { DEFAULT_CACHE_TTL_MS } from '../core/defaults.js';
-import { ClosedError, InvalidArgumentError, ServiceUnavailableError, messageOf, type TierAttempt } from '../core/errors.js';
-import { assertServiceName, instanceOrigin, type ServiceInstance } from '../core/instance.js';
-import { durationOption, integerOption } from '../core/options.js';
-import { loggerOption, type Logger, type LoggerLike } from '../core/logger.js';
-import { strategyByName, type StrategyName } from '../balancing/strategies.js';
+import type { RegistryBackend, RegistryReset, Unsubscribe } from '../backends/backend.js';
+import { jitterDown, type Clock } from '../core/clock.js';
+import { ClosedError, RegistryUnavailableError, ServiceUnavailableError, describeValue, messageOf, type TierAttempt } from '../core/errors.js';
+import { SERVICE_NAME_PATTERN, assertServiceName, instanceOrigin, type ServiceInstance } from '../core/instance.js';
+import type { Logger } from '../core/logger.js';
 import type { CallOutcome, PickContext, Picker, Strategy } from '../balancing/strategy.js';
 import { lookupEnv, type EnvFallbackOptions } from './env-fallback.js';
+import { assertResolveOptions, resolverSettings, type ResolverOptions, type WarningPolicy } from './options.js';
+import { assertRequestPath, joinPath } from './request-path.js';
+import { ResetGrace, missingFrom } from './reset-grace.js';
 
-/** How instances in `warning` are treated. */
-export type WarningPolicy = 'include' | 'fallback' | 'exclude';
-
-/** Options of {@link createResolver}. Every duration is in milliseconds. */
-export interface ResolverOptions {
-  /** The registry to read. The resolver never closes it: its owner does. */
-  backend: RegistryBackend;
-  /**
-   * Picks one instance per call: a {@link Strategy} value or a strategy name. A stateful strategy
-   * belongs to this resolver, which releases its per-service state and closes it. @default 'round-robin'
-   */
-  strategy?: Strategy | StrategyName | undefined;
-  /** How long a registry answer is served from cache before asking again (minus up to 10% jitter). @default 5000 */
-  cacheTtlMs?: number | undefined;
-  /** How old a cached answer may be and still be served while the registry fails. @default 300000 (5 minutes) */
-  maxStaleMs?: number | undefined;
-  /**
-   * While a service is served from stale cache or environment, how long before one caller tries
-   * the registry again (minus up to 20% jitter, so processes do not retry in step). @default 1000
-   */
-  degradedRetryMs?: number | undefined;
-  /** Services kept in cache; the least recently used beyond this are dropped. @default 10000 */
-  maxServices?: number | undefined;
-  /**
-   * `include`: `warning` instances are picked like `passing` ones. `fallback`: only when no
-   * instance is `passing`. `exclude`: never. `critical` and `draining` are never picked.
-   * @default 'fallback'
-   */
-  warning?: WarningPolicy | undefined;
-  /** Registry calls slower than this fail (and count towards the breaker). @default 2000 */
-  registryTimeoutMs?: number | undefined;
-  /** Consecutive registry failures that open the circuit breaker. @default 5 */
-  breakerThreshold?: number | undefined;
-  /** How long the breaker stays open before letting one call through. @default 5000 */
-  breakerHalfOpenAfterMs?: number | undefined;
-  /** Subscribe to the backend's watch (when it has one) instead of re-asking every TTL. @default true */
-  watch?: boolean | undefined;
-  /** The environment tier; `false` turns it off. @default true (ORDERS_URL convention, process.env) */
-  envFallback?: boolean | EnvFallbackOptions | undefined;
-  /** Receives one warn line per service that degrades and one info line when it recovers. @default silent */
-  logger?: LoggerLike | undefined;
-  /** @default Date.now */
-  clock?: Clock | undefined;
-  /** Random source for jitter. @default Math.random */
-  random?: (() => number) | undefined;
-}
+export { DEFAULT_RESET_GRACE_MS, MAX_SERVICES_LIMIT, type ResolverOptions, type WarningPolicy } from './options.js';
 
 /** Options of one resolve call. */
 export type ResolveOptions = PickContext;
@@ -96,16 +56,27 @@ export interface ServiceResolutionStatus {
   readonly service: string;
   /** `cache`: the registry's answer, current. `stale`: an older registry answer, the registry failing. `env`: the environment tier. */
   readonly source: AnswerSource;
-  /** Whether the answer is within its TTL or kept current by a working watch. */
+  /** Whether the answer is within its TTL or kept current by a working watch; `false` once past `cacheTtlMs`. */
   readonly fresh: boolean;
   /** Whether a watch on the backend pushes changes for this service right now. */
   readonly watching: boolean;
-  /** When the answer's data was obtained (epoch ms). */
+  /**
+   * Whether the answer keeps instances the registry no longer lists, because the backend
+   * reported that the registry lost data less than `resetGraceMs` ago.
+   */
+  readonly provisional: boolean;
+  /** When the answer's data was obtained (epoch ms): the last registry fetch or watch delivery, or the environment read. */
   readonly updatedAt: number;
+  /**
+   * When the registry last vouched for the answer (epoch ms): its last fetch or watch delivery,
+   * the present moment while a watch works, or the moment a working watch broke.
+   */
+  readonly confirmedAt: number;
+  /** Time since `confirmedAt`: what `maxStaleMs` is compared with. */
   readonly ageMs: number;
   /** Instances eligible for picking. */
   readonly instances: readonly ServiceInstance[];
-  /** Instances the registry listed, eligible or not. */
+  /** Instances the registry listed, eligible or not (instances kept through a reset not included). */
   readonly listed: number;
 }
 
@@ -124,6 +95,10 @@ export interface ResolverStats {
   readonly envFallbacks: number;
   /** Lookups that ended in {@link ServiceUnavailableError}. */
   readonly unavailable: number;
+  /** Registry data losses the backend reported (`onReset`). */
+  readonly resets: number;
+  /** Registry answers that lacked cached instances within a reset's grace window and were served with them kept. */
+  readonly provisionalAnswers: number;
   readonly breaker: 'closed' | 'open' | 'half-open';
 }
 
@@ -138,6 +113,16 @@ export interface RecoveredEvent {
   readonly degradedForMs: number;
 }
 
+/** The backend reported that the registry lost data. */
+export interface ResetEvent {
+  /** The service whose data was lost; undefined when the whole registry (or namespace) was. */
+  readonly service: string | undefined;
+  /** What showed the loss, as the backend put it. */
+  readonly reason: string;
+  /** How long answers lacking cached instances are provisional (`resetGraceMs`). */
+  readonly graceMs: number;
+}
+
 /** Events of a {@link Resolver}. */
 export interface ResolverEvents {
   /** A service started being served from stale cache or environment (or switched between them). */
@@ -146,6 +131,8 @@ export interface ResolverEvents {
   recovered: (event: RecoveredEvent) => void;
   /** The registry circuit breaker changed state. */
   breaker: (event: { readonly state: 'open' | 'half-open' | 'closed' }) => void;
+  /** The backend reported that the registry lost data; a grace window starts. */
+  reset: (event: ResetEvent) => void;
 }
 
 interface CacheEntry {
@@ -155,7 +142,10 @@ interface CacheEntry {
   /** Undefined when no instance is eligible (a cached "nobody"). */
   readonly picker: Picker | undefined;
   readonly updatedAt: number;
+  /** When the registry last vouched for this answer, a working watch aside (see {@link Resolver.status}). */
+  readonly confirmedAt: number;
   readonly source: AnswerSource;
+  readonly provisional: boolean;
 }
 
 interface WatchState {
@@ -163,7 +153,15 @@ interface WatchState {
   healthy: boolean;
 }
 
+interface Degradation {
+  readonly source: 'stale' | 'env';
+  readonly since: number;
+}
+
 const NO_CONTEXT: PickContext = {};
+const NOTHING_KEPT: readonly ServiceInstance[] = [];
+const CONTROL_CHARACTERS = /\p{Cc}/gu;
+const MAX_REASON_LENGTH = 200;
 
 /** A resolver: `createResolver(options)`. */
 export class Resolver extends EventEmitter<ResolverEvents> {
@@ -172,6 +170,7 @@ export class Resolver extends EventEmitter<ResolverEvents> {
   readonly #cacheTtlMs: number;
   readonly #maxStaleMs: number;
   readonly #degradedRetryMs: number;
+  readonly #resetGraceMs: number;
   readonly #warning: WarningPolicy;
   readonly #watchEnabled: boolean;
   readonly #env: EnvFallbackOptions | undefined;
@@ -180,12 +179,19 @@ export class Resolver extends EventEmitter<ResolverEvents> {
   readonly #random: () => number;
   readonly #registryTimeoutMs: number;
   readonly #cache: LRUCache<string, CacheEntry>;
+  readonly #breaker: CircuitBreakerPolicy;
+  readonly #consecutiveFailures: ConsecutiveBreaker;
   readonly #policy: IPolicy;
   #breakerState: ResolverStats['breaker'] = 'closed';
   readonly #disposeBreakerListeners: () => void;
+  readonly #stopResetListener: Unsubscribe;
+  readonly #grace = new ResetGrace();
   readonly #inflight = new Map<string, Promise<CacheEntry>>();
+  readonly #registryCalls = new Map<string, Promise<CacheEntry>>();
   readonly #watches = new Map<string, WatchState>();
-  readonly #degraded = new Map<string, { source: 'stale' | 'env'; since: number }>();
+  readonly #degraded = new Map<string, Degradation>();
+  /** Why the last registry call failed; undefined once a call or a watch delivery succeeds. */
+  #registryFailure: string | undefined;
   readonly #counters = {
     hits: 0,
     misses: 0,
@@ -195,38 +201,30 @@ export class Resolver extends EventEmitter<ResolverEvents> {
     staleFallbacks: 0,
     envFallbacks: 0,
     unavailable: 0,
+    resets: 0,
+    provisionalAnswers: 0,
   };
   #closed = false;
 
   constructor(options: ResolverOptions) {
     super();
-    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'a resolver options object', options);
-    const { backend } = options;
-    if (typeof backend?.instances !== 'function') throw new InvalidArgumentError('backend', 'a RegistryBackend', backend);
-    this.#backend = backend;
-    const strategy = options.strategy ?? 'round-robin';
-    this.#strategy = typeof strategy === 'string' ? strategyByName(strategy, { random: options.random }) : strategy;
-    if (typeof this.#strategy?.createPicker !== 'function') throw new InvalidArgumentError('strategy', 'a Strategy or a strategy name', options.strategy);
-    this.#cacheTtlMs = durationOption(options.cacheTtlMs, DEFAULT_CACHE_TTL_MS, 'cacheTtlMs', 1);
-    this.#maxStaleMs = durationOption(options.maxStaleMs, 300_000, 'maxStaleMs', 0);
-    this.#degradedRetryMs = durationOption(options.degradedRetryMs, 1_000, 'degradedRetryMs', 1);
-    this.#registryTimeoutMs = durationOption(options.registryTimeoutMs, 2_000, 'registryTimeoutMs', 1);
-    const halfOpenAfter = durationOption(options.breakerHalfOpenAfterMs, 5_000, 'breakerHalfOpenAfterMs', 1);
-    const threshold = integerOption(options.breakerThreshold, 5, 'breakerThreshold', 1);
-    const maxServices = integerOption(options.maxServices, 10_000, 'maxServices', 1);
-    this.#warning = options.warning ?? 'fallback';
-    if (!['include', 'fallback', 'exclude'].includes(this.#warning)) {
-      throw new InvalidArgumentError('warning', "'include', 'fallback' or 'exclude'", options.warning);
-    }
-    this.#watchEnabled = (options.watch ?? true) && typeof backend.watch === 'function';
-    const env = options.envFallback ?? true;
-    this.#env = env === false ? undefined : env === true ? {} : env;
-    this.#log = loggerOption(options.logger, 'logger', { component: 'resolver', backend: backend.kind });
-    this.#clock = options.clock ?? systemClock;
-    this.#random = options.random ?? Math.random;
+    const settings = resolverSettings(options);
+    this.#backend = settings.backend;
+    this.#strategy = settings.strategy;
+    this.#cacheTtlMs = settings.cacheTtlMs;
+    this.#maxStaleMs = settings.maxStaleMs;
+    this.#degradedRetryMs = settings.degradedRetryMs;
+    this.#resetGraceMs = settings.resetGraceMs;
+    this.#registryTimeoutMs = settings.registryTimeoutMs;
+    this.#warning = settings.warning;
+    this.#watchEnabled = settings.watch;
+    this.#env = settings.env;
+    this.#log = settings.log;
+    this.#clock = settings.clock;
+    this.#random = settings.random;
 
     this.#cache = new LRUCache<string, CacheEntry>({
-      max: maxServices,
+      max: settings.maxServices,
       ttl: this.#cacheTtlMs,
       // Reads the clock at most every 10 ms instead of on every hit.
       ttlResolution: 10,
@@ -235,25 +233,32 @@ export class Resolver extends EventEmitter<ResolverEvents> {
       dispose: (_entry, service, reason) => {
         if (reason !== 'evict' && reason !== 'delete') return;
         this.#stopWatch(service);
+        this.#grace.forget(service);
         this.#strategy.release?.(service);
       },
     });
 
-    const breaker = circuitBreaker(handleAll, { halfOpenAfter, breaker: new ConsecutiveBreaker(threshold) });
+    this.#consecutiveFailures = new ConsecutiveBreaker(settings.breakerThreshold);
+    this.#breaker = circuitBreaker(handleAll, { halfOpenAfter: settings.breakerHalfOpenAfterMs, breaker: this.#consecutiveFailures });
     const listeners = [
-      breaker.onBreak(() => this.#onBreaker('open')),
-      breaker.onHalfOpen(() => this.#onBreaker('half-open')),
-      breaker.onReset(() => this.#onBreaker('closed')),
+      // `isolated` is our own doing in #closeBreaker, on the way to closed: not a break.
+      this.#breaker.onBreak((reason) => 'isolated' in reason || this.#onBreaker('open')),
+      this.#breaker.onHalfOpen(() => this.#onBreaker('half-open')),
+      this.#breaker.onReset(() => this.#onBreaker('closed')),
     ];
     this.#disposeBreakerListeners = () => listeners.forEach((listener) => listener.dispose());
     // Breaker outside the timeout, so a registry that hangs counts as failing. Backends get no
     // abort signal, so aborting one after every call (cockatiel's default) would be pure cost.
     const registryTimeout = timeout(this.#registryTimeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false });
-    this.#policy = wrap(breaker, registryTimeout.dangerouslyUnref());
+    this.#policy = wrap(this.#breaker, registryTimeout.dangerouslyUnref());
+
+    const stop: unknown = this.#backend.onReset?.((reset) => this.#onReset(reset));
+    this.#stopResetListener = typeof stop === 'function' ? (stop as Unsubscribe) : () => {};
   }
 
   /** One instance of `service`, picked by the strategy. */
   async resolve(service: string, options?: ResolveOptions): Promise<ServiceInstance> {
+    if (options !== undefined) assertResolveOptions(options);
     const entry = this.#cache.get(service);
     if (entry !== undefined && entry.picker !== undefined) {
       const instance = options?.exclude === undefined ? entry.picker.pick(options ?? NO_CONTEXT) : pickAvoiding(entry, options);
@@ -301,15 +306,19 @@ export class Resolver extends EventEmitter<ResolverEvents> {
     return (await this.#lookup(service)).instances;
   }
 
-  /** `protocol://host:port` of a picked instance, followed by `path`. */
+  /**
+   * `protocol://host:port` of a picked instance, followed by `path` (a `/` is put between them
+   * when `path` lacks it). Rejects with `INVALID_ARGUMENT` for a path holding spaces or control
+   * characters (CR/LF would inject headers): percent-encode them.
+   */
   async resolveUrl(service: string, path = '', options?: ResolveOptions): Promise<string> {
-    if (typeof path !== 'string') throw new InvalidArgumentError('path', 'a string such as "/api/v1/items"', path);
-    const origin = instanceOrigin(await this.resolve(service, options));
-    return path === '' || path.startsWith('/') ? origin + path : `${origin}/${path}`;
+    assertRequestPath(path);
+    return joinPath(instanceOrigin(await this.resolve(service, options)), path);
   }
 
   /** Forgets the cached answer of `service` (and stops watching it); the next call asks the registry. */
   invalidate(service: string): void {
+    assertServiceName(service);
     this.#cache.delete(service);
   }
 
@@ -318,29 +327,25 @@ export class Resolver extends EventEmitter<ResolverEvents> {
     return this.#degraded.size === 0 ? 'healthy' : 'degraded';
   }
 
-  /** Where the answer for `service` comes from and how old it is; `undefined` if never resolved. */
+  /**
+   * Where the answer for `service` comes from and how old it is; `undefined` if not in cache.
+   * Reading it changes nothing: not the cache's order, not what is evicted next.
+   */
   status(service: string): ServiceResolutionStatus | undefined {
-    const entry = this.#cache.get(service, { allowStale: true });
-    if (entry === undefined) return undefined;
-    const now = this.#clock.now();
-    return {
-      service,
-      source: entry.source,
-      fresh: this.#cache.get(service) !== undefined,
-      watching: this.#watches.get(service)?.healthy ?? false,
-      updatedAt: entry.updatedAt,
-      ageMs: Math.max(0, now - entry.updatedAt),
-      instances: entry.instances,
-      listed: entry.listed,
-    };
+    assertServiceName(service);
+    const info = this.#cache.info(service);
+    return info === undefined ? undefined : this.#describe(service, info.value, info.ttl, this.#clock.now());
   }
 
-  /** {@link status} of every service in cache, most recently used first. */
+  /** {@link status} of every service in cache, fresh or not, most recently used first. */
   statuses(): ServiceResolutionStatus[] {
+    const now = this.#clock.now();
+    // dump() is a snapshot, least recently used first, that includes entries past their TTL.
+    const services = this.#cache.dump().map(([service]) => service).reverse();
     const result: ServiceResolutionStatus[] = [];
-    for (const service of this.#cache.keys()) {
-      const status = this.status(service);
-      if (status !== undefined) result.push(status);
+    for (const service of services) {
+      const info = this.#cache.info(service);
+      if (info !== undefined) result.push(this.#describe(service, info.value, info.ttl, now));
     }
     return result;
   }
@@ -353,10 +358,13 @@ export class Resolver extends EventEmitter<ResolverEvents> {
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
+    this.#stopResetListener();
     this.#cache.clear();
     for (const service of [...this.#watches.keys()]) this.#stopWatch(service);
     this.#inflight.clear();
+    this.#registryCalls.clear();
     this.#degraded.clear();
+    this.#grace.clear();
     this.#disposeBreakerListeners();
     this.#strategy.close?.();
     this.removeAllListeners();
@@ -391,8 +399,10 @@ export class Resolver extends EventEmitter<ResolverEvents> {
     } else {
       assertServiceName(service);
       this.#startWatch(service);
+      const atOnce = this.#fallBackAtOnce(service);
+      if (atOnce !== undefined) return atOnce;
       try {
-        const entry = await this.#fetch(service);
+        const entry = await this.#registryCall(service);
         if (entry.picker !== undefined) return entry;
         attempts.push({ tier: 'registry', reason: this.#noneEligible(entry.listed) });
         attempts.push({ tier: 'stale', reason: 'not used: the registry answered' });
@@ -410,34 +420,101 @@ export class Resolver extends EventEmitter<ResolverEvents> {
     throw new ServiceUnavailableError(service, attempts);
   }
 
+  /**
+   * While the registry is failing (its last call failed) or this service is degraded, callers do
+   * not wait for it: the stale or environment tier answers now and one background call retries.
+   * Undefined when neither tier has an answer: then the registry is the only hope, worth waiting for.
+   */
+  #fallBackAtOnce(service: string): CacheEntry | undefined {
+    const failure = this.#registryFailure ?? (this.#degraded.has(service) ? 'the last registry call for this service failed' : undefined);
+    if (failure === undefined) return undefined;
+    const reason = `not waited for, asked again in the background: ${failure}`;
+    const attempts: TierAttempt[] = [{ tier: 'registry', reason }];
+    const answer = this.#useStale(service, reason, attempts) ?? this.#useEnv(service, attempts);
+    if (answer !== undefined) this.#refreshInBackground(service);
+    return answer;
+  }
+
+  #refreshInBackground(service: string): void {
+    if (this.#registryCalls.has(service)) return;
+    // #fetch counts and remembers a failure; the fallback already answering stays until it expires.
+    this.#registryCall(service).catch(() => undefined);
+  }
+
+  /** The registry call for `service` in flight (foreground or background), or a new one. */
+  #registryCall(service: string): Promise<CacheEntry> {
+    const inFlight = this.#registryCalls.get(service);
+    if (inFlight !== undefined) return inFlight;
+    const call = this.#fetch(service).finally(() => {
+      if (this.#registryCalls.get(service) === call) this.#registryCalls.delete(service);
+    });
+    this.#registryCalls.set(service, call);
+    return call;
+  }
+
   async #fetch(service: string): Promise<CacheEntry> {
     this.#counters.registryFetches++;
-    let instances: ServiceInstance[];
+    let instances: readonly ServiceInstance[];
     try {
-      instances = await this.#policy.execute(() => this.#backend.instances(service));
+      instances = await this.#policy.execute(() => this.#listInstances(service));
     } catch (error) {
       this.#counters.registryFailures++;
+      if (!this.#closed) this.#registryFailure = this.#describeRegistryFailure(error);
       throw error;
     }
     if (this.#closed) throw new ClosedError('Resolver');
+    this.#registryFailure = undefined;
     const entry = this.#store(service, instances);
     this.#markRecovered(service);
     return entry;
   }
 
+  async #listInstances(service: string): Promise<readonly ServiceInstance[]> {
+    const instances: unknown = await this.#backend.instances(service);
+    if (!Array.isArray(instances)) {
+      throw new RegistryUnavailableError(this.#backend.kind, 'instances', `expected an array of instances, got ${describeValue(instances)}`);
+    }
+    return instances as readonly ServiceInstance[];
+  }
+
+  /**
+   * Caches a registry answer (fetched or pushed). Within a reset's grace window, instances the
+   * previous answer had and this one lacks are kept, and the merged answer is cached only until
+   * the next retry, so the registry is asked again soon.
+   */
   #store(service: string, listed: readonly ServiceInstance[]): CacheEntry {
-    const instances = this.#eligible(listed);
+    const now = this.#clock.now();
+    const graceUntil = this.#grace.until(service, now);
+    const kept = graceUntil === undefined ? NOTHING_KEPT : this.#keptThroughReset(service, listed, now);
+    const instances = this.#eligible(kept.length === 0 ? listed : [...listed, ...kept]);
+    const provisional = kept.length > 0 && instances.some((instance) => kept.includes(instance));
     const entry: CacheEntry = {
       instances,
       listed: listed.length,
       picker: instances.length === 0 ? undefined : this.#strategy.createPicker(service, instances),
-      updatedAt: this.#clock.now(),
+      updatedAt: now,
+      confirmedAt: now,
       source: 'cache',
+      provisional,
     };
-    // A working watch keeps the entry current, so it needs no TTL.
-    const watching = this.#watches.get(service)?.healthy === true;
-    this.#cache.set(service, entry, { ttl: watching ? 0 : jitterDown(this.#cacheTtlMs, 0.1, this.#random) });
+    let ttl: number;
+    if (provisional) {
+      this.#counters.provisionalAnswers++;
+      ttl = Math.max(1, Math.min(this.#retryDelay(), (graceUntil as number) - now));
+    } else {
+      // A working watch keeps the entry current, so it needs no TTL.
+      ttl = this.#watches.get(service)?.healthy === true ? 0 : jitterDown(this.#cacheTtlMs, 0.1, this.#random);
+    }
+    this.#cache.set(service, entry, { ttl });
     return entry;
+  }
+
+  /** The eligible instances of the previous registry answer that `listed` lacks, unless too old to serve. */
+  #keptThroughReset(service: string, listed: readonly ServiceInstance[], now: number): readonly ServiceInstance[] {
+    const previous = this.#cache.peek(service, { allowStale: true });
+    if (previous === undefined || previous.source === 'env') return NOTHING_KEPT;
+    if (now - this.#confirmedAt(service, previous, now) > this.#maxStaleMs) return NOTHING_KEPT;
+    return missingFrom(previous.instances, listed);
   }
 
   #eligible(listed: readonly ServiceInstance[]): readonly ServiceInstance[] {
@@ -446,8 +523,29 @@ export class Resolver extends EventEmitter<ResolverEvents> {
     return Object.freeze(listed.filter((instance) => instance.status === 'passing' || instance.status === 'warning'));
   }
 
+  /** A working watch vouches for a registry answer continuously; otherwise its last confirmation stands. */
+  #confirmedAt(service: string, entry: CacheEntry, now: number): number {
+    return entry.source === 'cache' && this.#watches.get(service)?.healthy === true ? now : entry.confirmedAt;
+  }
+
+  #describe(service: string, entry: CacheEntry, remainingTtl: number | undefined, now: number): ServiceResolutionStatus {
+    const confirmedAt = this.#confirmedAt(service, entry, now);
+    return {
+      service,
+      source: entry.source,
+      fresh: remainingTtl === undefined || remainingTtl >= 0,
+      watching: this.#watches.get(service)?.healthy ?? false,
+      provisional: entry.provisional,
+      updatedAt: entry.updatedAt,
+      confirmedAt,
+      ageMs: Math.max(0, now - confirmedAt),
+      instances: entry.instances,
+      listed: entry.listed,
+    };
+  }
+
   #useStale(service: string, reason: string, attempts: TierAttempt[]): CacheEntry | undefined {
-    const stale = this.#cache.get(service, { allowStale: true });
+    const stale = this.#cache.peek(service, { allowStale: true });
     if (stale === undefined || stale.source === 'env') {
       attempts.push({ tier: 'stale', reason: 'no earlier registry answer is cached' });
       return undefined;
@@ -456,9 +554,10 @@ export class Resolver extends EventEmitter<ResolverEvents> {
       attempts.push({ tier: 'stale', reason: `the last registry answer had no eligible instance` });
       return undefined;
     }
-    const age = this.#clock.now() - stale.updatedAt;
+    const now = this.#clock.now();
+    const age = now - this.#confirmedAt(service, stale, now);
     if (age > this.#maxStaleMs) {
-      attempts.push({ tier: 'stale', reason: `the cached answer is ${age} ms old, over maxStaleMs (${this.#maxStaleMs})` });
+      attempts.push({ tier: 'stale', reason: `the cached answer was last confirmed by the registry ${age} ms ago, over maxStaleMs (${this.#maxStaleMs})` });
       return undefined;
     }
     this.#counters.staleFallbacks++;
@@ -485,7 +584,9 @@ export class Resolver extends EventEmitter<ResolverEvents> {
       listed: found.instances.length,
       picker: this.#strategy.createPicker(service, found.instances),
       updatedAt: now,
+      confirmedAt: now,
       source: 'env',
+      provisional: false,
     };
     this.#cache.set(service, entry, { ttl: this.#retryDelay() });
     const why = attempts.map((attempt) => `${attempt.tier}: ${attempt.reason}`).join('; ');
@@ -505,8 +606,13 @@ export class Resolver extends EventEmitter<ResolverEvents> {
       state.unsubscribe = (this.#backend.watch as NonNullable<RegistryBackend['watch']>).call(this.#backend, service, {
         onChange: (instances) => {
           if (this.#watches.get(service) !== state) return;
+          if (!Array.isArray(instances)) {
+            this.#log.debug({ service, received: describeValue(instances) }, 'watch delivered something other than a list; ignored');
+            return;
+          }
           state.healthy = true;
           this.#counters.watchUpdates++;
+          this.#registryAnswered();
           this.#store(service, instances);
           this.#markRecovered(service);
         },
@@ -514,9 +620,7 @@ export class Resolver extends EventEmitter<ResolverEvents> {
           if (this.#watches.get(service) !== state || !state.healthy) return;
           state.healthy = false;
           this.#log.debug({ service, err: error }, 'watch interrupted; answers now age by cacheTtlMs');
-          // Without pushes the entry must age like a fetched one.
-          const entry = this.#cache.get(service);
-          if (entry !== undefined) this.#cache.set(service, entry, { ttl: jitterDown(this.#cacheTtlMs, 0.1, this.#random) });
+          this.#watchBroke(service);
         },
       });
     } catch (error) {
@@ -525,11 +629,60 @@ export class Resolver extends EventEmitter<ResolverEvents> {
     }
   }
 
+  /**
+   * The watch vouched for the cached answer until now; from here it ages like a fetched one: it
+   * turns stale within `cacheTtlMs` and may be served stale for `maxStaleMs` from this moment.
+   */
+  #watchBroke(service: string): void {
+    const entry = this.#cache.peek(service, { allowStale: true });
+    if (entry === undefined || entry.source !== 'cache') return;
+    const confirmed: CacheEntry = { ...entry, confirmedAt: this.#clock.now() };
+    const ttl = jitterDown(this.#cacheTtlMs, 0.1, this.#random);
+    if (this.#cache.getRemainingTTL(service) > ttl) this.#cache.set(service, confirmed, { ttl });
+    else this.#cache.set(service, confirmed, { noUpdateTTL: true });
+  }
+
   #stopWatch(service: string): void {
     const state = this.#watches.get(service);
     if (state === undefined) return;
     this.#watches.delete(service);
     state.unsubscribe();
+  }
+
+  /** A watch delivery proves the registry answers: it is no longer failing, and the breaker closes. */
+  #registryAnswered(): void {
+    this.#registryFailure = undefined;
+    if (this.#breaker.state === CircuitState.Closed) return;
+    this.#consecutiveFailures.success();
+    // cockatiel's one public way to close a breaker: isolate, then release; its onReset reports `closed`.
+    this.#breaker.isolate().dispose();
+  }
+
+  #onReset(reset: RegistryReset): void {
+    if (this.#closed) return;
+    const now = this.#clock.now();
+    const named = typeof reset?.service === 'string' && SERVICE_NAME_PATTERN.test(reset.service) ? reset.service : undefined;
+    const reason = typeof reset?.reason === 'string' ? reset.reason.replace(CONTROL_CHARACTERS, ' ').slice(0, MAX_REASON_LENGTH) : 'no reason given';
+    this.#counters.resets++;
+    // A loss reported for a service we do not cache leaves nothing to keep (and a reset we cannot
+    // attribute to one valid service name covers them all).
+    const cached = named === undefined || this.#cache.peek(named, { allowStale: true }) !== undefined;
+    if (cached && this.#resetGraceMs > 0) this.#grace.open(named, now + this.#resetGraceMs);
+    const scope = named === undefined ? 'the registry' : `the registry's data of ${named}`;
+    this.#log.warn(
+      { service: named, reason, graceMs: this.#resetGraceMs },
+      `${scope} was lost (${reason}); for ${this.#resetGraceMs} ms, cached instances missing from its answers are kept`,
+    );
+    this.#emitSafely('reset', { service: named, reason, graceMs: this.#resetGraceMs });
+  }
+
+  // Runs inside the backend's own call; a throwing listener must not break the backend.
+  #emitSafely(event: 'reset', payload: ResetEvent): void {
+    try {
+      this.emit(event, payload);
+    } catch (error) {
+      this.#log.error({ err: error, event }, `a ${event} listener threw`);
+    }
   }
 
   #markDegraded(service: string, source: 'stale' | 'env', reason: string): void {

@@ -2,11 +2,11 @@
  * Fault injection for degradation tests: wraps any backend and makes it fail, hang, slow down or
  * lose its data on command. Delays use `setTimeout`, so vitest's fake timers drive them.
  */
-import type { Lease, RegistryBackend, RenewResult, Unsubscribe, WatchHandlers } from '../backends/backend.js';
+import type { Lease, RegistryBackend, RegistryReset, RenewResult, Unsubscribe, WatchHandlers } from '../backends/backend.js';
 import { MemoryBackend } from '../backends/memory.js';
 import { sleep, unrefTimeout } from '../core/clock.js';
 import { ClosedError, InvalidArgumentError, RegistryUnavailableError } from '../core/errors.js';
-import type { InstanceRef, InstanceStatus, ServiceInstance } from '../core/instance.js';
+import { assertServiceName, type InstanceRef, type InstanceStatus, type ServiceInstance } from '../core/instance.js';
 
 /** What the wrapper does to calls right now. */
 export type FaultMode = 'healthy' | 'failing' | 'hanging' | 'slow';
@@ -15,8 +15,28 @@ export type FaultMode = 'healthy' | 'failing' | 'hanging' | 'slow';
 export type BackendOperation = 'register' | 'renew' | 'deregister' | 'instances' | 'services' | 'watch';
 
 export interface FaultyBackendOptions {
-  /** Loses every registration for {@link FaultyBackend.wipe}. @default `registry.clear()` for a MemoryBackend */
+  /**
+   * Loses every registration, for {@link FaultyBackend.wipe} and {@link FaultyBackend.loseData}.
+   * @default `registry.clear()` for a MemoryBackend
+   */
   wipe?: (() => void | Promise<void>) | undefined;
+}
+
+/** Options of {@link FaultyBackend.loseData}. */
+export interface LoseDataOptions {
+  /**
+   * Whether the backend notices the loss, as one that checks the registry's run id or data epoch
+   * does: `onReset` listeners then hear it before the first listing read after the loss.
+   * `false` loses the data silently. @default true
+   */
+  detected?: boolean | undefined;
+  /**
+   * Loses only this service's instances (deregistering each through the wrapped backend).
+   * @default every service, through the `wipe` option
+   */
+  service?: string | undefined;
+  /** What the reset reports as its cause. @default 'injected fault: registry lost its data' */
+  reason?: string | undefined;
 }
 
 interface Subscription {
@@ -33,6 +53,9 @@ export class FaultyBackend implements RegistryBackend {
   readonly #wipe: (() => void | Promise<void>) | undefined;
   readonly #subscriptions = new Set<Subscription>();
   readonly #hung = new Set<{ release: () => void; reject: (error: Error) => void }>();
+  readonly #resetListeners = new Set<(reset: RegistryReset) => void>();
+  /** Losses detected but not yet reported: reported before the next listing leaves the wrapper. */
+  readonly #pendingResets: RegistryReset[] = [];
   #mode: FaultMode = 'healthy';
   #error: Error | undefined;
   #delayMs = 0;
@@ -75,16 +98,52 @@ export class FaultyBackend implements RegistryBackend {
     for (const subscription of this.#subscriptions) {
       if (!subscription.interrupted) continue;
       subscription.interrupted = false;
-      if (subscription.latest !== undefined) subscription.handlers.onChange(subscription.latest);
+      if (subscription.latest === undefined) continue;
+      this.#reportResets();
+      subscription.handlers.onChange(subscription.latest);
     }
   }
 
-  /** Loses every registration, as a registry restarted without persistence does. */
-  async wipe(): Promise<void> {
-    if (this.#wipe === undefined) {
+  /** Loses every registration silently, as a registry restarted without persistence does: `loseData({ detected: false })`. */
+  wipe(): Promise<void> {
+    return this.loseData({ detected: false });
+  }
+
+  /**
+   * Loses registrations, of every service or of one, as a registry restarted with an empty data
+   * set, flushed, or failed over to a replica that missed writes does. When `detected` (the
+   * default), `onReset` listeners hear of it before the first listing (from `instances()` or a
+   * watch) read after the loss, as the backend contract asks; live registrations find out at their
+   * next heartbeat (`renew` answers `lost`) and register again.
+   */
+  async loseData(options: LoseDataOptions = {}): Promise<void> {
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'an options object { detected?, service?, reason? }', options);
+    const { detected = true, service, reason = 'injected fault: registry lost its data' } = options;
+    if (typeof detected !== 'boolean') throw new InvalidArgumentError('options.detected', 'true or false', detected);
+    if (service !== undefined) assertServiceName(service, 'options.service');
+    if (typeof reason !== 'string') throw new InvalidArgumentError('options.reason', 'a string', reason);
+    const wipe = this.#wipe;
+    if (service === undefined && wipe === undefined) {
       throw new InvalidArgumentError('options.wipe', 'a wipe function for this backend kind', undefined);
     }
-    await this.#wipe();
+    if (detected) this.#pendingResets.push(service === undefined ? { reason } : { service, reason });
+    if (service === undefined) await (wipe as () => void | Promise<void>)();
+    else for (const instance of await this.inner.instances(service)) await this.inner.deregister(instance);
+    this.#reportResets();
+  }
+
+  /**
+   * Tells `listener` about every loss {@link loseData} injects, and every reset the wrapped
+   * backend reports itself.
+   */
+  onReset(listener: (reset: RegistryReset) => void): Unsubscribe {
+    if (typeof listener !== 'function') throw new InvalidArgumentError('listener', 'a function', listener);
+    this.#resetListeners.add(listener);
+    const stopInner = this.inner.onReset?.(listener);
+    return () => {
+      this.#resetListeners.delete(listener);
+      stopInner?.();
+    };
   }
 
   register(instance: ServiceInstance, lease: Lease): Promise<void> {
@@ -100,7 +159,11 @@ export class FaultyBackend implements RegistryBackend {
   }
 
   instances(service: string): Promise<ServiceInstance[]> {
-    return this.#call('instances', () => this.inner.instances(service));
+    return this.#call('instances', async () => {
+      const listed = await this.inner.instances(service);
+      this.#reportResets();
+      return listed;
+    });
   }
 
   services(): Promise<string[]> {
@@ -115,12 +178,16 @@ export class FaultyBackend implements RegistryBackend {
     const stop = this.inner.watch(service, {
       onChange: (instances) => {
         subscription.latest = instances;
+        const deliver = (): void => {
+          this.#reportResets();
+          handlers.onChange(instances);
+        };
         if (this.#mode === 'slow') {
           unrefTimeout(() => {
-            if (this.#subscriptions.has(subscription) && !subscription.interrupted) handlers.onChange(instances);
+            if (this.#subscriptions.has(subscription) && !subscription.interrupted) deliver();
           }, this.#delayMs);
         } else if (!subscription.interrupted) {
-          handlers.onChange(instances);
+          deliver();
         }
       },
       onError: (error) => handlers.onError?.(error),
@@ -137,7 +204,26 @@ export class FaultyBackend implements RegistryBackend {
     for (const hung of [...this.#hung]) hung.reject(new ClosedError('FaultyBackend'));
     this.#hung.clear();
     this.#subscriptions.clear();
+    this.#resetListeners.clear();
+    this.#pendingResets.length = 0;
     return Promise.resolve();
+  }
+
+  // Every listener hears every pending reset, even if one of them throws; the first error is rethrown.
+  #reportResets(): void {
+    if (this.#pendingResets.length === 0) return;
+    const resets = this.#pendingResets.splice(0);
+    let failure: { error: unknown } | undefined;
+    for (const reset of resets) {
+      for (const listener of [...this.#resetListeners]) {
+        try {
+          listener(reset);
+        } catch (error) {
+          failure ??= { error };
+        }
+      }
+    }
+    if (failure !== undefined) throw failure.error;
   }
 
   #setMode(mode: FaultMode): void {

@@ -2,5 +2,5 @@
  * `rollcall/testing`: helpers for testing degradation paths and proving third-party backends.
  * The conformance suite needs vitest (an optional peer dependency).
  */
-export { FaultyBackend, type BackendOperation, type FaultMode, type FaultyBackendOptions } from './faulty-backend.js';
+export { FaultyBackend, type BackendOperation, type FaultMode, type FaultyBackendOptions, type LoseDataOptions } from './faulty-backend.js';
 export { describeBackendConformance, type ConformanceTarget } from './conformance.js';
