@@ -441,3 +441,255 @@ describe('input and lifecycle', () => {
     expect(memory.activeWatches).toBe(0);
   });
 });
+
+describe('status views', () => {
+  const names = Array.from({ length: 1_000 }, (_, n) => `svc-${n}`);
+
+  async function cacheAll(r: Resolver, services: readonly string[]): Promise<void> {
+    for (const service of services) await r.resolve(service);
+  }
+
+  beforeEach(async () => {
+    for (const [n, service] of names.entries()) {
+      await memory.register(createInstance({ id: `${service}-1`, service, host: '10.0.0.1', port: 1_000 + n }, Date.now()), { ttlMs: 600_000 });
+    }
+  });
+
+  it('lists all 1,000 cached services, most recent first, those past cacheTtlMs as not fresh', async () => {
+    const r = resolver({ watch: false, cacheTtlMs: 5_000, maxServices: 1_000, random: () => 0 });
+    await cacheAll(r, names.slice(0, 400));
+    await vi.advanceTimersByTimeAsync(6_000);
+    await cacheAll(r, names.slice(400));
+    const statuses = r.statuses();
+    expect(statuses.map((s) => s.service)).toEqual([...names].reverse());
+    expect(statuses.filter((s) => !s.fresh).map((s) => s.service)).toEqual(names.slice(0, 400).reverse());
+    expect(statuses.at(-1)).toMatchObject({ service: 'svc-0', source: 'cache', fresh: false, ageMs: 6_000 });
+    expect(statuses[0]).toMatchObject({ service: 'svc-999', fresh: true, ageMs: 0 });
+  });
+
+  it('never changes what is evicted next', async () => {
+    const r = resolver({ watch: false, maxServices: 3 });
+    await cacheAll(r, ['svc-0', 'svc-1', 'svc-2']);
+    for (let n = 0; n < 10; n++) {
+      expect(r.status('svc-0')?.service).toBe('svc-0');
+      expect(r.statuses()).toHaveLength(3);
+    }
+    await r.resolve('svc-3');
+    expect(r.statuses().map((s) => s.service)).toEqual(['svc-3', 'svc-2', 'svc-1']);
+    expect(r.status('svc-0')).toBeUndefined();
+  });
+
+  it('reports a watched answer as confirmed now, and the stale age from when its watch broke', async () => {
+    const r = resolver({ cacheTtlMs: 1_000 });
+    await r.resolve('svc-1');
+    await vi.waitFor(() => expect(r.status('svc-1')?.watching).toBe(true));
+    const deliveredAt = r.status('svc-1')?.updatedAt;
+    await vi.advanceTimersByTimeAsync(300_000);
+    expect(r.status('svc-1')).toMatchObject({ fresh: true, updatedAt: deliveredAt, confirmedAt: Date.now(), ageMs: 0 });
+    faulty.fail();
+    const brokeAt = Date.now();
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(r.status('svc-1')).toMatchObject({ watching: false, fresh: false, confirmedAt: brokeAt, ageMs: 2_000 });
+  });
+});
+
+describe('stale age', () => {
+  it('counts from the moment the watch last confirmed the answer, not from the first fetch', async () => {
+    await register(instance('a1'));
+    const r = resolver({ cacheTtlMs: 1_000, maxStaleMs: 60_000 });
+    await r.resolve('orders');
+    await vi.waitFor(() => expect(r.status('orders')?.watching).toBe(true));
+    await vi.advanceTimersByTimeAsync(300_000);
+    faulty.fail();
+    await vi.advanceTimersByTimeAsync(59_000);
+    expect((await r.resolve('orders')).id).toBe('a1');
+    expect(r.status('orders')).toMatchObject({ source: 'stale', ageMs: 59_000 });
+    await vi.advanceTimersByTimeAsync(1_001);
+    const error = (await r.resolve('orders').catch((e: unknown) => e)) as ServiceUnavailableError;
+    expect(error).toBeInstanceOf(ServiceUnavailableError);
+    expect(error.attempts.find((a) => a.tier === 'stale')?.reason).toMatch(/last confirmed by the registry 6000\d ms ago/);
+  });
+
+  it('counts from the last watch delivery, even of an unchanged list', async () => {
+    await register(instance('a1'));
+    const r = resolver({ cacheTtlMs: 1_000, maxStaleMs: 10_000 });
+    await r.resolve('orders');
+    await vi.waitFor(() => expect(r.status('orders')?.watching).toBe(true));
+    await vi.advanceTimersByTimeAsync(60_000);
+    faulty.fail();
+    await vi.advanceTimersByTimeAsync(8_000);
+    faulty.heal();
+    await vi.advanceTimersByTimeAsync(0);
+    const confirmedAt = Date.now();
+    faulty.fail();
+    await vi.advanceTimersByTimeAsync(9_000);
+    expect(await r.resolve('orders')).toMatchObject({ id: 'a1' });
+    expect(r.status('orders')).toMatchObject({ source: 'stale', confirmedAt });
+  });
+});
+
+describe('degraded callers never wait', () => {
+  /** Whether `promise` settles while no fake time passes. */
+  async function settlesAtOnce(promise: Promise<unknown>): Promise<boolean> {
+    let settled = false;
+    promise.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    await vi.advanceTimersByTimeAsync(0);
+    return settled;
+  }
+
+  it('answers from stale at once while the registry hangs, with one background call per retry', async () => {
+    await register(instance('a1'), instance('b1', 'passing', { service: 'billing' }));
+    const r = resolver({ watch: false, cacheTtlMs: 1_000, registryTimeoutMs: 2_000, degradedRetryMs: 1_000, breakerThreshold: 100, random: () => 0 });
+    await r.resolve('orders');
+    await r.resolve('billing');
+    faulty.hang();
+    await vi.advanceTimersByTimeAsync(1_001);
+    // The first caller to meet the hang waits registryTimeoutMs once: then the registry is known failing.
+    await settle(r.resolve('orders'), 2_000);
+    expect(r.status('orders')?.source).toBe('stale');
+    for (let round = 0; round < 5; round++) {
+      const before = faulty.calls.instances;
+      const answers = Promise.all([...Array.from({ length: 20 }, () => r.resolve('orders')), r.resolve('billing'), r.resolveAll('orders')]);
+      expect(await settlesAtOnce(answers)).toBe(true);
+      expect(faulty.calls.instances - before).toBeLessThanOrEqual(2);
+      await vi.advanceTimersByTimeAsync(1_000);
+    }
+    expect(r.status('billing')?.source).toBe('stale');
+    faulty.heal();
+    await vi.advanceTimersByTimeAsync(3_000);
+    await r.resolve('orders');
+    await vi.waitFor(() => expect(r.health).toBe('healthy'));
+  });
+
+  it('answers from the environment at once once that is where the service is served from', async () => {
+    faulty.hang();
+    const r = resolver({ watch: false, registryTimeoutMs: 2_000, envFallback: { env: { ORDERS_URL: 'http://10.9.9.9:7000' } } });
+    await settle(r.resolve('orders'), 2_000);
+    expect(r.status('orders')?.source).toBe('env');
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(await settlesAtOnce(r.resolveUrl('orders', '/x'))).toBe(true);
+    faulty.heal();
+  });
+});
+
+describe('circuit breaker after recovery', () => {
+  it('reports closed once a watch delivery shows the registry answers again', async () => {
+    await register(instance('a1'));
+    const r = resolver({ breakerThreshold: 2, breakerHalfOpenAfterMs: 60_000 });
+    const states: string[] = [];
+    r.on('breaker', ({ state }) => states.push(state));
+    await r.resolve('orders');
+    faulty.fail();
+    await expect(r.resolve('billing')).rejects.toBeInstanceOf(ServiceUnavailableError);
+    await expect(r.resolve('inventory')).rejects.toBeInstanceOf(ServiceUnavailableError);
+    expect(r.stats().breaker).toBe('open');
+    faulty.heal();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(r.stats().breaker).toBe('closed');
+    expect(states).toEqual(['open', 'closed']);
+    await register(instance('b1', 'passing', { service: 'billing' }));
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect((await r.resolve('billing')).id).toBe('b1');
+    expect(r.stats().breaker).toBe('closed');
+  });
+
+  it('needs as many failures as before to open again', async () => {
+    await register(instance('a1'));
+    const r = resolver({ breakerThreshold: 2, breakerHalfOpenAfterMs: 60_000 });
+    await r.resolve('orders');
+    faulty.fail();
+    await expect(r.resolve('billing')).rejects.toThrow();
+    await expect(r.resolve('inventory')).rejects.toThrow();
+    faulty.heal();
+    await vi.advanceTimersByTimeAsync(0);
+    faulty.fail();
+    await expect(r.resolve('payments')).rejects.toThrow();
+    expect(r.stats().breaker).toBe('closed');
+  });
+});
+
+describe('typed errors for every bad input', () => {
+  it('rejects resolve options that are not an options object with a Set of ids to exclude', async () => {
+    await register(instance('a1'));
+    const r = resolver();
+    await r.resolve('orders');
+    for (const [options, field] of [
+      [{ exclude: ['a1'] }, 'options.exclude'],
+      [{ exclude: null }, 'options.exclude'],
+      [{ exclude: 'a1' }, 'options.exclude'],
+      [{ key: 42 }, 'options.key'],
+      [null, 'options'],
+      ['a1', 'options'],
+    ] as const) {
+      await expect(r.resolve('orders', options as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field });
+      await expect(r.pick('orders', options as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field });
+      await expect(r.resolveUrl('orders', '/', options as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field });
+    }
+    expect((await r.resolve('orders', { exclude: new Set(['zz']), key: 'user-1' })).id).toBe('a1');
+  });
+
+  it('rejects paths that carry control characters or raw whitespace, naming the character', async () => {
+    await register(instance('a1'));
+    const r = resolver();
+    for (const path of ['\r\nHost: evil', '/a\nb', '/a b', '/a\tb', '/\u0000', '/\u007f', '/a\u2028b']) {
+      await expect(r.resolveUrl('orders', path)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'path' });
+    }
+    const error = (await r.resolveUrl('orders', '/x\r\nHost: evil').catch((e: unknown) => e)) as InvalidArgumentError;
+    expect(error.problem).toBe('character U+000D at position 3 is not allowed');
+    expect(error.message).not.toMatch(/[\r\n]/);
+    await expect(r.resolveUrl('orders', '/a%20b?q=%0D#top')).resolves.toBe('http://10.0.0.1:8001/a%20b?q=%0D#top');
+    await expect(r.resolveUrl('orders', '?page=2')).resolves.toBe('http://10.0.0.1:8001/?page=2');
+  });
+
+  it('rejects bad options at construction, naming the option', () => {
+    const bad: Array<[Partial<Record<keyof ResolverOptions, unknown>>, RegExp]> = [
+      [{ maxServices: 1e8 }, /Invalid maxServices: expected an integer from 1 to 1000000, got 100000000/],
+      [{ maxServices: 2 ** 32 }, /Invalid maxServices/],
+      [{ maxServices: 0.5 }, /Invalid maxServices/],
+      [{ envFallback: { variable: 'ORDERS_URL' } }, /Invalid envFallback\.variable: expected a function/],
+      [{ envFallback: { env: 'ORDERS_URL=http://x' } }, /Invalid envFallback\.env/],
+      [{ envFallback: { env: null } }, /Invalid envFallback\.env/],
+      [{ envFallback: 'yes' }, /Invalid envFallback/],
+      [{ clock: 'x' }, /Invalid clock: expected a Clock/],
+      [{ clock: { now: () => 'soon' } }, /Invalid clock/],
+      [{ watch: 'str' }, /Invalid watch: expected true or false, got "str"/],
+      [{ watch: null }, /Invalid watch/],
+      [{ cacheTtlMs: null }, /Invalid cacheTtlMs/],
+      [{ random: 0.5 }, /Invalid random/],
+      [{ logger: 'console' }, /Invalid logger/],
+      [{ resetGraceMs: -1 }, /Invalid resetGraceMs/],
+      [{ strategy: '__proto__' }, /Invalid strategy: expected a Strategy or one of/],
+      [{ strategy: 'toString' }, /Invalid strategy/],
+      [{ strategy: 5 }, /Invalid strategy/],
+      [{ strategy: null }, /Invalid strategy/],
+      [{ warning: 'maybe' }, /Invalid warning/],
+      [{ backend: { ...new MemoryBackend(), instances: () => Promise.resolve([]), kind: 'x', watch: 'yes' } }, /Invalid backend\.watch/],
+      [{ backend: { instances: () => Promise.resolve([]), kind: 'x', onReset: 1 } }, /Invalid backend\.onReset/],
+    ];
+    for (const [options, message] of bad) {
+      expect(() => createResolver({ backend: faulty, ...options } as ResolverOptions)).toThrow(message);
+      expect(() => createResolver({ backend: faulty, ...options } as ResolverOptions)).toThrow(InvalidArgumentError);
+    }
+    expect(() => createResolver(null as never)).toThrow(InvalidArgumentError);
+    expect(resolver({ maxServices: 1_000_000 })).toBeDefined();
+  });
+
+  it('rejects invalid service names in status() and invalidate()', () => {
+    const r = resolver();
+    for (const bad of [5, '', 'a b', null]) {
+      expect(() => r.status(bad as never)).toThrow(InvalidArgumentError);
+      expect(() => r.invalidate(bad as never)).toThrow(InvalidArgumentError);
+    }
+    expect(r.status('Orders.api_v2')).toBeUndefined();
+  });
+
+  it('fails the registry tier, not the process, when a backend answers something other than a list', async () => {
+    const r = createResolver({ backend: { ...faulty, kind: 'broken', instances: () => Promise.resolve('nope') } as never, envFallback: false });
+    open.push(r);
+    const error = (await r.resolve('orders').catch((e: unknown) => e)) as ServiceUnavailableError;
+    expect(error.attempts[0]).toEqual({ tier: 'registry', reason: 'broken registry: instances failed: expected an array of instances, got "nope"' });
+  });
+});
