@@ -73,6 +73,7 @@ export function lookupEnv(service: string, options: EnvFallbackOptions, now: num
   if (value === undefined || (typeof value === 'string' && value.trim() === '')) return { ok: false, reason: `${variable} is not set` };
   if (typeof value !== 'string') return { ok: false, reason: `${variable} holds ${describeValue(value)}, expected a string of URLs` };
   const urls = value.split(',').map((part) => part.trim()).filter((part) => part !== '');
+  if (urls.length === 0) return { ok: false, reason: `${variable} lists no URL` };
   const instances: ServiceInstance[] = [];
   for (const [index, text] of urls.entries()) {
     const unusable = (why: string): EnvLookup => ({ ok: false, reason: `${variable} entry ${index + 1} (${describeValue(text)}) is not usable: ${why}` });
@@ -108,6 +109,7 @@ function parseUrl(text: string): { protocol: string; host: string; port: number 
   } catch {
     return 'expected an absolute URL such as http://host:8080';
   }
+  if (url.hostname === '') return 'expected an absolute URL such as http://host:8080';
   const protocol = url.protocol.slice(0, -1);
   if (url.pathname !== '/' && url.pathname !== '') return 'expected no path: rollcall appends the request path itself';
   if (url.search !== '') return 'expected no query (?...): rollcall appends the request path and query itself';
