@@ -37,12 +37,15 @@ export {
 } from './registration/registration.js';
 export type { CheckReport, HealthCheck, HealthCheckResult, HealthReport } from './registration/health.js';
 export {
+  DEFAULT_RESET_GRACE_MS,
+  MAX_SERVICES_LIMIT,
   Resolver,
   createResolver,
   type AnswerSource,
   type DegradedEvent,
   type Pick,
   type RecoveredEvent,
+  type ResetEvent,
   type ResolveOptions,
   type ResolverEvents,
   type ResolverOptions,
