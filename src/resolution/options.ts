@@ -49,7 +49,11 @@ export interface ResolverOptions {
    * Also how long a provisional answer (see `resetGraceMs`) is cached. @default 1000
    */
   degradedRetryMs?: number | undefined;
-  /** Services kept in cache, at most 1,000,000; the least recently used beyond this are dropped. @default 10000 */
+  /**
+   * Services kept in cache; the least recently used beyond this are dropped. At most 1,000,000
+   * ({@link MAX_SERVICES_LIMIT}): the cache allocates its index up front, about 40 MB at that size.
+   * @default 10000
+   */
   maxServices?: number | undefined;
   /**
    * `include`: `warning` instances are picked like `passing` ones. `fallback`: only when no

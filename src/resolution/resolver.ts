@@ -241,8 +241,10 @@ export class Resolver extends EventEmitter<ResolverEvents> {
     this.#consecutiveFailures = new ConsecutiveBreaker(settings.breakerThreshold);
     this.#breaker = circuitBreaker(handleAll, { halfOpenAfter: settings.breakerHalfOpenAfterMs, breaker: this.#consecutiveFailures });
     const listeners = [
-      // `isolated` is our own doing in #closeBreaker, on the way to closed: not a break.
-      this.#breaker.onBreak((reason) => 'isolated' in reason || this.#onBreaker('open')),
+      this.#breaker.onBreak((reason) => {
+        // `isolated` is our own doing in #registryAnswered, on the way to closed: not a break.
+        if (!('isolated' in reason)) this.#onBreaker('open');
+      }),
       this.#breaker.onHalfOpen(() => this.#onBreaker('half-open')),
       this.#breaker.onReset(() => this.#onBreaker('closed')),
     ];

@@ -191,6 +191,15 @@ describe('without a detected loss, the registry is the truth as before', () => {
     expect(await ids(polling, 'orders')).toEqual(['orders-1']);
   });
 
+  it('drops an instance whose lease expires as soon as it expires', async () => {
+    await orphan('orders', 'orders-1', 8001);
+    await memory.register(createInstance({ id: 'orders-2', service: 'orders', host: '10.0.0.9', port: 8002 }, Date.now()), { ttlMs: 3_000 });
+    const r = resolver();
+    expect(await ids(r, 'orders')).toEqual(['orders-1', 'orders-2']);
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(await ids(r, 'orders')).toEqual(['orders-1']);
+  });
+
   it('takes an empty answer after a silent loss as final', async () => {
     await orphan('orders', 'orders-1', 8001);
     const r = resolver();
