@@ -190,8 +190,11 @@ export class Resolver extends EventEmitter<ResolverEvents> {
   readonly #registryCalls = new Map<string, Promise<CacheEntry>>();
   readonly #watches = new Map<string, WatchState>();
   readonly #degraded = new Map<string, Degradation>();
-  /** Why the last registry call failed; undefined once a call or a watch delivery succeeds. */
-  #registryFailure: string | undefined;
+  /**
+   * Set when a registry call timed out: callers should not wait for the registry. Cleared when a
+   * call or watch delivery succeeds, or a call fails fast (an answering registry stalls nobody).
+   */
+  #registryHanging: string | undefined;
   readonly #counters = {
     hits: 0,
     misses: 0,
@@ -423,12 +426,12 @@ export class Resolver extends EventEmitter<ResolverEvents> {
   }
 
   /**
-   * While the registry is failing (its last call failed) or this service is degraded, callers do
+   * While the registry hangs (its last call timed out) or this service is degraded, callers do
    * not wait for it: the stale or environment tier answers now and one background call retries.
    * Undefined when neither tier has an answer: then the registry is the only hope, worth waiting for.
    */
   #fallBackAtOnce(service: string): CacheEntry | undefined {
-    const failure = this.#registryFailure ?? (this.#degraded.has(service) ? 'the last registry call for this service failed' : undefined);
+    const failure = this.#registryHanging ?? (this.#degraded.has(service) ? 'the last registry call for this service failed' : undefined);
     if (failure === undefined) return undefined;
     const reason = `not waited for, asked again in the background: ${failure}`;
     const attempts: TierAttempt[] = [{ tier: 'registry', reason }];
@@ -461,11 +464,13 @@ export class Resolver extends EventEmitter<ResolverEvents> {
       instances = await this.#policy.execute(() => this.#listInstances(service));
     } catch (error) {
       this.#counters.registryFailures++;
-      if (!this.#closed) this.#registryFailure = this.#describeRegistryFailure(error);
+      if (error instanceof TaskCancelledError) this.#registryHanging = this.#describeRegistryFailure(error);
+      // An open breaker fails fast, but its half-open trial may hang again: it keeps the mark.
+      else if (!(error instanceof BrokenCircuitError)) this.#registryHanging = undefined;
       throw error;
     }
     if (this.#closed) throw new ClosedError('Resolver');
-    this.#registryFailure = undefined;
+    this.#registryHanging = undefined;
     const entry = this.#store(service, instances);
     this.#markRecovered(service);
     return entry;
@@ -653,7 +658,7 @@ export class Resolver extends EventEmitter<ResolverEvents> {
 
   /** A watch delivery proves the registry answers: it is no longer failing, and the breaker closes. */
   #registryAnswered(): void {
-    this.#registryFailure = undefined;
+    this.#registryHanging = undefined;
     if (this.#breaker.state === CircuitState.Closed) return;
     this.#consecutiveFailures.success();
     // cockatiel's one public way to close a breaker: isolate, then release; its onReset reports `closed`.

@@ -564,6 +564,25 @@ describe('degraded callers never wait', () => {
     await vi.waitFor(() => expect(r.health).toBe('healthy'));
   });
 
+  it('lets a registry that fails fast for one service degrade only that service', async () => {
+    await register(instance('a1'), instance('b1', 'passing', { service: 'billing' }));
+    const backend = { ...faulty, kind: 'picky', watch: undefined, instances: (service: string) => (service === 'billing' && failBilling ? Promise.reject(new Error('ACL: denied')) : memory.instances(service)) };
+    let failBilling = false;
+    const r = createResolver({ backend: backend as never, cacheTtlMs: 1_000, envFallback: false, random: () => 0 });
+    open.push(r);
+    const degraded = vi.fn();
+    r.on('degraded', degraded);
+    await r.resolve('orders');
+    await r.resolve('billing');
+    failBilling = true;
+    await vi.advanceTimersByTimeAsync(1_001);
+    await r.resolve('billing');
+    await r.resolve('orders');
+    expect(r.status('orders')).toMatchObject({ source: 'cache', fresh: true });
+    expect(r.status('billing')).toMatchObject({ source: 'stale' });
+    expect(degraded.mock.calls.map(([event]) => (event as { service: string }).service)).toEqual(['billing']);
+  });
+
   it('answers from the environment at once once that is where the service is served from', async () => {
     faulty.hang();
     const r = resolver({ watch: false, registryTimeoutMs: 2_000, envFallback: { env: { ORDERS_URL: 'http://10.9.9.9:7000' } } });
