@@ -92,7 +92,7 @@ export interface ResolverOptions {
 }
 
 /** {@link ResolverOptions} checked, with every default applied. */
-export interface ResolverSettings {
+export interface CheckedResolverOptions {
   readonly backend: RegistryBackend;
   readonly strategy: Strategy;
   readonly cacheTtlMs: number;
@@ -115,7 +115,7 @@ export interface ResolverSettings {
 const WARNING_POLICIES: readonly WarningPolicy[] = ['include', 'fallback', 'exclude'];
 
 /** Checks `options` and applies defaults; throws {@link InvalidArgumentError} naming the first bad option. */
-export function resolverSettings(options: ResolverOptions): ResolverSettings {
+export function resolverSettings(options: ResolverOptions): CheckedResolverOptions {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'a resolver options object', options);
   // `null` is a value, not an absent option: accepting it as "default" would hide a mistake.
   for (const [key, value] of Object.entries(options)) {
