@@ -115,7 +115,7 @@ export interface CheckedResolverOptions {
 const WARNING_POLICIES: readonly WarningPolicy[] = ['include', 'fallback', 'exclude'];
 
 /** Checks `options` and applies defaults; throws {@link InvalidArgumentError} naming the first bad option. */
-export function resolverSettings(options: ResolverOptions): CheckedResolverOptions {
+export function checkResolverOptions(options: ResolverOptions): CheckedResolverOptions {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'a resolver options object', options);
   // `null` is a value, not an absent option: accepting it as "default" would hide a mistake.
   for (const [key, value] of Object.entries(options)) {

@@ -32,7 +32,7 @@ import { SERVICE_NAME_PATTERN, assertServiceName, instanceOrigin, type ServiceIn
 import type { Logger } from '../core/logger.js';
 import type { CallOutcome, PickContext, Picker, Strategy } from '../balancing/strategy.js';
 import { lookupEnv, type EnvFallbackOptions } from './env-fallback.js';
-import { assertResolveOptions, resolverSettings, type ResolverOptions, type WarningPolicy } from './options.js';
+import { assertResolveOptions, checkResolverOptions, type ResolverOptions, type WarningPolicy } from './options.js';
 import { assertRequestPath, joinPath } from './request-path.js';
 import { ResetGrace, missingFrom } from './reset-grace.js';
 
@@ -211,7 +211,7 @@ export class Resolver extends EventEmitter<ResolverEvents> {
 
   constructor(options: ResolverOptions) {
     super();
-    const settings = resolverSettings(options);
+    const settings = checkResolverOptions(options);
     this.#backend = settings.backend;
     this.#strategy = settings.strategy;
     this.#cacheTtlMs = settings.cacheTtlMs;
