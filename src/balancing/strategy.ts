@@ -10,7 +10,11 @@ import type { ServiceInstance } from '../core/instance.js';
 export interface PickContext {
   /** Affinity key for hashing strategies (client IP, user id). */
   readonly key?: string | undefined;
-  /** Instance ids not to pick (e.g. the one a retry is moving away from), when others remain. */
+  /**
+   * Instance ids not to pick (e.g. the one a retry is moving away from), when others remain.
+   * A pick with exclusions does not take a turn from ordinary picks: retries leave the shares
+   * of first picks as they would be without them.
+   */
   readonly exclude?: ReadonlySet<string> | undefined;
 }
 
@@ -31,8 +35,11 @@ export interface CallOutcome {
 export interface Picker {
   /**
    * One instance, or `undefined` when the list is empty. Pickers honour `context.exclude` while
-   * an allowed instance remains. A strict filter (`filter({ fallback: 'fail' })`) that matches
-   * nothing throws `ServiceUnavailableError`, which the resolver passes on to the caller.
+   * an allowed instance remains, choosing among the allowed ones with state of their own (a
+   * rotation, running weights) so that retries never shift the rotation of ordinary picks; when
+   * every instance is excluded they return the one an ordinary pick would, without taking its
+   * turn. A strict filter (`filter({ fallback: 'fail' })`) that matches nothing throws
+   * `ServiceUnavailableError`, which the resolver passes on to the caller.
    */
   pick(context?: PickContext): ServiceInstance | undefined;
 }

@@ -570,19 +570,11 @@ export class Resolver extends EventEmitter<ResolverEvents> {
 }
 
 /**
- * The strategy's pick unless excluded; then a few more picks. Never an instance the strategy did
- * not offer (it may have ejected it): when only excluded ones come back, the first pick stands.
+ * A pick that avoids `options.exclude`. Pickers honour exclusions themselves, in a rotation of
+ * their own, so that a retry never takes a turn from ordinary picks; repeating picks here would.
  */
-function pickAvoiding(entry: CacheEntry, options: ResolveOptions & { exclude?: ReadonlySet<string> | undefined }): ServiceInstance | undefined {
-  const picker = entry.picker as Picker;
-  const exclude = options.exclude as ReadonlySet<string>;
-  const first = picker.pick(options);
-  if (first === undefined || !exclude.has(first.id)) return first;
-  for (let attempt = 1; attempt < entry.instances.length; attempt++) {
-    const again = picker.pick(options);
-    if (again !== undefined && !exclude.has(again.id)) return again;
-  }
-  return first;
+function pickAvoiding(entry: CacheEntry, options: ResolveOptions): ServiceInstance | undefined {
+  return (entry.picker as Picker).pick(options);
 }
 
 /** Creates a {@link Resolver}. */
