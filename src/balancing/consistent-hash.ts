@@ -1,5 +1,5 @@
 import type { ServiceInstance } from '../core/instance.js';
-import { hashString } from './hash.js';
+import { affinityKey, hashString } from './hash.js';
 import type { PickContext, Picker, Strategy } from './strategy.js';
 import { integerOption, objectOption, randomOption } from '../core/options.js';
 
@@ -96,7 +96,7 @@ function ringPicker(ring: Ring, sorted: readonly ServiceInstance[], random: () =
     pick(context?: PickContext) {
       if (size === 0) return undefined;
       const key = context?.key;
-      const hash = key === undefined ? Math.floor(random() * TWO_POW_32) : hashString(key);
+      const hash = key === undefined ? Math.floor(random() * TWO_POW_32) : hashString(affinityKey(key));
       // First point at or after the hash, wrapping past the top of the ring.
       let low = 0;
       let high = size;

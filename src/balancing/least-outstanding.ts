@@ -1,7 +1,8 @@
 import type { ServiceInstance } from '../core/instance.js';
+import { drawIndex } from './draw.js';
 import { LoadTracker, type LoadSlot } from './load-tracker.js';
 import type { PickContext, Picker, Strategy } from './strategy.js';
-import { randomOption } from '../core/options.js';
+import { objectOption, randomOption } from '../core/options.js';
 
 /** Options of {@link leastOutstanding}. */
 export interface LeastOutstandingOptions {
@@ -19,12 +20,13 @@ export interface LeastOutstandingOptions {
  * list. Stateful: give each resolver its own.
  */
 export function leastOutstanding(options: LeastOutstandingOptions = {}): Strategy {
-  const random = randomOption(options.random, 'leastOutstanding.random');
+  const opts = objectOption(options, 'leastOutstanding options');
+  const random = randomOption(opts.random, 'leastOutstanding.random');
   const load = new LoadTracker();
   return {
     name: 'least-outstanding',
     createPicker(service: string, instances: readonly ServiceInstance[]): Picker {
-      const offset = Math.floor(random() * instances.length);
+      const offset = drawIndex(random, instances.length);
       const list = [...instances.slice(offset), ...instances.slice(0, offset)];
       return leastOutstandingPicker(list, load.slotsFor(service, list));
     },

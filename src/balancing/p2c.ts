@@ -1,5 +1,6 @@
 import { systemClock, type Clock } from '../core/clock.js';
 import type { ServiceInstance } from '../core/instance.js';
+import { drawIndex } from './draw.js';
 import { LoadTracker, type LoadSlot } from './load-tracker.js';
 import type { CallOutcome, PickContext, Picker, Strategy } from './strategy.js';
 import { clockOption, integerOption, objectOption, randomOption } from '../core/options.js';
@@ -110,8 +111,8 @@ function p2cPicker(list: readonly ServiceInstance[], slots: readonly LoadSlot[],
   return {
     pick(context?: PickContext) {
       if (count < 2) return list[0];
-      const first = Math.floor(random() * count);
-      let second = Math.floor(random() * (count - 1));
+      const first = drawIndex(random, count);
+      let second = drawIndex(random, count - 1);
       if (second >= first) second++;
       const exclude = context?.exclude;
       if (exclude === undefined) return list[cheaper(first, second)];
