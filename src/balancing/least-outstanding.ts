@@ -1,6 +1,6 @@
 import type { ServiceInstance } from '../core/instance.js';
 import { drawIndex } from './draw.js';
-import { LoadTracker, type LoadSlot } from './load-tracker.js';
+import { LoadTracker, trackedBy, type LoadSlot } from './load-tracker.js';
 import type { PickContext, Picker, Strategy } from './strategy.js';
 import { objectOption, randomOption } from '../core/options.js';
 
@@ -30,18 +30,7 @@ export function leastOutstanding(options: LeastOutstandingOptions = {}): Strateg
       const list = [...instances.slice(offset), ...instances.slice(0, offset)];
       return leastOutstandingPicker(list, load.slotsFor(service, list));
     },
-    callStarted(service, instance) {
-      load.started(service, instance.id);
-    },
-    callEnded(service, instance) {
-      load.ended(service, instance.id);
-    },
-    release(service) {
-      load.release(service);
-    },
-    close() {
-      load.clear();
-    },
+    ...trackedBy(load),
   };
 }
 

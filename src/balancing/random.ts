@@ -1,5 +1,6 @@
 import type { ServiceInstance } from '../core/instance.js';
 import { drawIndex } from './draw.js';
+import { LoadTracker, trackedBy } from './load-tracker.js';
 import type { PickContext, Picker, Strategy } from './strategy.js';
 import { objectOption, randomOption } from '../core/options.js';
 
@@ -13,9 +14,12 @@ export interface RandomOptions {
 export function random(options: RandomOptions = {}): Strategy {
   const opts = objectOption(options, 'random options');
   const source = randomOption(opts.random, 'random.random');
+  const load = new LoadTracker();
   return {
     name: 'random',
-    createPicker(_service: string, instances: readonly ServiceInstance[]): Picker {
+    ...trackedBy(load),
+    createPicker(service: string, instances: readonly ServiceInstance[]): Picker {
+      load.slotsFor(service, instances);
       return {
         pick(context?: PickContext) {
           const exclude = context?.exclude;

@@ -1,6 +1,7 @@
 import type { ServiceInstance } from '../core/instance.js';
 import { drawIndex } from './draw.js';
 import { allowedIndexFrom } from './exclusion.js';
+import { LoadTracker, trackedBy } from './load-tracker.js';
 import type { PickContext, Picker, Strategy } from './strategy.js';
 import { objectOption, randomOption } from '../core/options.js';
 
@@ -13,6 +14,7 @@ export interface RoundRobinOptions {
 /**
  * Takes instances in turn. Each new list starts at a random position so that many clients that
  * learn the same list at the same moment do not all hit its first instance. Ignores weights.
+ * Counts calls made through `Resolver.pick()` per instance for {@link Strategy.inspect}.
  *
  * A pick with exclusions (a retry) takes the next allowed instance of a rotation of its own, so
  * retries neither take nor skip anyone's turn in the rotation of ordinary picks, and retries away
@@ -21,11 +23,14 @@ export interface RoundRobinOptions {
 export function roundRobin(options: RoundRobinOptions = {}): Strategy {
   const opts = objectOption(options, 'roundRobin options');
   const random = randomOption(opts.random, 'roundRobin.random');
+  const load = new LoadTracker();
   return {
     name: 'round-robin',
-    createPicker(_service: string, instances: readonly ServiceInstance[]): Picker {
+    createPicker(service: string, instances: readonly ServiceInstance[]): Picker {
+      load.slotsFor(service, instances);
       return new RoundRobinPicker(instances, drawIndex(random, instances.length));
     },
+    ...trackedBy(load),
   };
 }
 

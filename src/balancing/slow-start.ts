@@ -119,6 +119,15 @@ export function slowStart(options: SlowStartOptions, child: Strategy): Strategy 
     },
     callStarted: (service, instance) => inner.callStarted?.(service, instance),
     callEnded: (service, instance, outcome) => inner.callEnded?.(service, instance, outcome),
+    inspect(service) {
+      const figures = inner.inspect?.(service);
+      const shares = services.get(service)?.shares;
+      if (figures === undefined || shares === undefined) return figures;
+      return figures.map((entry) => {
+        const share = shares.get(entry.id);
+        return share === undefined ? entry : { ...entry, warmingShare: share };
+      });
+    },
     release(service) {
       services.delete(service);
       if (!anyWarming()) stopTimer();

@@ -1,5 +1,6 @@
 import type { ServiceInstance } from '../core/instance.js';
 import { drawIndex } from './draw.js';
+import { LoadTracker, trackedBy } from './load-tracker.js';
 import type { PickContext, Picker, Strategy } from './strategy.js';
 import { RoundRobinPicker } from './round-robin.js';
 import { objectOption, randomOption } from '../core/options.js';
@@ -23,9 +24,12 @@ export interface WeightedOptions {
 export function weighted(options: WeightedOptions = {}): Strategy {
   const opts = objectOption(options, 'weighted options');
   const random = randomOption(opts.random, 'weighted.random');
+  const load = new LoadTracker();
   return {
     name: 'weighted',
-    createPicker(_service: string, instances: readonly ServiceInstance[]): Picker {
+    ...trackedBy(load),
+    createPicker(service: string, instances: readonly ServiceInstance[]): Picker {
+      load.slotsFor(service, instances);
       const start = drawIndex(random, instances.length);
       if (instances.every((instance) => instance.weight === instances[0]?.weight)) return new RoundRobinPicker(instances, start);
       return smoothPicker(rotate(instances, start));

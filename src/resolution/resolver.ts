@@ -28,7 +28,7 @@ import { assertServiceName, instanceOrigin, type ServiceInstance } from '../core
 import { durationOption, integerOption } from '../core/options.js';
 import { loggerOption, type Logger, type LoggerLike } from '../core/logger.js';
 import { strategyByName, type StrategyName } from '../balancing/strategies.js';
-import type { CallOutcome, PickContext, Picker, Strategy } from '../balancing/strategy.js';
+import type { CallOutcome, InstanceFigures, PickContext, Picker, Strategy } from '../balancing/strategy.js';
 import { lookupEnv, type EnvFallbackOptions } from './env-fallback.js';
 
 /** How instances in `warning` are treated. */
@@ -289,6 +289,15 @@ export class Resolver extends EventEmitter<ResolverEvents> {
         strategy.callEnded?.(service, instance, outcome);
       },
     };
+  }
+
+  /**
+   * What the strategy knows about each instance of `service`: calls in flight, calls and failures
+   * reported through {@link Pick.done}, recent latency, and ejection or warm-up state when those
+   * decorators are in use (see `Strategy.inspect`). `undefined` when it keeps no figures for it.
+   */
+  instanceFigures(service: string): readonly InstanceFigures[] | undefined {
+    return this.#strategy.inspect?.(service);
   }
 
   /** Every instance of `service` eligible for picking. */
