@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from '../core/errors.js';
+import type { PickContext } from './strategy.js';
 
 /**
  * MurmurHash3 (x86, 32-bit) over a string's UTF-16 code units. Fast, allocation-free and well
@@ -44,4 +45,12 @@ export function unitFor(key: string | undefined, seed: number, random: () => num
 export function affinityKey(key: string): string {
   if (typeof key !== 'string') throw new InvalidArgumentError('key', 'a string (the affinity key) or undefined', key);
   return key;
+}
+
+/**
+ * Checks the pick's key even when this pick has no use for it, so that a strategy that uses keys
+ * rejects a bad one on every pick rather than now and then.
+ */
+export function checkKey(context: PickContext | undefined): void {
+  if (context?.key !== undefined) affinityKey(context.key);
 }

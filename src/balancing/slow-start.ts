@@ -2,7 +2,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import type { ServiceInstance } from '../core/instance.js';
 import { isExcluded } from './exclusion.js';
-import { unitFor } from './hash.js';
+import { checkKey, unitFor } from './hash.js';
 import type { PickContext, Picker, Strategy } from './strategy.js';
 import { clockOption, integerOption, numberOption, randomOption } from '../core/options.js';
 import { childOption } from './validate.js';
@@ -150,6 +150,7 @@ export function slowStart(options: SlowStartOptions, child: Strategy): Strategy 
       child: { pick: () => undefined },
       picker: {
         pick(context?: PickContext) {
+          checkKey(context);
           const picked = ramp.child.pick(context);
           const shares = ramp.shares;
           if (shares === undefined || picked === undefined) return picked;
