@@ -1,5 +1,6 @@
 import type { ServiceInstance } from '../core/instance.js';
-import { hashString } from './hash.js';
+import { affinityKey, hashString } from './hash.js';
+import { LoadTracker, trackedBy } from './load-tracker.js';
 import type { PickContext, Picker, Strategy } from './strategy.js';
 import { integerOption, objectOption, randomOption } from '../core/options.js';
 
@@ -38,9 +39,12 @@ export function consistentHash(options: ConsistentHashOptions = {}): Strategy {
   const pointsPerInstance = integerOption(opts.pointsPerInstance, 256, 'consistentHash.pointsPerInstance', 1, 10_000);
   const random = randomOption(opts.random, 'consistentHash.random');
   const rings = new Map<string, { signature: string; ring: Ring }>();
+  const load = new LoadTracker();
+  const tracked = trackedBy(load);
   return {
     name: 'consistent-hash',
     createPicker(service: string, instances: readonly ServiceInstance[]): Picker {
+      load.slotsFor(service, instances);
       const sorted = [...instances].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
       const signature = sorted.map((instance) => `${instance.id}*${instance.weight}`).join(' ');
       let cached = rings.get(service);
@@ -51,11 +55,16 @@ export function consistentHash(options: ConsistentHashOptions = {}): Strategy {
       // The ring keeps the instance objects it was built from; a new list may carry updated copies.
       return ringPicker(cached.ring, sorted, random);
     },
+    callStarted: tracked.callStarted,
+    callEnded: tracked.callEnded,
+    inspect: tracked.inspect,
     release(service) {
       rings.delete(service);
+      load.release(service);
     },
     close() {
       rings.clear();
+      load.clear();
     },
   };
 }
@@ -96,7 +105,7 @@ function ringPicker(ring: Ring, sorted: readonly ServiceInstance[], random: () =
     pick(context?: PickContext) {
       if (size === 0) return undefined;
       const key = context?.key;
-      const hash = key === undefined ? Math.floor(random() * TWO_POW_32) : hashString(key);
+      const hash = key === undefined ? Math.floor(random() * TWO_POW_32) : hashString(affinityKey(key));
       // First point at or after the hash, wrapping past the top of the ring.
       let low = 0;
       let high = size;

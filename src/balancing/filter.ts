@@ -49,6 +49,7 @@ export function filter(options: FilterOptions, child: Strategy): Strategy {
     },
     callStarted: (service, instance) => inner.callStarted?.(service, instance),
     callEnded: (service, instance, outcome) => inner.callEnded?.(service, instance, outcome),
+    inspect: (service) => inner.inspect?.(service),
     release: (service) => inner.release?.(service),
     close: () => inner.close?.(),
   };

@@ -1,3 +1,6 @@
+import { InvalidArgumentError } from '../core/errors.js';
+import type { PickContext } from './strategy.js';
+
 /**
  * MurmurHash3 (x86, 32-bit) over a string's UTF-16 code units. Fast, allocation-free and well
  * mixed, so similar keys (`user-1`, `user-2`) land far apart on a hash ring; not cryptographic.
@@ -35,5 +38,19 @@ const TWO_POW_32 = 4_294_967_296;
  * decorators that both hash the key.
  */
 export function unitFor(key: string | undefined, seed: number, random: () => number): number {
-  return key === undefined ? random() : hashString(key, seed) / TWO_POW_32;
+  return key === undefined ? random() : hashString(affinityKey(key), seed) / TWO_POW_32;
+}
+
+/** `key` itself when it is a string; `INVALID_ARGUMENT` otherwise (`{ key: null }`, a number). */
+export function affinityKey(key: string): string {
+  if (typeof key !== 'string') throw new InvalidArgumentError('key', 'a string (the affinity key) or undefined', key);
+  return key;
+}
+
+/**
+ * Checks the pick's key even when this pick has no use for it, so that a strategy that uses keys
+ * rejects a bad one on every pick rather than now and then.
+ */
+export function checkKey(context: PickContext | undefined): void {
+  if (context?.key !== undefined) affinityKey(context.key);
 }

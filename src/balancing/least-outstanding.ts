@@ -1,7 +1,8 @@
 import type { ServiceInstance } from '../core/instance.js';
-import { LoadTracker, type LoadSlot } from './load-tracker.js';
+import { drawIndex } from './draw.js';
+import { LoadTracker, trackedBy, type LoadSlot } from './load-tracker.js';
 import type { PickContext, Picker, Strategy } from './strategy.js';
-import { randomOption } from '../core/options.js';
+import { objectOption, randomOption } from '../core/options.js';
 
 /** Options of {@link leastOutstanding}. */
 export interface LeastOutstandingOptions {
@@ -19,61 +20,62 @@ export interface LeastOutstandingOptions {
  * list. Stateful: give each resolver its own.
  */
 export function leastOutstanding(options: LeastOutstandingOptions = {}): Strategy {
-  const random = randomOption(options.random, 'leastOutstanding.random');
+  const opts = objectOption(options, 'leastOutstanding options');
+  const random = randomOption(opts.random, 'leastOutstanding.random');
   const load = new LoadTracker();
   return {
     name: 'least-outstanding',
     createPicker(service: string, instances: readonly ServiceInstance[]): Picker {
-      const offset = Math.floor(random() * instances.length);
+      const offset = drawIndex(random, instances.length);
       const list = [...instances.slice(offset), ...instances.slice(0, offset)];
       return leastOutstandingPicker(list, load.slotsFor(service, list));
     },
-    callStarted(service, instance) {
-      load.started(service, instance.id);
-    },
-    callEnded(service, instance) {
-      load.ended(service, instance.id);
-    },
-    release(service) {
-      load.release(service);
-    },
-    close() {
-      load.clear();
-    },
+    ...trackedBy(load),
   };
 }
 
 function leastOutstandingPicker(list: readonly ServiceInstance[], slots: readonly LoadSlot[]): Picker {
   const count = list.length;
   const weights = Int32Array.from(list, (instance) => instance.weight);
+  const ratio = (i: number): number => (slots[i] as LoadSlot).outstanding / (weights[i] as number);
+  // Running values of the smooth weighted round-robin that breaks ties; picks with exclusions
+  // (retries) keep their own, so they never take a turn from ordinary picks.
   const current = new Int32Array(count);
+  const retryCurrent = new Int32Array(count);
+
+  /** Index of the least loaded allowed instance, ties in turn; -1 when none is allowed. */
+  const choose = (running: Int32Array, exclude: ReadonlySet<string> | undefined): number => {
+    let lowest = Infinity;
+    for (let i = 0; i < count; i++) {
+      if (exclude !== undefined && exclude.has((list[i] as ServiceInstance).id)) continue;
+      lowest = Math.min(lowest, ratio(i));
+    }
+    // Their running values gain their weights and the winner gives back the sum, so ties rotate
+    // in proportion to weight.
+    let best = -1;
+    let tiedWeight = 0;
+    for (let i = 0; i < count; i++) {
+      if (ratio(i) !== lowest || (exclude !== undefined && exclude.has((list[i] as ServiceInstance).id))) continue;
+      const value = (running[i] as number) + (weights[i] as number);
+      running[i] = value;
+      tiedWeight += weights[i] as number;
+      if (best === -1 || value > (running[best] as number)) best = i;
+    }
+    if (best !== -1) running[best] = (running[best] as number) - tiedWeight;
+    return best;
+  };
+
   return {
     pick(context?: PickContext) {
       if (count === 0) return undefined;
       const exclude = context?.exclude;
-      let lowest = Infinity;
-      for (let i = 0; i < count; i++) {
-        if (exclude !== undefined && exclude.has((list[i] as ServiceInstance).id)) continue;
-        const ratio = (slots[i] as LoadSlot).outstanding / (weights[i] as number);
-        if (ratio < lowest) lowest = ratio;
-      }
-      // Every instance excluded: choose as if nothing were.
-      const honourExclude = lowest !== Infinity;
-      if (!honourExclude) for (let i = 0; i < count; i++) lowest = Math.min(lowest, (slots[i] as LoadSlot).outstanding / (weights[i] as number));
-      // Smooth weighted round-robin among the least loaded: their running values gain their
-      // weights and the winner gives back the sum, so ties rotate in proportion to weight.
-      let best = -1;
-      let tiedWeight = 0;
-      for (let i = 0; i < count; i++) {
-        if (honourExclude && exclude !== undefined && exclude.has((list[i] as ServiceInstance).id)) continue;
-        if ((slots[i] as LoadSlot).outstanding / (weights[i] as number) !== lowest) continue;
-        const value = (current[i] as number) + (weights[i] as number);
-        current[i] = value;
-        tiedWeight += weights[i] as number;
-        if (best === -1 || value > (current[best] as number)) best = i;
-      }
-      current[best] = (current[best] as number) - tiedWeight;
-      return list[best];
+      if (exclude === undefined || exclude.size === 0) return list[choose(current, undefined)];
+      const allowed = choose(retryCurrent, exclude);
+      if (allowed !== -1) return list[allowed];
+      // Every instance excluded: the least loaded, without taking anyone's turn.
+      let least = 0;
+      for (let i = 1; i < count; i++) if (ratio(i) < ratio(least)) least = i;
+      return list[least];
     },
   };
 }

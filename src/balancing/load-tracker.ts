@@ -1,23 +1,37 @@
 /**
- * Per-instance load, kept by service and instance id so it survives the resolver rebuilding a
- * picker (a call started on one list ends on the next). Pickers hold the slots of their list in
- * an array, so reading load on the hot path is an index, not a map lookup.
+ * Per-instance load and call figures, kept by service and instance id so they survive the
+ * resolver rebuilding a picker (a call started on one list ends on the next). Pickers that read
+ * load hold the slots of their list in an array, so reading it on the hot path is an index, not a
+ * map lookup.
  */
 import type { ServiceInstance } from '../core/instance.js';
+import type { CallOutcome, InstanceFigures, Strategy } from './strategy.js';
 
-/** What the strategy knows about one instance. Mutated in place by call feedback. */
+/** What a strategy knows about one instance. Mutated in place by call feedback. */
 export interface LoadSlot {
   /** Calls started and not yet ended. */
   outstanding: number;
-  /** Latency estimate in milliseconds (peak EWMA); 0 until the first call ends. */
+  /** Calls ended. */
+  calls: number;
+  /** Calls ended with `ok: false`. */
+  failures: number;
+  /** Recent latency (see {@link LATENCY_WEIGHT}); meaningless while `calls` is 0. */
+  averageMs: number;
+  /** p2c's latency estimate in milliseconds (peak EWMA); 0 until the first call ends. */
   latencyMs: number;
-  /** Whether any call to this instance has ended since it was first seen. */
+  /** Whether p2c has observed a call to this instance since it was first seen. */
   observed: boolean;
-  /** Clock reading of the last ended call, for time-weighted averaging. */
+  /** Clock reading of the last call p2c observed, for time-weighted averaging. */
   observedAt: number;
   /** Whether a call ended since the last idle-decay tick. */
   active: boolean;
 }
+
+/**
+ * Weight of each new call in the recent-latency average: 0.1, so the figure follows about the
+ * last twenty calls (they carry 88% of it) and one outlier moves it by a tenth of the difference.
+ */
+export const LATENCY_WEIGHT = 0.1;
 
 export class LoadTracker {
   readonly #services = new Map<string, Map<string, LoadSlot>>();
@@ -27,7 +41,7 @@ export class LoadTracker {
     const previous = this.#services.get(service);
     const next = new Map<string, LoadSlot>();
     const slots = instances.map((instance) => {
-      const slot = previous?.get(instance.id) ?? { outstanding: 0, latencyMs: 0, observed: false, observedAt: 0, active: false };
+      const slot = previous?.get(instance.id) ?? newSlot();
       next.set(instance.id, slot);
       return slot;
     });
@@ -40,12 +54,35 @@ export class LoadTracker {
     if (slot !== undefined) slot.outstanding++;
   }
 
-  /** The slot of an ended call, or `undefined` when the instance is no longer tracked. */
-  ended(service: string, id: string): LoadSlot | undefined {
+  /** Counts an ended call; its slot, or `undefined` when the instance is no longer tracked. */
+  ended(service: string, id: string, outcome: CallOutcome): LoadSlot | undefined {
     const slot = this.#services.get(service)?.get(id);
+    if (slot === undefined) return undefined;
     // A call started before the instance left and came back may end on a fresh slot.
-    if (slot !== undefined && slot.outstanding > 0) slot.outstanding--;
+    if (slot.outstanding > 0) slot.outstanding--;
+    const latency = latencyOf(outcome);
+    slot.averageMs = slot.calls === 0 ? latency : slot.averageMs + LATENCY_WEIGHT * (latency - slot.averageMs);
+    slot.calls++;
+    if (!outcome.ok) slot.failures++;
     return slot;
+  }
+
+  /** Figures of `service`'s instances in list order; `undefined` for an untracked service. */
+  figures(service: string, extra?: (figures: InstanceFigures, slot: LoadSlot) => InstanceFigures): InstanceFigures[] | undefined {
+    const slots = this.#services.get(service);
+    if (slots === undefined) return undefined;
+    const result: InstanceFigures[] = [];
+    for (const [id, slot] of slots) {
+      const figures: InstanceFigures = {
+        id,
+        outstanding: slot.outstanding,
+        calls: slot.calls,
+        failures: slot.failures,
+        latencyMs: slot.calls === 0 ? undefined : slot.averageMs,
+      };
+      result.push(extra === undefined ? figures : extra(figures, slot));
+    }
+    return result;
   }
 
   release(service: string): void {
@@ -63,4 +100,28 @@ export class LoadTracker {
   forEachSlot(visit: (slot: LoadSlot) => void): void {
     for (const slots of this.#services.values()) for (const slot of slots.values()) visit(slot);
   }
+}
+
+/**
+ * The feedback, cleanup and inspection members of a strategy whose only per-service state is
+ * `load`: calls through `Resolver.pick()` are counted, `inspect()` reports them.
+ */
+export function trackedBy(load: LoadTracker): Required<Pick<Strategy, 'callStarted' | 'callEnded' | 'release' | 'close' | 'inspect'>> {
+  return {
+    callStarted: (service, instance) => load.started(service, instance.id),
+    callEnded: (service, instance, outcome) => void load.ended(service, instance.id, outcome),
+    release: (service) => load.release(service),
+    close: () => load.clear(),
+    inspect: (service) => load.figures(service),
+  };
+}
+
+/** The outcome's latency, with a negative or non-finite report read as 0 so no average is poisoned. */
+export function latencyOf(outcome: CallOutcome): number {
+  const latency = outcome.latencyMs;
+  return Number.isFinite(latency) && latency > 0 ? latency : 0;
+}
+
+function newSlot(): LoadSlot {
+  return { outstanding: 0, calls: 0, failures: 0, averageMs: 0, latencyMs: 0, observed: false, observedAt: 0, active: false };
 }

@@ -1,6 +1,7 @@
 import { systemClock, type Clock } from '../core/clock.js';
 import type { ServiceInstance } from '../core/instance.js';
-import { LoadTracker, type LoadSlot } from './load-tracker.js';
+import { drawIndex } from './draw.js';
+import { LoadTracker, latencyOf, type LoadSlot } from './load-tracker.js';
 import type { CallOutcome, PickContext, Picker, Strategy } from './strategy.js';
 import { clockOption, integerOption, objectOption, randomOption } from '../core/options.js';
 
@@ -69,10 +70,10 @@ export function p2c(options: P2cOptions = {}): Strategy {
       load.started(service, instance.id);
     },
     callEnded(service, instance, outcome: CallOutcome) {
-      const slot = load.ended(service, instance.id);
+      const slot = load.ended(service, instance.id, outcome);
       if (slot === undefined) return;
       const now = clock.now();
-      const latency = Math.max(0, outcome.latencyMs);
+      const latency = latencyOf(outcome);
       if (!slot.observed || latency > slot.latencyMs) {
         slot.latencyMs = latency;
       } else {
@@ -82,6 +83,9 @@ export function p2c(options: P2cOptions = {}): Strategy {
       slot.observed = true;
       slot.observedAt = now;
       slot.active = true;
+    },
+    inspect(service) {
+      return load.figures(service, (figures, slot) => (slot.observed ? { ...figures, estimateMs: slot.latencyMs } : figures));
     },
     release(service) {
       load.release(service);
@@ -110,8 +114,8 @@ function p2cPicker(list: readonly ServiceInstance[], slots: readonly LoadSlot[],
   return {
     pick(context?: PickContext) {
       if (count < 2) return list[0];
-      const first = Math.floor(random() * count);
-      let second = Math.floor(random() * (count - 1));
+      const first = drawIndex(random, count);
+      let second = drawIndex(random, count - 1);
       if (second >= first) second++;
       const exclude = context?.exclude;
       if (exclude === undefined) return list[cheaper(first, second)];

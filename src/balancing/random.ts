@@ -1,6 +1,8 @@
 import type { ServiceInstance } from '../core/instance.js';
-import { allowedIndexFrom } from './exclusion.js';
+import { drawIndex } from './draw.js';
+import { LoadTracker, trackedBy } from './load-tracker.js';
 import type { PickContext, Picker, Strategy } from './strategy.js';
+import { objectOption, randomOption } from '../core/options.js';
 
 /** Options of {@link random}. */
 export interface RandomOptions {
@@ -8,20 +10,30 @@ export interface RandomOptions {
   random?: (() => number) | undefined;
 }
 
-/** Picks uniformly at random. Ignores weights. */
+/** Picks uniformly at random; a pick with exclusions, uniformly among the instances left. Ignores weights. */
 export function random(options: RandomOptions = {}): Strategy {
-  const source = options.random ?? Math.random;
+  const opts = objectOption(options, 'random options');
+  const source = randomOption(opts.random, 'random.random');
+  const load = new LoadTracker();
   return {
     name: 'random',
-    createPicker(_service: string, instances: readonly ServiceInstance[]): Picker {
+    ...trackedBy(load),
+    createPicker(service: string, instances: readonly ServiceInstance[]): Picker {
+      load.slotsFor(service, instances);
       return {
         pick(context?: PickContext) {
-          const index = Math.floor(source() * instances.length);
-          const instance = instances[index];
           const exclude = context?.exclude;
-          if (exclude === undefined || instance === undefined || !exclude.has(instance.id)) return instance;
-          const allowed = allowedIndexFrom(instances, index + 1, exclude);
-          return allowed === -1 ? instance : instances[allowed];
+          if (exclude === undefined || exclude.size === 0) return instances[drawIndex(source, instances.length)];
+          let allowed = 0;
+          for (const instance of instances) if (!exclude.has(instance.id)) allowed++;
+          // Every instance excluded: as if nothing were.
+          if (allowed === 0) return instances[drawIndex(source, instances.length)];
+          let skip = drawIndex(source, allowed);
+          for (const instance of instances) {
+            if (exclude.has(instance.id)) continue;
+            if (skip-- === 0) return instance;
+          }
+          return undefined;
         },
       };
     },

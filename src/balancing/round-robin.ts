@@ -1,6 +1,9 @@
 import type { ServiceInstance } from '../core/instance.js';
+import { drawIndex } from './draw.js';
 import { allowedIndexFrom } from './exclusion.js';
+import { LoadTracker, trackedBy } from './load-tracker.js';
 import type { PickContext, Picker, Strategy } from './strategy.js';
+import { objectOption, randomOption } from '../core/options.js';
 
 /** Options of {@link roundRobin}. */
 export interface RoundRobinOptions {
@@ -11,37 +14,54 @@ export interface RoundRobinOptions {
 /**
  * Takes instances in turn. Each new list starts at a random position so that many clients that
  * learn the same list at the same moment do not all hit its first instance. Ignores weights.
+ * Counts calls made through `Resolver.pick()` per instance for {@link Strategy.inspect}.
+ *
+ * A pick with exclusions (a retry) takes the next allowed instance of a rotation of its own, so
+ * retries neither take nor skip anyone's turn in the rotation of ordinary picks, and retries away
+ * from one instance are spread over all the others.
  */
 export function roundRobin(options: RoundRobinOptions = {}): Strategy {
-  const random = options.random ?? Math.random;
+  const opts = objectOption(options, 'roundRobin options');
+  const random = randomOption(opts.random, 'roundRobin.random');
+  const load = new LoadTracker();
   return {
     name: 'round-robin',
-    createPicker(_service: string, instances: readonly ServiceInstance[]): Picker {
-      return new RoundRobinPicker(instances, Math.floor(random() * instances.length));
+    createPicker(service: string, instances: readonly ServiceInstance[]): Picker {
+      load.slotsFor(service, instances);
+      return new RoundRobinPicker(instances, drawIndex(random, instances.length));
     },
+    ...trackedBy(load),
   };
 }
 
 // A class rather than a closure: one object on the hot path instead of a function and its
 // context, which shows when thousands of services are picked from in turn (see docs/benchmarks.md).
-class RoundRobinPicker implements Picker {
+export class RoundRobinPicker implements Picker {
   readonly #instances: readonly ServiceInstance[];
   #next: number;
+  #retryNext: number;
 
   constructor(instances: readonly ServiceInstance[], start: number) {
     this.#instances = instances;
     this.#next = start;
+    this.#retryNext = start;
   }
 
   pick(context?: PickContext): ServiceInstance | undefined {
+    const exclude = context?.exclude;
+    if (exclude !== undefined && exclude.size > 0) return this.#pickAvoiding(exclude);
     const instances = this.#instances;
     const instance = instances[this.#next];
-    this.#next = this.#next + 1 === instances.length ? 0 : this.#next + 1;
-    const exclude = context?.exclude;
-    if (exclude === undefined || instance === undefined || !exclude.has(instance.id)) return instance;
-    const allowed = allowedIndexFrom(instances, this.#next, exclude);
-    if (allowed === -1) return instance;
-    this.#next = allowed + 1 === instances.length ? 0 : allowed + 1;
+    this.#next = this.#next + 1 >= instances.length ? 0 : this.#next + 1;
+    return instance;
+  }
+
+  #pickAvoiding(exclude: ReadonlySet<string>): ServiceInstance | undefined {
+    const instances = this.#instances;
+    const allowed = allowedIndexFrom(instances, this.#retryNext, exclude);
+    // Every instance excluded: the one whose turn it is, without taking the turn.
+    if (allowed === -1) return instances[this.#next];
+    this.#retryNext = allowed + 1 === instances.length ? 0 : allowed + 1;
     return instances[allowed];
   }
 }

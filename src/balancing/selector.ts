@@ -29,10 +29,17 @@ export type InstanceSelector =
 
 export type InstancePredicate = (instance: ServiceInstance) => boolean;
 
+const SELECTOR_FIELDS: ReadonlySet<string> = new Set(['tags', 'meta', 'version', 'zone']);
+
 /** A predicate for `selector`; throws `INVALID_ARGUMENT` naming `field` when it is malformed. */
 export function compileSelector(selector: InstanceSelector, field: string): InstancePredicate {
   if (typeof selector === 'function') return selector;
-  if (typeof selector !== 'object' || selector === null) throw new InvalidArgumentError(field, 'a predicate or { tags, meta, version, zone }', selector);
+  if (typeof selector !== 'object' || selector === null || Array.isArray(selector)) {
+    throw new InvalidArgumentError(field, 'a predicate or { tags, meta, version, zone }', selector);
+  }
+  // A misspelt field would otherwise select every instance without a word.
+  const unknown = Object.keys(selector).find((name) => !SELECTOR_FIELDS.has(name));
+  if (unknown !== undefined) throw new InvalidArgumentError(field, 'a predicate or { tags, meta, version, zone }', selector, `unknown field ${JSON.stringify(unknown)}`);
   const tags = stringList(selector.tags, `${field}.tags`);
   const versions = stringList(selector.version, `${field}.version`);
   const zones = stringList(selector.zone, `${field}.zone`);

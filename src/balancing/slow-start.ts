@@ -2,7 +2,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import type { ServiceInstance } from '../core/instance.js';
 import { isExcluded } from './exclusion.js';
-import { unitFor } from './hash.js';
+import { checkKey, unitFor } from './hash.js';
 import type { PickContext, Picker, Strategy } from './strategy.js';
 import { clockOption, integerOption, numberOption, randomOption } from '../core/options.js';
 import { childOption } from './validate.js';
@@ -119,6 +119,15 @@ export function slowStart(options: SlowStartOptions, child: Strategy): Strategy 
     },
     callStarted: (service, instance) => inner.callStarted?.(service, instance),
     callEnded: (service, instance, outcome) => inner.callEnded?.(service, instance, outcome),
+    inspect(service) {
+      const figures = inner.inspect?.(service);
+      const shares = services.get(service)?.shares;
+      if (figures === undefined || shares === undefined) return figures;
+      return figures.map((entry) => {
+        const share = shares.get(entry.id);
+        return share === undefined ? entry : { ...entry, warmingShare: share };
+      });
+    },
     release(service) {
       services.delete(service);
       if (!anyWarming()) stopTimer();
@@ -141,6 +150,7 @@ export function slowStart(options: SlowStartOptions, child: Strategy): Strategy 
       child: { pick: () => undefined },
       picker: {
         pick(context?: PickContext) {
+          checkKey(context);
           const picked = ramp.child.pick(context);
           const shares = ramp.shares;
           if (shares === undefined || picked === undefined) return picked;

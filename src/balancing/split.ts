@@ -80,6 +80,7 @@ export function split(options: SplitOptions, child: Strategy): Strategy {
     },
     callStarted: (service, instance) => router.callStarted(service, instance),
     callEnded: (service, instance, outcome) => router.callEnded(service, instance, outcome),
+    inspect: (service) => router.inspect(service),
     release: (service) => router.release(service),
     close: () => router.close(),
   };

@@ -35,7 +35,9 @@ export const STRATEGY_NAMES = Object.keys(FACTORIES) as readonly StrategyName[];
 
 /** A new strategy of the given name; throws `INVALID_ARGUMENT` for an unknown name. */
 export function strategyByName(name: string, options: NamedStrategyOptions = {}): Strategy {
-  const factory = (FACTORIES as Record<string, ((options: NamedStrategyOptions) => Strategy) | undefined>)[name];
-  if (factory === undefined) throw new InvalidArgumentError('strategy', `a Strategy or one of ${STRATEGY_NAMES.join(', ')}`, name);
-  return factory(options);
+  // Own keys only: `__proto__`, `valueOf` or `constructor` must not find Object.prototype's members.
+  if (typeof name !== 'string' || !Object.hasOwn(FACTORIES, name)) {
+    throw new InvalidArgumentError('strategy', `a Strategy or one of ${STRATEGY_NAMES.join(', ')}`, name);
+  }
+  return FACTORIES[name as StrategyName](options);
 }

@@ -10,7 +10,11 @@ import type { ServiceInstance } from '../core/instance.js';
 export interface PickContext {
   /** Affinity key for hashing strategies (client IP, user id). */
   readonly key?: string | undefined;
-  /** Instance ids not to pick (e.g. the one a retry is moving away from), when others remain. */
+  /**
+   * Instance ids not to pick (e.g. the one a retry is moving away from), when others remain.
+   * A pick with exclusions does not take a turn from ordinary picks: retries leave the shares
+   * of first picks as they would be without them.
+   */
   readonly exclude?: ReadonlySet<string> | undefined;
 }
 
@@ -22,6 +26,50 @@ export interface CallOutcome {
   readonly latencyMs: number;
 }
 
+/** Why outlier ejection took an instance out. */
+export type EjectionReason = 'consecutive-failures' | 'failure-window' | 'failed-trial';
+
+/** An instance outlier ejection holds out of ordinary rotation. */
+export interface InstanceEjection {
+  readonly id: string;
+  /** `ejected`: out until `until`. `half-open`: the ejection ended; its next call is a trial that decides. */
+  readonly state: 'ejected' | 'half-open';
+  /**
+   * `consecutive-failures`: `consecutiveFailures` failed calls in a row. `failure-window`:
+   * `failureWindow.failures` failed calls within `failureWindow.windowMs`. `failed-trial`: its
+   * trial call after an ejection failed.
+   */
+  readonly reason: EjectionReason;
+  /** The ejection multiplier: this ejection and the recent ones before it. */
+  readonly ejections: number;
+  /** When it was (last) ejected, epoch milliseconds by the strategy's clock. */
+  readonly ejectedAt: number;
+  /** When that ejection ends and the instance goes half-open, epoch milliseconds. */
+  readonly until: number;
+}
+
+/** What a strategy knows about one instance it balances over; see {@link Strategy.inspect}. */
+export interface InstanceFigures {
+  readonly id: string;
+  /** Calls started through `Resolver.pick()` and not yet `done()`. */
+  readonly outstanding: number;
+  /** Calls reported through `done()` since the strategy first saw the instance in the list. */
+  readonly calls: number;
+  /** Of those, calls reported with `ok: false`. */
+  readonly failures: number;
+  /**
+   * Latency of recent calls in milliseconds: an exponentially weighted average in which each new
+   * call counts for 10% (about the last twenty calls). `undefined` before the first call ends.
+   */
+  readonly latencyMs: number | undefined;
+  /** p2c only: its peak-EWMA latency estimate, which jumps to slow calls and decays while idle. */
+  readonly estimateMs?: number | undefined;
+  /** Slow start only: share of its normal traffic the instance gets while it warms up (0 to 1). */
+  readonly warmingShare?: number | undefined;
+  /** Outlier ejection only: present while the instance is ejected or half-open. */
+  readonly ejection?: InstanceEjection | undefined;
+}
+
 /**
  * Picks one instance of a fixed list. Built by a {@link Strategy}; never does I/O. Decorators
  * whose choice changes between list updates (outlier ejection, slow start) return a picker that
@@ -31,15 +79,20 @@ export interface CallOutcome {
 export interface Picker {
   /**
    * One instance, or `undefined` when the list is empty. Pickers honour `context.exclude` while
-   * an allowed instance remains. A strict filter (`filter({ fallback: 'fail' })`) that matches
-   * nothing throws `ServiceUnavailableError`, which the resolver passes on to the caller.
+   * an allowed instance remains, choosing among the allowed ones with state of their own (a
+   * rotation, running weights) so that retries never shift the rotation of ordinary picks; when
+   * every instance is excluded they return the one an ordinary pick would, without taking its
+   * turn. A strict filter (`filter({ fallback: 'fail' })`) that matches nothing throws
+   * `ServiceUnavailableError`, which the resolver passes on to the caller.
    */
   pick(context?: PickContext): ServiceInstance | undefined;
 }
 
 /**
- * A load-balancing strategy. Stateless strategies (round-robin, random) may be shared between
- * resolvers; stateful ones (load- or outcome-aware) belong to the one resolver they are given to.
+ * A load-balancing strategy. It belongs to the one resolver it is given to: every built-in
+ * strategy keeps per-instance figures (and load- or outcome-aware ones their decisions) by
+ * service name, which the resolver releases and closes. Two resolvers sharing a round-robin or
+ * random strategy still pick correctly, but mix their figures.
  */
 export interface Strategy {
   /** Name for logs and status reports, e.g. `round-robin`. */
@@ -50,6 +103,14 @@ export interface Strategy {
   callStarted?(service: string, instance: ServiceInstance): void;
   /** That call ended. Called once per `callStarted`. */
   callEnded?(service: string, instance: ServiceInstance, outcome: CallOutcome): void;
+  /**
+   * Per-instance figures of `service`, one entry per instance it balances over, in list order:
+   * calls in flight, calls and failures reported through `done()`, recent latency, and what
+   * decorators add (slow-start share, ejection state). Decorators forward it to their child and
+   * merge their own figures in. `undefined` for a service the strategy holds nothing for. Meant
+   * for status pages and metrics scrapes: it allocates, so do not call it on every request.
+   */
+  inspect?(service: string): readonly InstanceFigures[] | undefined;
   /** The resolver no longer serves `service` (evicted or invalidated): drop its state. */
   release?(service: string): void;
   /** The resolver closed: clear every timer and all state. */

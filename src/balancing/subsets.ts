@@ -6,7 +6,7 @@
  * was in.
  */
 import type { ServiceInstance } from '../core/instance.js';
-import type { CallOutcome, PickContext, Picker, Strategy } from './strategy.js';
+import type { CallOutcome, InstanceFigures, PickContext, Picker, Strategy } from './strategy.js';
 
 interface ServiceSubsets {
   /** Subset key of each instance id in the current list. */
@@ -50,6 +50,15 @@ export class SubsetRouter {
   callEnded(service: string, instance: ServiceInstance, outcome: CallOutcome): void {
     const key = this.#services.get(service)?.keyOf.get(instance.id);
     if (key !== undefined) this.#child.callEnded?.(key, instance, outcome);
+  }
+
+  /** The child's figures of every subset of `service`, subset by subset; `undefined` when it reports none. */
+  inspect(service: string): InstanceFigures[] | undefined {
+    const state = this.#services.get(service);
+    if (state === undefined || this.#child.inspect === undefined) return undefined;
+    const figures: InstanceFigures[] = [];
+    for (const key of state.keys) figures.push(...(this.#child.inspect(key) ?? []));
+    return figures;
   }
 
   release(service: string): void {

@@ -1,7 +1,9 @@
 import type { ServiceInstance } from '../core/instance.js';
+import { drawIndex } from './draw.js';
+import { LoadTracker, trackedBy } from './load-tracker.js';
 import type { PickContext, Picker, Strategy } from './strategy.js';
-import { roundRobin } from './round-robin.js';
-import { randomOption } from '../core/options.js';
+import { RoundRobinPicker } from './round-robin.js';
+import { objectOption, randomOption } from '../core/options.js';
 
 /** Options of {@link weighted}. */
 export interface WeightedOptions {
@@ -16,16 +18,21 @@ export interface WeightedOptions {
  *
  * A pick costs one pass over the list; when all weights are equal it is plain round-robin.
  * Each new list starts at a random rotation so that clients that learn the same list together
- * do not pick in step.
+ * do not pick in step. Picks with exclusions (retries) run a rotation of their own over the
+ * instances left, so they never disturb the shares of ordinary picks.
  */
 export function weighted(options: WeightedOptions = {}): Strategy {
-  const random = randomOption(options.random, 'weighted.random');
-  const equalWeights = roundRobin({ random });
+  const opts = objectOption(options, 'weighted options');
+  const random = randomOption(opts.random, 'weighted.random');
+  const load = new LoadTracker();
   return {
     name: 'weighted',
+    ...trackedBy(load),
     createPicker(service: string, instances: readonly ServiceInstance[]): Picker {
-      if (instances.every((instance) => instance.weight === instances[0]?.weight)) return equalWeights.createPicker(service, instances);
-      return smoothPicker(rotate(instances, Math.floor(random() * instances.length)));
+      load.slotsFor(service, instances);
+      const start = drawIndex(random, instances.length);
+      if (instances.every((instance) => instance.weight === instances[0]?.weight)) return new RoundRobinPicker(instances, start);
+      return smoothPicker(rotate(instances, start));
     },
   };
 }
@@ -37,27 +44,46 @@ function smoothPicker(list: readonly ServiceInstance[]): Picker {
   // Each pick adds every weight to its running value, takes the largest and lowers it by the
   // total, so running values always sum to zero and no instance drifts ahead of its share.
   const current = new Int32Array(count);
+  // The same over the allowed instances only, for picks with exclusions.
+  const retryCurrent = new Int32Array(count);
   return {
     pick(context?: PickContext) {
       const exclude = context?.exclude;
-      let best = -1;
-      let bestValue = 0;
-      let fallback = 0;
+      if (exclude !== undefined && exclude.size > 0) return pickAvoiding(exclude);
+      let best = 0;
       for (let i = 0; i < count; i++) {
         const value = (current[i] as number) + (weights[i] as number);
         current[i] = value;
-        if (value > (current[fallback] as number)) fallback = i;
-        if ((best === -1 || value > bestValue) && (exclude === undefined || !exclude.has((list[i] as ServiceInstance).id))) {
-          best = i;
-          bestValue = value;
-        }
+        if (value > (current[best] as number)) best = i;
       }
-      // Every instance excluded: the pick the caller would have had anyway.
-      if (best === -1) best = fallback;
       current[best] = (current[best] as number) - total;
       return list[best];
     },
   };
+
+  function pickAvoiding(exclude: ReadonlySet<string>): ServiceInstance | undefined {
+    let best = -1;
+    let allowedTotal = 0;
+    for (let i = 0; i < count; i++) {
+      if (exclude.has((list[i] as ServiceInstance).id)) continue;
+      const value = (retryCurrent[i] as number) + (weights[i] as number);
+      retryCurrent[i] = value;
+      allowedTotal += weights[i] as number;
+      if (best === -1 || value > (retryCurrent[best] as number)) best = i;
+    }
+    if (best === -1) return list[turn()];
+    retryCurrent[best] = (retryCurrent[best] as number) - allowedTotal;
+    return list[best];
+  }
+
+  /** The instance the next ordinary pick takes, without taking it. */
+  function turn(): number {
+    let best = 0;
+    for (let i = 1; i < count; i++) {
+      if ((current[i] as number) + (weights[i] as number) > (current[best] as number) + (weights[best] as number)) best = i;
+    }
+    return best;
+  }
 }
 
 function rotate(instances: readonly ServiceInstance[], offset: number): readonly ServiceInstance[] {

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '../core/errors.js';
 import type { ServiceInstance } from '../core/instance.js';
-import { unitFor } from './hash.js';
+import { checkKey, unitFor } from './hash.js';
 import type { PickContext, Picker, Strategy } from './strategy.js';
 import { SubsetRouter, pickFromSubsets } from './subsets.js';
 import { randomOption } from '../core/options.js';
@@ -55,8 +55,16 @@ export function zoneAware(options: ZoneAwareOptions, child: Strategy): Strategy 
       const remote = instances.filter((instance) => instance.zone !== zone);
       const pickers = router.build(service, [local, remote]);
       const share = spillover === 'when-empty' ? (local.length > 0 ? 1 : 0) : localShare(instances, local);
-      if (share >= 1 || remote.length === 0) return { pick: (context?: PickContext) => pickFromSubsets(pickers, 0, context) };
-      if (share <= 0) return { pick: (context?: PickContext) => pickFromSubsets(pickers, 1, context) };
+      const allLocal = share >= 1 || remote.length === 0;
+      if (allLocal || share <= 0) {
+        const side = allLocal ? 0 : 1;
+        return {
+          pick(context?: PickContext) {
+            checkKey(context);
+            return pickFromSubsets(pickers, side, context);
+          },
+        };
+      }
       return {
         pick(context?: PickContext) {
           return pickFromSubsets(pickers, unitFor(context?.key, SEED, random) < share ? 0 : 1, context);
@@ -65,6 +73,7 @@ export function zoneAware(options: ZoneAwareOptions, child: Strategy): Strategy 
     },
     callStarted: (service, instance) => router.callStarted(service, instance),
     callEnded: (service, instance, outcome) => router.callEnded(service, instance, outcome),
+    inspect: (service) => router.inspect(service),
     release: (service) => router.release(service),
     close: () => router.close(),
   };

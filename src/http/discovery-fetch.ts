@@ -42,9 +42,11 @@ interface Prepared {
 }
 
 /**
- * A fetch-compatible function backed by `resolver`. A URL whose host is a service name and that
- * has no port (`http://orders/api/v1/items`) is sent to an instance picked by the resolver's
- * strategy; every other URL passes through to undici's `fetch` untouched. Each attempt reports
+ * A fetch-compatible function backed by `resolver`. A URL without a port whose host is a
+ * single-label service name (`http://orders/api/v1/items`, `http://auth_service/login`) or one
+ * listed in `services` (`'Orders'`, `'orders.api'`: URL hosts are lower case, dotted hosts go to
+ * DNS unless listed) is sent to an instance picked by the resolver's strategy; every other URL
+ * passes through to undici's `fetch` untouched. Each attempt reports
  * its outcome to the strategy exactly once, when the response headers arrive (latency = time to
  * headers; `ok` unless a connection error, a timeout or `isFailure(status)`); a call the caller
  * aborts counts as a success so that cancellations never eject an instance.
@@ -76,7 +78,8 @@ export function createDiscoveryFetch(resolver: Resolver, options?: DiscoveryFetc
     // Node's global types and undici's differ only in how strictly they type optional fields.
     const given = init as RequestInit | undefined;
     const prepared = prepare(input, given);
-    if (!policy.isService(prepared.url)) {
+    const service = policy.serviceOf(prepared.url);
+    if (service === undefined) {
       const passInit = dispatcher === undefined ? given : { ...given, dispatcher };
       if (typeof input === 'string' || input instanceof URL || input instanceof Request) return fetch(input, passInit);
       // A Request of another fetch implementation, which undici's fetch would not recognise.
@@ -85,7 +88,7 @@ export function createDiscoveryFetch(resolver: Resolver, options?: DiscoveryFetc
     const timeout = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs);
     const signal = prepared.signal === undefined ? timeout : timeout === undefined ? prepared.signal : AbortSignal.any([prepared.signal, timeout]);
     const attemptInit = withSignal({ ...prepared.init, ...(dispatcher === undefined ? {} : { dispatcher }) }, signal);
-    return callService(resolver, policy, prepared, attemptInit, signal);
+    return callService(resolver, policy, service, prepared, attemptInit, signal);
   };
 }
 
@@ -94,9 +97,8 @@ function withSignal(init: RequestInit, signal: AbortSignal | undefined): Request
   return init;
 }
 
-async function callService(resolver: Resolver, policy: HttpPolicy, prepared: Prepared, init: RequestInit, signal: AbortSignal | undefined): Promise<Response> {
+async function callService(resolver: Resolver, policy: HttpPolicy, service: string, prepared: Prepared, init: RequestInit, signal: AbortSignal | undefined): Promise<Response> {
   const { url } = prepared;
-  const service = url.hostname;
   const key = policy.keyHeader === undefined ? undefined : (new Headers(init.headers).get(policy.keyHeader) ?? undefined);
   const budget = policy.budgetFor(service);
   budget.recordRequest();

@@ -22,7 +22,7 @@ export interface DiscoveryDispatcherOptions extends DiscoveryHttpOptions {
 
 /**
  * An undici interceptor that sends requests for service URLs (`http://orders/...`) to an
- * instance picked by `resolver`, with the outcome reporting and retry rules of
+ * instance picked by `resolver`, with the naming, outcome reporting and retry rules of
  * `createDiscoveryFetch`. Compose it onto any dispatcher:
  * `new Agent().compose(discoveryInterceptor(resolver))`. Other origins pass through.
  *
@@ -36,8 +36,9 @@ export function discoveryInterceptor(resolver: Resolver, options?: DiscoveryHttp
   return (dispatch) =>
     function discoveryDispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
       const url = opts.origin === undefined ? undefined : new URL(opts.origin);
-      if (url === undefined || !policy.isService(url)) return dispatch(opts, handler);
-      new ServiceCall(resolver, policy, dispatch, opts, handler, url).start();
+      const service = url === undefined ? undefined : policy.serviceOf(url);
+      if (url === undefined || service === undefined) return dispatch(opts, handler);
+      new ServiceCall(resolver, policy, dispatch, opts, handler, url, service).start();
       return true;
     };
 }
@@ -69,6 +70,7 @@ class ServiceCall implements Dispatcher.DispatchHandler {
   readonly #opts: Dispatcher.DispatchOptions;
   readonly #downstream: Dispatcher.DispatchHandler;
   readonly #url: URL;
+  readonly #service: string;
   readonly #budget: RetryBudget;
   readonly #key: string | undefined;
   readonly #mayRetry: boolean;
@@ -80,14 +82,23 @@ class ServiceCall implements Dispatcher.DispatchHandler {
   #discarding = false;
   #failed: string | undefined;
 
-  constructor(resolver: Resolver, policy: HttpPolicy, dispatch: Dispatcher.Dispatch, opts: Dispatcher.DispatchOptions, downstream: Dispatcher.DispatchHandler, url: URL) {
+  constructor(
+    resolver: Resolver,
+    policy: HttpPolicy,
+    dispatch: Dispatcher.Dispatch,
+    opts: Dispatcher.DispatchOptions,
+    downstream: Dispatcher.DispatchHandler,
+    url: URL,
+    service: string,
+  ) {
     this.#resolver = resolver;
     this.#policy = policy;
     this.#dispatch = dispatch;
     this.#opts = opts;
     this.#downstream = downstream;
     this.#url = url;
-    this.#budget = policy.budgetFor(url.hostname);
+    this.#service = service;
+    this.#budget = policy.budgetFor(service);
     this.#key = policy.keyHeader === undefined ? undefined : headerValue(opts.headers, policy.keyHeader);
     const body = opts.body;
     const replayableBody = body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array;
@@ -145,7 +156,7 @@ class ServiceCall implements Dispatcher.DispatchHandler {
 
   #attempt(): void {
     const exclude = this.#failed === undefined ? undefined : new Set([this.#failed]);
-    this.#resolver.pick(this.#url.hostname, { key: this.#key, exclude }).then(
+    this.#resolver.pick(this.#service, { key: this.#key, exclude }).then(
       (picked) => {
         this.#picked = picked;
         this.#reported = false;
@@ -169,7 +180,7 @@ class ServiceCall implements Dispatcher.DispatchHandler {
   #shouldRetry(): boolean {
     if (!this.#mayRetry || this.#failed !== undefined || this.#picked === undefined) return false;
     const id = this.#picked.instance.id;
-    const others = this.#resolver.status(this.#url.hostname)?.instances.some((instance) => instance.id !== id) ?? false;
+    const others = this.#resolver.status(this.#service)?.instances.some((instance) => instance.id !== id) ?? false;
     return others && this.#budget.tryRetry();
   }
 

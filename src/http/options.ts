@@ -4,7 +4,7 @@
  */
 import { systemClock, type Clock } from '../core/clock.js';
 import { InvalidArgumentError } from '../core/errors.js';
-import { SERVICE_NAME_PATTERN } from '../core/instance.js';
+import { SERVICE_NAME_PATTERN, assertServiceName } from '../core/instance.js';
 import { clockOption } from '../core/options.js';
 import { RetryBudget, type RetryBudgetOptions } from './retry-budget.js';
 
@@ -30,8 +30,18 @@ export interface DiscoveryHttpOptions {
    */
   keyHeader?: string | undefined;
   /**
-   * Whether a URL names a service to resolve. @default its host is a valid service name
-   * (`SERVICE_NAME_PATTERN`: `orders`, `ip-intel`) and it has no port
+   * Services to reach by URL host beyond what `isService` recognises, spelled as registered.
+   * URL hosts are lower case (WHATWG URL: `http://Orders/` has the host `orders`), so listing
+   * `'Orders'` is how a URL reaches a service registered with capitals; listing `'orders.api'` is
+   * how a dotted name is resolved rather than left to DNS. A listed name is matched without
+   * regard to case and always resolved when the URL has no port. Two names that differ only in
+   * case cannot both be listed. @default []
+   */
+  services?: readonly string[] | undefined;
+  /**
+   * Whether a URL whose host is not in `services` names a service to resolve (by its host, in
+   * lower case). @default {@link defaultIsService}: a single-label host that is a valid service
+   * name (`orders`, `auth_service`, `ip-intel`) and no port
    */
   isService?: ((url: URL) => boolean) | undefined;
   /**
@@ -47,7 +57,8 @@ export interface DiscoveryHttpOptions {
 export interface HttpPolicy {
   readonly retryStatuses: ReadonlySet<number> | undefined;
   readonly keyHeader: string | undefined;
-  readonly isService: (url: URL) => boolean;
+  /** The service a URL names, spelled as registered; `undefined` when the URL passes through. */
+  serviceOf(url: URL): string | undefined;
   readonly isFailure: (status: number) => boolean;
   /** One budget per service, created on first use. */
   budgetFor(service: string): RetryBudget;
@@ -60,8 +71,14 @@ export function isIdempotent(method: string): boolean {
   return IDEMPOTENT.has(method.toUpperCase());
 }
 
+/**
+ * Whether a URL names a service by default: no port, and a host that is a valid service name
+ * without a dot (`orders`, `auth_service`, `ip-intel`, `localhost`). Dotted hosts
+ * (`api.example.com`, `10.0.0.5`) go to DNS as usual, even though a service name may contain dots:
+ * list dotted services in the `services` option.
+ */
 export function defaultIsService(url: URL): boolean {
-  return url.port === '' && SERVICE_NAME_PATTERN.test(url.hostname);
+  return url.port === '' && !url.hostname.includes('.') && SERVICE_NAME_PATTERN.test(url.hostname);
 }
 
 export function httpPolicy(options: DiscoveryHttpOptions | undefined, field: string): HttpPolicy {
@@ -79,6 +96,8 @@ export function httpPolicy(options: DiscoveryHttpOptions | undefined, field: str
   if (opts.keyHeader !== undefined && (typeof opts.keyHeader !== 'string' || opts.keyHeader === '')) {
     throw new InvalidArgumentError(`${field}.keyHeader`, 'a header name', opts.keyHeader);
   }
+  const listed = listedServices(opts.services, `${field}.services`);
+  const isService = opts.isService ?? defaultIsService;
   const clock = clockOption(opts.clock, systemClock, `${field}.clock`);
   const budgetOptions = retry === false ? {} : (retry.budget ?? {});
   // Built once up front so that bad budget options fail here, not on the first request.
@@ -87,7 +106,10 @@ export function httpPolicy(options: DiscoveryHttpOptions | undefined, field: str
   return {
     retryStatuses: statuses === undefined ? undefined : new Set(statuses),
     keyHeader: opts.keyHeader?.toLowerCase(),
-    isService: opts.isService ?? defaultIsService,
+    serviceOf(url) {
+      const named = url.port === '' ? listed.get(url.hostname) : undefined;
+      return named ?? (isService(url) ? url.hostname : undefined);
+    },
     isFailure: opts.isFailure ?? ((status) => status >= 500),
     budgetFor(service) {
       let budget = budgets.get(service);
@@ -98,6 +120,23 @@ export function httpPolicy(options: DiscoveryHttpOptions | undefined, field: str
       return budget;
     },
   };
+}
+
+/** Listed service names by their lower-case spelling, as URL hosts carry them. */
+function listedServices(value: readonly string[] | undefined, field: string): ReadonlyMap<string, string> {
+  const listed = new Map<string, string>();
+  if (value === undefined) return listed;
+  if (!Array.isArray(value)) throw new InvalidArgumentError(field, 'an array of service names', value);
+  value.forEach((name: unknown, index) => {
+    assertServiceName(name, `${field}[${index}]`);
+    const host = name.toLowerCase();
+    const other = listed.get(host);
+    if (other !== undefined && other !== name) {
+      throw new InvalidArgumentError(`${field}[${index}]`, 'names that differ in more than case, since URL hosts are lower case', name, `"${other}" is listed too`);
+    }
+    listed.set(host, name);
+  });
+  return listed;
 }
 
 const CONNECTION_ERRORS = new Set([

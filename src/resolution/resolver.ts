@@ -30,7 +30,7 @@ import { jitterDown, type Clock } from '../core/clock.js';
 import { ClosedError, RegistryUnavailableError, ServiceUnavailableError, describeValue, messageOf, type TierAttempt } from '../core/errors.js';
 import { SERVICE_NAME_PATTERN, assertServiceName, instanceOrigin, type ServiceInstance } from '../core/instance.js';
 import type { Logger } from '../core/logger.js';
-import type { CallOutcome, PickContext, Picker, Strategy } from '../balancing/strategy.js';
+import type { CallOutcome, InstanceFigures, PickContext, Picker, Strategy } from '../balancing/strategy.js';
 import { lookupEnv, type EnvFallbackOptions } from './env-fallback.js';
 import { assertResolveOptions, checkResolverOptions, type ResolverOptions, type WarningPolicy } from './options.js';
 import { assertRequestPath, joinPath } from './request-path.js';
@@ -266,14 +266,16 @@ export class Resolver extends EventEmitter<ResolverEvents> {
     if (options !== undefined) assertResolveOptions(options);
     const entry = this.#cache.get(service);
     if (entry !== undefined && entry.picker !== undefined) {
-      const instance = options?.exclude === undefined ? entry.picker.pick(options ?? NO_CONTEXT) : pickAvoiding(entry, options);
+      // Pickers honour `exclude` themselves, in a rotation of their own, so a retry never takes a
+      // turn from ordinary picks.
+      const instance = entry.picker.pick(options ?? NO_CONTEXT);
       if (instance !== undefined) {
         this.#counters.hits++;
         return instance;
       }
     }
     const found = await this.#lookup(service);
-    const picked = options?.exclude === undefined ? found.picker?.pick(options ?? NO_CONTEXT) : pickAvoiding(found, options);
+    const picked = found.picker?.pick(options ?? NO_CONTEXT);
     if (picked !== undefined) return picked;
     // A strategy may refuse every instance (a strict filter); that is its answer, not ours to override.
     this.#counters.unavailable++;
@@ -299,6 +301,15 @@ export class Resolver extends EventEmitter<ResolverEvents> {
         strategy.callEnded?.(service, instance, outcome);
       },
     };
+  }
+
+  /**
+   * What the strategy knows about each instance of `service`: calls in flight, calls and failures
+   * reported through {@link Pick.done}, recent latency, and ejection or warm-up state when those
+   * decorators are in use (see `Strategy.inspect`). `undefined` when it keeps no figures for it.
+   */
+  instanceFigures(service: string): readonly InstanceFigures[] | undefined {
+    return this.#strategy.inspect?.(service);
   }
 
   /** Every instance of `service` eligible for picking. */
@@ -727,22 +738,6 @@ export class Resolver extends EventEmitter<ResolverEvents> {
     if (error instanceof TaskCancelledError) return `no answer within registryTimeoutMs (${this.#registryTimeoutMs} ms)`;
     return messageOf(error);
   }
-}
-
-/**
- * The strategy's pick unless excluded; then a few more picks. Never an instance the strategy did
- * not offer (it may have ejected it): when only excluded ones come back, the first pick stands.
- */
-function pickAvoiding(entry: CacheEntry, options: ResolveOptions & { exclude?: ReadonlySet<string> | undefined }): ServiceInstance | undefined {
-  const picker = entry.picker as Picker;
-  const exclude = options.exclude as ReadonlySet<string>;
-  const first = picker.pick(options);
-  if (first === undefined || !exclude.has(first.id)) return first;
-  for (let attempt = 1; attempt < entry.instances.length; attempt++) {
-    const again = picker.pick(options);
-    if (again !== undefined && !exclude.has(again.id)) return again;
-  }
-  return first;
 }
 
 /** Creates a {@link Resolver}. */

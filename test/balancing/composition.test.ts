@@ -58,6 +58,11 @@ describe('composed decorators behind a resolver', () => {
     expect(local / 3_000).toBeLessThan(0.73);
 
     await vi.advanceTimersByTimeAsync(10_000);
+    expect(strategy.ejection('orders')?.instances).toMatchObject([{ id: 'a1', state: 'half-open' }]);
+    // The next call is a1's trial; it succeeds, so a1 is back.
+    const trial = await resolver.pick('orders');
+    expect(trial.instance.id).toBe('a1');
+    trial.done({ ok: true, latencyMs: 5 });
     expect(strategy.ejection('orders')?.ejected).toEqual([]);
     const back = await shares(4_000);
     // Back in, a1 is warming: 10% of its normal half of the traffic.

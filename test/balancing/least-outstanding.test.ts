@@ -32,10 +32,10 @@ describe('leastOutstanding', () => {
     const load = new LoadTracker();
     const [slot] = load.slotsFor('orders', list('a'));
     load.started('orders', 'a');
-    load.ended('orders', 'a');
-    load.ended('orders', 'a');
+    load.ended('orders', 'a', { ok: true, latencyMs: 1 });
+    load.ended('orders', 'a', { ok: true, latencyMs: 1 });
     expect(slot?.outstanding).toBe(0);
-    expect(load.ended('orders', 'gone')).toBeUndefined();
+    expect(load.ended('orders', 'gone', { ok: true, latencyMs: 1 })).toBeUndefined();
   });
 
   it('keeps in-flight counts when the resolver rebuilds the picker', () => {

@@ -1,9 +1,20 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { outlierEjection, roundRobin, type EjectionEvent, type OutlierEjectionOptions, type Picker, type Strategy } from '../../src/balancing/index.js';
+import {
+  InstancesEjectedError,
+  outlierEjection,
+  p2c,
+  roundRobin,
+  type EjectionEvent,
+  type OutlierEjectionOptions,
+  type Picker,
+  type Strategy,
+} from '../../src/balancing/index.js';
+import { ServiceUnavailableError, isRollcallError } from '../../src/index.js';
 import { inst, list, tally } from './helpers.js';
 
 beforeEach(() => {
   vi.useFakeTimers();
+  vi.setSystemTime(0);
 });
 
 afterEach(() => {
@@ -24,25 +35,37 @@ function picked(picker: Picker): string[] {
 
 function setup(options: OutlierEjectionOptions = {}, ids = ['a', 'b', 'c', 'd']) {
   const events: EjectionEvent[] = [];
-  const strategy = outlierEjection({ onChange: (event) => events.push(event), ...options }, roundRobin());
+  const strategy = outlierEjection({ onChange: (event) => events.push(event), ...options }, roundRobin({ random: () => 0 }));
   const picker = strategy.createPicker('orders', list(...ids));
-  return { strategy, picker, events };
+  const kinds = () => events.map((event) => `${event.type} ${event.instanceId}${event.reason === undefined ? '' : ` ${event.reason}`}`);
+  return { strategy, picker, events, kinds };
 }
 
-describe('outlierEjection', () => {
-  it('ejects an instance after 5 consecutive failures, for 30 s, and then returns it', () => {
-    const { strategy, picker, events } = setup();
+describe('outlierEjection: consecutive failures', () => {
+  it('ejects an instance after 5 consecutive failures for 30 s, then lets exactly one trial call through, which readmits it', () => {
+    const { strategy, picker, events, kinds } = setup();
     fail(strategy, 'a', 4);
     expect(picked(picker)).toEqual(['a', 'b', 'c', 'd']);
     fail(strategy, 'a', 1);
     expect(picked(picker)).toEqual(['b', 'c', 'd']);
-    expect(strategy.ejection('orders')).toEqual({ ejected: ['a'], panic: false });
-    expect(events).toEqual([{ service: 'orders', instanceId: 'a', ejected: true, durationMs: 30_000, ejections: 1 }]);
+    expect(strategy.ejection('orders')).toEqual({
+      ejected: ['a'],
+      instances: [{ id: 'a', state: 'ejected', reason: 'consecutive-failures', ejections: 1, ejectedAt: 0, until: 30_000 }],
+      panic: false,
+      failing: false,
+    });
+    expect(events).toEqual([{ service: 'orders', instanceId: 'a', type: 'ejected', ejected: true, reason: 'consecutive-failures', durationMs: 30_000, ejections: 1 }]);
     vi.advanceTimersByTime(29_999);
     expect(picked(picker)).toEqual(['b', 'c', 'd']);
     vi.advanceTimersByTime(1);
+    expect(strategy.ejection('orders')?.instances[0]?.state).toBe('half-open');
+    // The next call is the trial; while it is pending, no other call goes there.
+    expect(picker.pick()?.id).toBe('a');
+    expect(picked(picker)).toEqual(['b', 'c', 'd']);
+    succeed(strategy, 'a');
+    expect(strategy.ejection('orders')?.ejected).toEqual([]);
     expect(picked(picker)).toEqual(['a', 'b', 'c', 'd']);
-    expect(events[1]).toMatchObject({ instanceId: 'a', ejected: false });
+    expect(kinds()).toEqual(['ejected a consecutive-failures', 'half-open a consecutive-failures', 'readmitted a']);
     expect(vi.getTimerCount()).toBe(0);
   });
 
@@ -54,30 +77,119 @@ describe('outlierEjection', () => {
     expect(strategy.ejection('orders')?.ejected).toEqual([]);
   });
 
-  it('ejects a repeat offender for longer each time, up to maxEjectionMs', () => {
-    const { strategy, events } = setup({ baseEjectionMs: 10_000, maxEjectionMs: 25_000 });
-    for (let round = 0; round < 3; round++) {
-      fail(strategy, 'a', 5);
+  it('re-ejects at once, for longer, when the trial fails: one failure, not five', () => {
+    const { strategy, picker, events, kinds } = setup();
+    fail(strategy, 'a', 5);
+    vi.advanceTimersByTime(30_000);
+    expect(picker.pick()?.id).toBe('a');
+    fail(strategy, 'a', 1);
+    expect(strategy.ejection('orders')?.instances).toEqual([{ id: 'a', state: 'ejected', reason: 'failed-trial', ejections: 2, ejectedAt: 30_000, until: 90_000 }]);
+    expect(events.at(-1)).toMatchObject({ type: 'ejected', reason: 'failed-trial', durationMs: 60_000, ejections: 2 });
+    expect(picked(picker)).toEqual(['b', 'c', 'd']);
+    expect(kinds()).toEqual(['ejected a consecutive-failures', 'half-open a consecutive-failures', 'ejected a failed-trial']);
+  });
+
+  it('backs off a repeat offender, up to maxEjectionMs', () => {
+    const { strategy, picker, events } = setup({ baseEjectionMs: 10_000, maxEjectionMs: 25_000 });
+    fail(strategy, 'a', 5);
+    for (let round = 0; round < 2; round++) {
       vi.advanceTimersByTime(events.at(-1)?.durationMs ?? 0);
+      expect(picker.pick()?.id).toBe('a');
+      fail(strategy, 'a', 1);
     }
-    expect(events.filter((event) => event.ejected).map((event) => [event.durationMs, event.ejections])).toEqual([
+    expect(events.filter((event) => event.type === 'ejected').map((event) => [event.durationMs, event.ejections])).toEqual([
       [10_000, 1],
       [20_000, 2],
       [25_000, 3],
     ]);
   });
 
-  it('forgives one ejection per baseEjectionMs an instance stays healthy', () => {
-    const { strategy, events } = setup({ baseEjectionMs: 10_000 });
+  it('forgives one ejection per baseEjectionMs an instance stays in after readmission', () => {
+    const { strategy, picker, events } = setup({ baseEjectionMs: 10_000 });
+    const readmit = (afterMs: number) => {
+      vi.advanceTimersByTime(afterMs);
+      expect(picker.pick()?.id).toBe('a');
+      succeed(strategy, 'a');
+    };
     fail(strategy, 'a', 5);
-    vi.advanceTimersByTime(10_000);
+    readmit(10_000);
     fail(strategy, 'a', 5);
-    vi.advanceTimersByTime(20_000);
-    vi.advanceTimersByTime(25_000); // two full periods in
+    readmit(20_000);
+    vi.advanceTimersByTime(20_000); // two full periods in
     fail(strategy, 'a', 5);
-    expect(events.filter((event) => event.ejected).map((event) => event.ejections)).toEqual([1, 2, 1]);
+    expect(events.filter((event) => event.type === 'ejected').map((event) => event.ejections)).toEqual([1, 2, 1]);
   });
 
+  it('hands a trial that reports nothing within baseEjectionMs to another call', () => {
+    const { strategy, picker } = setup({ baseEjectionMs: 10_000 });
+    fail(strategy, 'a', 5);
+    vi.advanceTimersByTime(10_000);
+    expect(picker.pick()?.id).toBe('a');
+    vi.advanceTimersByTime(9_999);
+    expect(picked(picker)).toEqual(['b', 'c', 'd']);
+    vi.advanceTimersByTime(1);
+    expect(picker.pick()?.id).toBe('a');
+    succeed(strategy, 'a');
+    expect(strategy.ejection('orders')?.ejected).toEqual([]);
+  });
+
+  it('never hands a trial to a retry, and ignores outcomes of calls that are not the trial', () => {
+    const { strategy, picker } = setup();
+    fail(strategy, 'a', 12);
+    expect(strategy.ejection('orders')?.instances[0]?.ejections).toBe(1);
+    vi.advanceTimersByTime(30_000);
+    // Outcomes of calls started before the ejection ended change nothing.
+    fail(strategy, 'a', 3);
+    succeed(strategy, 'a');
+    expect(strategy.ejection('orders')?.instances[0]?.state).toBe('half-open');
+    expect(picker.pick({ exclude: new Set(['b']) })?.id).not.toBe('a');
+    expect(picker.pick()?.id).toBe('a');
+  });
+});
+
+describe('outlierEjection: failures within a sliding window', () => {
+  it('ejects after 5 failures within 60 s although successes come between', () => {
+    const { strategy, kinds } = setup({ failureWindow: { failures: 5, windowMs: 60_000 } });
+    for (let n = 0; n < 5; n++) {
+      vi.advanceTimersByTime(10_000);
+      fail(strategy, 'a', 1);
+      succeed(strategy, 'a');
+      succeed(strategy, 'a');
+    }
+    expect(kinds()).toEqual(['ejected a failure-window']);
+  });
+
+  it('does not eject when the failures are spread over more than the window', () => {
+    const { strategy } = setup({ failureWindow: { failures: 5, windowMs: 60_000 } });
+    for (let n = 0; n < 20; n++) {
+      fail(strategy, 'a', 1);
+      vi.advanceTimersByTime(15_000);
+    }
+    // 20 failures in a row, never 5 within 60 s: with only a window given, the consecutive rule is off.
+    expect(strategy.ejection('orders')?.ejected).toEqual([]);
+  });
+
+  it('with both rules, ejects on whichever trips first', () => {
+    const both = setup({ consecutiveFailures: 3, failureWindow: { failures: 4, windowMs: 60_000 } });
+    fail(both.strategy, 'a', 3);
+    fail(both.strategy, 'b', 2);
+    succeed(both.strategy, 'b');
+    fail(both.strategy, 'b', 2);
+    expect(both.kinds()).toEqual(['ejected a consecutive-failures', 'ejected b failure-window']);
+  });
+
+  it('starts counting afresh after a readmission', () => {
+    const { strategy, picker } = setup({ failureWindow: { failures: 3, windowMs: 60_000 }, baseEjectionMs: 1_000 });
+    fail(strategy, 'a', 3);
+    vi.advanceTimersByTime(1_000);
+    picker.pick();
+    succeed(strategy, 'a');
+    fail(strategy, 'a', 2);
+    expect(strategy.ejection('orders')?.ejected).toEqual([]);
+  });
+});
+
+describe('outlierEjection: when every instance is out', () => {
   it('never ejects more than maxEjectedPercent of the instances (at least one)', () => {
     const { strategy, picker } = setup();
     for (const id of ['a', 'b', 'c']) fail(strategy, id, 5);
@@ -90,14 +202,12 @@ describe('outlierEjection', () => {
     expect(tenPercent.strategy.ejection('orders')?.ejected).toEqual(['a']);
   });
 
-  it('falls back to every instance when all are ejected (panic mode)', () => {
+  it('by default balances over every instance (panic mode), a single instance included', () => {
     const { strategy, picker } = setup({ maxEjectedPercent: 100 }, ['a', 'b']);
     fail(strategy, 'a', 5);
     fail(strategy, 'b', 5);
-    expect(strategy.ejection('orders')).toEqual({ ejected: ['a', 'b'], panic: true });
+    expect(strategy.ejection('orders')).toMatchObject({ ejected: ['a', 'b'], panic: true, failing: false });
     expect(picked(picker)).toEqual(['a', 'b']);
-    vi.advanceTimersByTime(30_000);
-    expect(strategy.ejection('orders')).toEqual({ ejected: [], panic: false });
     const single = setup({}, ['solo']);
     fail(single.strategy, 'solo', 5);
     expect(single.strategy.ejection('orders')?.panic).toBe(true);
@@ -108,17 +218,64 @@ describe('outlierEjection', () => {
     const { strategy } = setup();
     fail(strategy, 'a', 5);
     const picker = strategy.createPicker('orders', list('a'));
-    expect(strategy.ejection('orders')).toEqual({ ejected: ['a'], panic: true });
+    expect(strategy.ejection('orders')).toMatchObject({ ejected: ['a'], panic: true });
     expect(picker.pick()?.id).toBe('a');
   });
 
-  it('ignores outcomes of an instance already ejected', () => {
-    const { strategy, events } = setup();
-    fail(strategy, 'a', 12);
-    expect(events).toHaveLength(1);
+  it("with allEjected: 'fail', rejects calls to a broken single instance with a typed error naming it, until its trial succeeds", () => {
+    const { strategy, picker } = setup({ allEjected: 'fail' }, ['solo']);
+    fail(strategy, 'solo', 5);
+    expect(strategy.ejection('orders')).toMatchObject({ ejected: ['solo'], panic: false, failing: true });
+    const error = (() => {
+      try {
+        return picker.pick();
+      } catch (thrown) {
+        return thrown;
+      }
+    })();
+    expect(error).toBeInstanceOf(InstancesEjectedError);
+    expect(error).toBeInstanceOf(ServiceUnavailableError);
+    expect(isRollcallError(error)).toBe(true);
+    expect(error).toMatchObject({ code: 'SERVICE_UNAVAILABLE', service: 'orders', ejected: [{ id: 'solo', state: 'ejected', reason: 'consecutive-failures', until: 30_000 }] });
+    expect((error as Error).message).toBe(
+      'No instance of orders is available (balancer: every instance is ejected by outlier ejection: solo (consecutive-failures, out until 1970-01-01T00:00:30.000Z))',
+    );
     vi.advanceTimersByTime(30_000);
-    fail(strategy, 'a', 4);
-    expect(strategy.ejection('orders')?.ejected).toEqual([]);
+    expect(picker.pick()?.id).toBe('solo');
+    // Only the trial goes through; the calls beside it still fail fast.
+    expect(() => picker.pick()).toThrow(/solo \(consecutive-failures, half-open, its trial call pending\)/);
+    succeed(strategy, 'solo');
+    expect(picker.pick()?.id).toBe('solo');
+    expect(strategy.ejection('orders')).toMatchObject({ ejected: [], failing: false });
+  });
+
+  it("with allEjected: 'fail' and a cap of 100, fails fast once every instance is out and names each", () => {
+    const { strategy, picker } = setup({ allEjected: 'fail', maxEjectedPercent: 100, failureWindow: { failures: 2, windowMs: 1_000 } }, ['a', 'b']);
+    fail(strategy, 'a', 2);
+    expect(picker.pick()?.id).toBe('b');
+    fail(strategy, 'b', 2);
+    expect(() => picker.pick()).toThrow(InstancesEjectedError);
+    expect(() => picker.pick()).toThrow(/a \(failure-window, out until .*\), b \(failure-window, out until .*\)/);
+  });
+});
+
+describe('outlierEjection: figures and housekeeping', () => {
+  it('inspect() reports every listed instance with its calls and failures, ejected ones included, merged with the child\'s figures', () => {
+    let now = 0;
+    const strategy = outlierEjection({ consecutiveFailures: 2, clock: { now: () => now } }, p2c({ random: () => 0, clock: { now: () => now } }));
+    strategy.createPicker('orders', list('a', 'b'));
+    for (const [id, ok, latencyMs] of [['a', true, 10], ['a', false, 30], ['a', false, 50], ['b', true, 20]] as const) {
+      strategy.callStarted?.('orders', inst(id));
+      strategy.callEnded?.('orders', inst(id), { ok, latencyMs });
+    }
+    now = 5;
+    const figures = strategy.inspect?.('orders');
+    expect(figures).toEqual([
+      { id: 'a', outstanding: 0, calls: 3, failures: 2, latencyMs: 10 + 0.1 * 20 + 0.1 * (50 - 12), ejection: { id: 'a', state: 'ejected', reason: 'consecutive-failures', ejections: 1, ejectedAt: 0, until: 30_000 } },
+      { id: 'b', outstanding: 0, calls: 1, failures: 0, latencyMs: 20, estimateMs: 20 },
+    ]);
+    expect(strategy.inspect?.('billing')).toBeUndefined();
+    strategy.close?.();
   });
 
   it('drops the state and timer of an instance that leaves the list', () => {
@@ -131,11 +288,13 @@ describe('outlierEjection', () => {
     expect(picked(picker)).toEqual(['a', 'b', 'c', 'd']);
   });
 
-  it('clears every timer on release and close, and survives a throwing listener', () => {
+  it('clears every timer on release and close, ejection and trial timers alike, and survives a throwing listener', () => {
     const strategy = outlierEjection({ onChange: () => { throw new Error('listener'); } }, roundRobin());
-    strategy.createPicker('orders', list('a', 'b'));
+    const picker = strategy.createPicker('orders', list('a', 'b'));
     strategy.createPicker('billing', [inst('x', { service: 'billing' }), inst('y', { service: 'billing' })]);
     fail(strategy, 'a', 5);
+    vi.advanceTimersByTime(30_000);
+    expect(picker.pick()?.id).toBe('a');
     for (let n = 0; n < 5; n++) strategy.callEnded?.('billing', inst('x', { service: 'billing' }), { ok: false, latencyMs: 1 });
     expect(vi.getTimerCount()).toBe(2);
     strategy.release?.('orders');
@@ -154,5 +313,9 @@ describe('outlierEjection', () => {
     expect(() => outlierEjection({ consecutiveFailures: 0 }, roundRobin())).toThrow(/outlierEjection.consecutiveFailures/);
     expect(() => outlierEjection({ baseEjectionMs: 10_000, maxEjectionMs: 5_000 }, roundRobin())).toThrow(/outlierEjection.maxEjectionMs/);
     expect(() => outlierEjection({ maxEjectedPercent: 101 }, roundRobin())).toThrow(/outlierEjection.maxEjectedPercent/);
+    expect(() => outlierEjection({ allEjected: 'open' as never }, roundRobin())).toThrow(/outlierEjection.allEjected/);
+    expect(() => outlierEjection({ failureWindow: 5 as never }, roundRobin())).toThrow(/Invalid outlierEjection.failureWindow: expected an object/);
+    expect(() => outlierEjection({ failureWindow: { failures: 5 } as never }, roundRobin())).toThrow(/outlierEjection.failureWindow.windowMs: expected an integer from 1 to 86400000, got undefined/);
+    expect(() => outlierEjection({ failureWindow: { failures: 0, windowMs: 1_000 } }, roundRobin())).toThrow(/outlierEjection.failureWindow.failures/);
   });
 });
