@@ -4,7 +4,7 @@
  * turned into rollcall's typed errors. The token never reaches a message, a log line or a URL.
  */
 import { Agent, request } from 'undici';
-import { InvalidArgumentError, RegistryAuthError, RegistryUnavailableError, messageOf } from '../../core/errors.js';
+import { RegistryAuthError, RegistryUnavailableError, messageOf, type InvalidArgumentError } from '../../core/errors.js';
 import type { ConsulSettings } from './options.js';
 import { rejection, type RejectedRequest } from './rejection.js';
 

@@ -361,13 +361,13 @@ function applyLegacy(node: Extract<Node, { kind: 'match' }>, value: unknown, typ
   switch (node.operator) {
     case '==':
     case '!=': {
-      const equal = type === 'int' ? Number(value ?? 0) === Number(literal) : type === 'bool' ? (value ?? false) === parseGoBool(literal) : String(value ?? '') === literal;
+      const equal = type === 'int' ? Number(value ?? 0) === Number(literal) : type === 'bool' ? (value ?? false) === parseGoBool(literal) : text(value) === literal;
       return node.operator === '==' ? equal : !equal;
     }
     case 'in':
     case 'not in': {
       const found =
-        type === 'map' ? Object.hasOwn(asObject(value), literal) : type === 'strings' ? asArray(value).includes(literal) : String(value ?? '').includes(literal);
+        type === 'map' ? Object.hasOwn(asObject(value), literal) : type === 'strings' ? asArray(value).includes(literal) : text(value).includes(literal);
       return node.operator === 'in' ? found : !found;
     }
     case 'is empty':
@@ -377,7 +377,7 @@ function applyLegacy(node: Extract<Node, { kind: 'match' }>, value: unknown, typ
     }
     case 'matches':
     case 'not matches': {
-      const found = new RegExp(literal).test(String(value ?? ''));
+      const found = new RegExp(literal).test(text(value));
       return node.operator === 'matches' ? found : !found;
     }
   }
@@ -502,6 +502,11 @@ function goKind(value: unknown): string {
   if (typeof value === 'number') return 'int';
   if (typeof value === 'boolean') return 'bool';
   return typeof value === 'string' ? 'string' : 'invalid';
+}
+
+/** A 0.1.2 string field's value (absent fields are Go's zero value). */
+function text(value: unknown): string {
+  return typeof value === 'string' ? value : '';
 }
 
 function asObject(value: unknown): Record<string, unknown> {
