@@ -187,9 +187,7 @@ export class ConsulBackend implements RegistryBackend {
 
   services(): Promise<string[]> {
     return this.#run(async () => {
-      const agentCheck = this.#agent.check();
-      const names = await this.#catalogNames();
-      await this.#confirmAgent(agentCheck);
+      const names = await this.#catalogNames(this.#agent.check());
       if (names.length === 0) return [];
       if (this.#catalogFilter === 'unknown') this.#catalogFilter = await this.#probeCatalogFilter();
       if (this.#catalogFilter === 'honored') return names.sort();
@@ -265,13 +263,13 @@ export class ConsulBackend implements RegistryBackend {
     if (response.status !== 200) throw this.#http.failure({ operation, path }, response);
     const instances = this.#parseHealth(service, response.body);
     const index = consulIndex(response);
-    this.#resets.observeIndex(`health ${service}`, index, ticket, path);
-    await this.#confirmAgent(agentCheck);
+    const key = `health ${service}`;
+    this.#reportLoss([this.#resets.observeIndex(key, index, ticket, path), await agentCheck], { key, index });
     return { instances, index, body: response.body };
   }
 
   /** Service names of `/v1/catalog/services` that rollcall can address; the others are skipped, logged once and counted. */
-  async #catalogNames(): Promise<string[]> {
+  async #catalogNames(agentCheck: Promise<string | undefined>): Promise<string[]> {
     const path = '/v1/catalog/services';
     const ticket = this.#resets.ticket();
     const get = (withFilter: boolean): Promise<ConsulResponse> => this.#send('services', 'GET', path, this.#catalogQuery(withFilter));
@@ -286,7 +284,8 @@ export class ConsulBackend implements RegistryBackend {
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
       throw new RegistryUnavailableError(KIND, 'services', `Consul answered ${path} with something other than a JSON object`);
     }
-    this.#resets.observeIndex('catalog services', consulIndex(response), ticket, path);
+    const index = consulIndex(response);
+    this.#reportLoss([this.#resets.observeIndex('catalog services', index, ticket, path), await agentCheck], { key: 'catalog services', index });
     return Object.keys(parsed).filter((name) => {
       if (SERVICE_NAME_PATTERN.test(name)) return true;
       const shown = JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}…` : name);
@@ -310,8 +309,13 @@ export class ConsulBackend implements RegistryBackend {
   }
 
   async #confirmAgent(check: Promise<string | undefined>): Promise<void> {
-    const reason = await check;
-    if (reason !== undefined) this.#resets.report({ reason });
+    this.#reportLoss([await check]);
+  }
+
+  /** One {@link RegistryReset} for everything one read showed, before the read's listing goes anywhere. */
+  #reportLoss(reasons: readonly (string | undefined)[], read?: { readonly key: string; readonly index: bigint }): void {
+    const shown = reasons.filter((reason): reason is string => reason !== undefined);
+    if (shown.length > 0) this.#resets.report({ reason: shown.join('; ') }, read);
   }
 
   #updateCheck(operation: string, id: string, status: InstanceStatus): Promise<ConsulResponse> {

@@ -55,25 +55,28 @@ export class ResetSignals {
   }
 
   /**
-   * Records the `X-Consul-Index` of a read of `key` sent at `ticket`, and reports a reset when it is
-   * lower than an index observed before that read was sent. A lower index from a read that was
-   * already in flight is an older view racing a newer one, not a loss.
+   * Records the `X-Consul-Index` of a read of `key` sent at `ticket`, and says why Consul lost data
+   * when it is lower than an index observed before that read was sent. A lower index from a read
+   * that was already in flight is an older view racing a newer one, not a loss.
    */
-  observeIndex(key: string, index: bigint, ticket: number, what: string): void {
+  observeIndex(key: string, index: bigint, ticket: number, what: string): string | undefined {
     const observedAt = ++this.#clock;
     const last = this.#seen.get(key);
-    if (last !== undefined && index < last.index) {
-      if (ticket < last.observedAt) return;
-      this.report({ reason: `X-Consul-Index of ${what} went backwards (${last.index} to ${index}): Consul's state was restored from a snapshot or restarted empty` });
-    }
+    if (last !== undefined && index < last.index && ticket < last.observedAt) return undefined;
     this.#seen.set(key, { index, observedAt });
+    if (last === undefined || index >= last.index) return undefined;
+    return `X-Consul-Index of ${what} went backwards (${last.index} to ${index}): Consul's state was restored from a snapshot or restarted empty`;
   }
 
-  /** Tells every listener; what one listener throws is logged and does not stop the others. */
-  report(reset: RegistryReset): void {
+  /**
+   * Tells every listener; what one listener throws is logged and does not stop the others. Every
+   * index remembered from other reads belonged to the state that was lost, so they are forgotten
+   * (`keep` is the read that showed the loss).
+   */
+  report(reset: RegistryReset, keep?: { readonly key: string; readonly index: bigint }): void {
     this.#count++;
-    // Every remembered index belongs to the state that was lost.
     this.#seen.clear();
+    if (keep !== undefined) this.#seen.set(keep.key, { index: keep.index, observedAt: ++this.#clock });
     this.#log.warn({ reason: reset.reason }, `Consul lost registry data: ${reset.reason}`);
     for (const listener of [...this.#listeners]) {
       try {
