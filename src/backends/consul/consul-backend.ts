@@ -25,6 +25,7 @@ import {
   DRAIN_REASON,
   checkStatusFor,
   consulServiceId,
+  goDuration,
   heartbeatOutput,
   instanceFromHealthEntry,
   registrationBody,
@@ -245,7 +246,7 @@ export class ConsulBackend implements RegistryBackend {
     const path = `/v1/health/service/${pathSegment(service)}`;
     const agentCheck = this.#agent.check();
     const ticket = this.#resets.ticket();
-    const blocking = read.index === undefined ? {} : { index: String(read.index), wait: read.waitMs === undefined ? undefined : `${read.waitMs}ms` };
+    const blocking = read.index === undefined ? {} : { index: String(read.index), wait: read.waitMs === undefined ? undefined : goDuration(read.waitMs) };
     const get = (withFilter: boolean): Promise<ConsulResponse> =>
       this.#send(operation, 'GET', path, { ...this.#readQuery('health', withFilter), ...blocking }, undefined, read);
     const filtered = this.#healthFilter;
