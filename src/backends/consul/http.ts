@@ -4,8 +4,9 @@
  * turned into rollcall's typed errors. The token never reaches a message, a log line or a URL.
  */
 import { Agent, request } from 'undici';
-import { RegistryAuthError, RegistryUnavailableError, messageOf } from '../../core/errors.js';
+import { RegistryAuthError, RegistryUnavailableError, messageOf, type InvalidArgumentError } from '../../core/errors.js';
 import type { ConsulSettings } from './options.js';
+import { rejection, type RejectedRequest } from './rejection.js';
 
 /** What Consul answered. Header names are lowercase. */
 export interface ConsulResponse {
@@ -25,6 +26,21 @@ export interface RequestOptions {
 
 const KIND = 'consul';
 const MAX_BODY_IN_MESSAGE = 300;
+const MAX_INDEX = 2n ** 64n - 1n;
+
+/**
+ * `X-Consul-Index` of an answer: a uint64, so a bigint (numbers lose precision past 2^53 and an
+ * index sent back wrong gets `400 Invalid index`). Consul never sends 0 (`setIndex` rewrites it to
+ * 1 so that clients cannot busy-loop), and neither do we: a missing, zero, unparsable or
+ * out-of-range index counts as 1.
+ */
+export function consulIndex(response: ConsulResponse): bigint {
+  const header = response.headers['x-consul-index'];
+  const text = Array.isArray(header) ? header[0] : header;
+  if (text === undefined || !/^\d{1,20}$/.test(text)) return 1n;
+  const index = BigInt(text);
+  return index < 1n || index > MAX_INDEX ? 1n : index;
+}
 
 /** Thrown when a request was aborted by its caller's signal rather than failing. */
 export class RequestAbortedError extends Error {
@@ -108,9 +124,14 @@ export class ConsulHttp {
     }
   }
 
-  /** The typed error for an answer the caller did not expect: 403 is an ACL refusal, anything else unavailability. */
-  failure(operation: string, response: ConsulResponse): RegistryAuthError | RegistryUnavailableError {
+  /**
+   * The typed error for an answer the caller did not expect: 400 is a request Consul refuses
+   * (retrying cannot help), 403 an ACL refusal, anything else unavailability.
+   */
+  failure(request: RejectedRequest, response: ConsulResponse): InvalidArgumentError | RegistryAuthError | RegistryUnavailableError {
+    const { operation } = request;
     const text = this.redact(response.body.trim()).slice(0, MAX_BODY_IN_MESSAGE) || '(empty body)';
+    if (response.status === 400) return rejection({ ...request, consulNamespace: this.#settings.consulNamespace, partition: this.#settings.partition }, text);
     if (response.status === 403) {
       const hint = text.startsWith('ACL not found')
         ? 'the ACL token is unknown to Consul (check the token option or CONSUL_HTTP_TOKEN)'

@@ -4,4 +4,4 @@
  */
 export { ConsulBackend, type ConsulBackendStats } from './consul-backend.js';
 export type { ConsulBackendOptions, ConsulTlsOptions } from './options.js';
-export { META_KEYS, RESERVED_META_PREFIX, MAX_USER_META_PAIRS } from './mapping.js';
+export { META_KEYS, RESERVED_META_PREFIX, MAX_USER_META_PAIRS, SERVICE_KINDS, type ConsulServiceKind } from './mapping.js';

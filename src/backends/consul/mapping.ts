@@ -38,17 +38,27 @@ export const MAX_USER_META_PAIRS = CONSUL_MAX_META_PAIRS - RESERVED_KEY_COUNT;
 const SERVICE_MAINTENANCE_PREFIX = '_service_maintenance:';
 const NODE_MAINTENANCE_ID = '_node_maintenance';
 const CONSUL_META_PREFIX = 'consul-';
+/** A UTF-16 code unit that is half of a pair without its other half. */
+const LONE_SURROGATE = /\p{Cs}/u;
+/** Characters of registry text quoted in an error message. */
+const MAX_SHOWN = 64;
 
 /**
  * Namespaces become part of Consul service ids and Meta values, so they are restricted to
- * characters that keep {@link consulServiceId} unambiguous (no `.` and no `:`).
+ * characters that keep {@link consulServiceId} unambiguous (no `~` and no `:`) and that filter
+ * expressions can quote.
  */
 export const NAMESPACE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
+/** Separates a rollcall namespace from the service name in Consul ids: a character no namespace or service name holds. */
+const NAMESPACE_SEPARATOR = '~';
+
 /**
  * The Consul service id of an instance. Consul ids are unique per agent, rollcall ids only within
- * a service and namespace, so both are folded in: `<service>:<id>` or `<namespace>.<service>:<id>`.
- * Service names and namespaces contain neither `.` nor `:`, so distinct instances never share an id.
+ * a service and namespace, so both are folded in: `<service>:<id>` or `<namespace>~<service>:<id>`.
+ * Service names hold neither `~` nor `:` (they may hold `.`), namespaces neither `~`, `:` nor `.`,
+ * so the part before the first `:` tells the namespace and service apart and distinct instances
+ * never share an id.
  */
 export function consulServiceId(namespace: string | undefined, ref: InstanceRef): string {
   return `${idPrefix(namespace, ref.service)}${ref.id}`;
@@ -60,7 +70,7 @@ export function ttlCheckId(serviceId: string): string {
 }
 
 function idPrefix(namespace: string | undefined, service: string): string {
-  return namespace === undefined ? `${service}:` : `${namespace}.${service}:`;
+  return namespace === undefined ? `${service}:` : `${namespace}${NAMESPACE_SEPARATOR}${service}:`;
 }
 
 /** Go duration text for milliseconds (Consul parses `1500ms`). */
@@ -88,9 +98,25 @@ export interface RegistrationSettings {
 }
 
 /**
+ * Tags rollcall can select with Consul's `filter`: go-bexpr's string literals cannot hold `"`
+ * (`DoubleStringChar <- !'"' .` in every version of its grammar), and text that is not well-formed
+ * UTF-16 does not survive Consul's JSON decoding. Throws {@link InvalidArgumentError} naming the tag.
+ */
+export function assertFilterableTags(tags: readonly string[], field: string): void {
+  tags.forEach((tag, index) => {
+    if (tag.includes('"')) {
+      throw new InvalidArgumentError(`${field}[${index}]`, 'a tag without `"` (Consul filter expressions cannot quote it)', tag);
+    }
+    if (LONE_SURROGATE.test(tag)) {
+      throw new InvalidArgumentError(`${field}[${index}]`, 'a tag of well-formed Unicode text', tag, 'it holds a lone surrogate');
+    }
+  });
+}
+
+/**
  * The body of `PUT /v1/agent/service/register` for an already validated instance. Throws
  * {@link InvalidArgumentError} when user meta collides with rollcall's reserved keys or would
- * exceed Consul's 64 pairs once they are added.
+ * exceed Consul's 64 pairs once they are added, and for tags no filter can select.
  */
 export function registrationBody(instance: ServiceInstance, settings: RegistrationSettings): Record<string, unknown> {
   const userMeta = Object.entries(instance.meta);
@@ -101,7 +127,9 @@ export function registrationBody(instance: ServiceInstance, settings: Registrati
       `${userMeta.length} keys`,
     );
   }
-  const meta: Record<string, string> = {};
+  assertFilterableTags(instance.tags, 'instance.tags');
+  // No prototype: a `__proto__` key is an ordinary pair here and reaches Consul like any other.
+  const meta = Object.create(null) as Record<string, string>;
   for (const [key, value] of userMeta) {
     if (key.startsWith(RESERVED_META_PREFIX)) {
       throw new InvalidArgumentError('instance.meta key', `a key not starting with "${RESERVED_META_PREFIX}" (reserved by the Consul backend)`, key);
@@ -134,21 +162,53 @@ export function registrationBody(instance: ServiceInstance, settings: Registrati
   };
 }
 
-/** Double-quoted bexpr string literal. */
+/**
+ * Kinds of Consul services (`Service.Kind`, agent/structs/structs.go). `typical` is Consul's empty
+ * kind: an application's own instances. The others are Connect proxies and gateways, which carry
+ * mesh traffic for a service rather than being it.
+ */
+export const SERVICE_KINDS = ['typical', 'connect-proxy', 'mesh-gateway', 'terminating-gateway', 'ingress-gateway', 'api-gateway'] as const;
+export type ConsulServiceKind = (typeof SERVICE_KINDS)[number];
+
+/** What a backend sees: its rollcall namespace, the tags every instance must carry, the kinds it lists. */
+export interface Visibility {
+  readonly namespace: string | undefined;
+  readonly tags: readonly string[];
+  readonly kinds: readonly ConsulServiceKind[];
+}
+
+/** Double-quoted bexpr string literal: JSON's escapes are a subset of Go's `strconv.Unquote`. */
 function quote(value: string): string {
   return JSON.stringify(value);
 }
 
 /**
  * The `filter` expression selecting what a backend sees, for `/v1/health/service` (`Service.*`
- * selectors) or `/v1/catalog/services` (`Service*` selectors). Without a namespace the backend
- * sees instances that carry no rollcall namespace: its own and those other tools registered.
+ * selectors) or `/v1/catalog/services` (`Service*` selectors).
+ *
+ * Written so that every go-bexpr generation Consul has shipped evaluates it the same way:
+ * v0.1.0-v0.1.3 (Consul 1.5-1.10) allow only `in`/`not in`/emptiness on maps and only
+ * `==`/`!=`/`in`/`matches` on strings, so `Meta.x is empty` is rejected there; v0.1.4-v0.1.11
+ * (Consul 1.11 on) fail the whole request when a selected map key is missing, so `Meta.x == "y"`
+ * is only evaluated behind `"x" in Meta`, whose `and` short-circuits. Without a namespace the
+ * backend sees instances that carry no `rollcall_namespace` key: its own and those other tools
+ * registered.
  */
-export function visibilityFilter(endpoint: 'health' | 'catalog', namespace: string | undefined, tags: readonly string[]): string {
-  const metaSelector = endpoint === 'health' ? `Service.Meta.${META_KEYS.namespace}` : `ServiceMeta.${META_KEYS.namespace}`;
-  const tagsSelector = endpoint === 'health' ? 'Service.Tags' : 'ServiceTags';
-  const clauses = [namespace === undefined ? `${metaSelector} is empty` : `${metaSelector} == ${quote(namespace)}`];
-  for (const tag of tags) clauses.push(`${quote(tag)} in ${tagsSelector}`);
+export function visibilityFilter(endpoint: 'health' | 'catalog', visibility: Visibility): string {
+  const selectors =
+    endpoint === 'health'
+      ? { meta: 'Service.Meta', tags: 'Service.Tags', kind: 'Service.Kind' }
+      : { meta: 'ServiceMeta', tags: 'ServiceTags', kind: 'ServiceKind' };
+  const key = quote(META_KEYS.namespace);
+  const clauses =
+    visibility.namespace === undefined
+      ? [`${key} not in ${selectors.meta}`]
+      : [`${key} in ${selectors.meta}`, `${selectors.meta}.${META_KEYS.namespace} == ${quote(visibility.namespace)}`];
+  for (const tag of visibility.tags) clauses.push(`${quote(tag)} in ${selectors.tags}`);
+  if (visibility.kinds.length < SERVICE_KINDS.length) {
+    const kinds = visibility.kinds.map((kind) => `${selectors.kind} == ${quote(kind === 'typical' ? '' : kind)}`);
+    clauses.push(kinds.length === 1 ? (kinds[0] as string) : `(${kinds.join(' or ')})`);
+  }
   return clauses.join(' and ');
 }
 
@@ -174,28 +234,40 @@ export function statusOf(checks: readonly { readonly CheckID: string; readonly S
   return maintenance ? 'draining' : worst;
 }
 
-interface ReadContext {
+/** What {@link instanceFromHealthEntry} needs to know about the read. */
+export interface ReadContext extends Visibility {
   readonly service: string;
-  readonly namespace: string | undefined;
-  readonly tags: readonly string[];
   /** Timestamp used for instances registered by other tools, which carry none. */
   readonly now: number;
 }
 
-/** A parsed entry, or `undefined` for one outside this backend's view (another namespace, missing tags). */
+/** A parsed entry, or `undefined` for one outside this backend's view (another namespace or kind, missing tags). */
 export type EntryResult = ServiceInstance | undefined;
 
 /**
  * Turns one element of a `/v1/health/service/:name` answer into an instance. Throws
  * {@link MalformedRecordError} when a field is missing, has the wrong type or holds a value
- * rollcall cannot accept; the caller skips, logs and counts those.
+ * rollcall cannot accept; the caller skips, logs and counts those. Never throws anything else.
  */
 export function instanceFromHealthEntry(entry: unknown, context: ReadContext): EntryResult {
   const where = `consul health entry of ${context.service}`;
   const root = record(entry, where);
   const service = record(root['Service'], `${where}: Service`);
   const serviceId = string(service['ID'], `${where}: Service.ID`);
-  const location = `consul service ${JSON.stringify(serviceId)} of ${context.service}`;
+  const location = `consul service ${shown(serviceId)} of ${context.service}`;
+  const name = string(service['Service'], `${location}: Service.Service`);
+  if (name !== context.service) throw new MalformedRecordError(location, `expected Service.Service ${JSON.stringify(context.service)}, got ${shown(name)}`);
+
+  // The view first (second line of defence behind the server-side filter, for agents that
+  // ignore `filter`), so entries outside it are left out rather than counted as malformed.
+  const kind = string(service['Kind'] ?? '', `${location}: Service.Kind`);
+  if (!(context.kinds as readonly string[]).includes(kind === '' ? 'typical' : kind)) return undefined;
+  const meta = stringRecord(service['Meta'] ?? {}, `${location}: Service.Meta`);
+  const namespace = Object.hasOwn(meta, META_KEYS.namespace) ? meta[META_KEYS.namespace] : undefined;
+  if (namespace !== context.namespace) return undefined;
+  const tags = stringArray(service['Tags'] ?? [], `${location}: Service.Tags`);
+  if (!context.tags.every((tag) => tags.includes(tag))) return undefined;
+
   const node = record(root['Node'], `${location}: Node`);
   const checks = array(root['Checks'], `${location}: Checks`).map((check, index) => {
     const fields = record(check, `${location}: Checks[${index}]`);
@@ -204,20 +276,11 @@ export function instanceFromHealthEntry(entry: unknown, context: ReadContext): E
       Status: string(fields['Status'], `${location}: Checks[${index}].Status`),
     };
   });
-  const name = string(service['Service'], `${location}: Service.Service`);
-  if (name !== context.service) throw new MalformedRecordError(location, `expected Service.Service ${JSON.stringify(context.service)}, got ${JSON.stringify(name)}`);
-  const tags = stringArray(service['Tags'] ?? [], `${location}: Service.Tags`);
-  const meta = stringRecord(service['Meta'] ?? {}, `${location}: Service.Meta`);
   const port = number(service['Port'], `${location}: Service.Port`);
   const address = string(service['Address'] ?? '', `${location}: Service.Address`);
   const host = address === '' ? string(node['Address'], `${location}: Node.Address`) : address;
 
-  // A second line of defence behind the server-side filter, for agents that ignore `filter`.
-  const namespace = meta[META_KEYS.namespace];
-  if ((namespace === '' ? undefined : namespace) !== context.namespace) return undefined;
-  if (!context.tags.every((tag) => tags.includes(tag))) return undefined;
-
-  const userMeta: Record<string, string> = {};
+  const userMeta = Object.create(null) as Record<string, string>;
   for (const [key, value] of Object.entries(meta)) {
     if (!key.startsWith(RESERVED_META_PREFIX) && !key.startsWith(CONSUL_META_PREFIX)) userMeta[key] = value;
   }
@@ -255,7 +318,7 @@ function weightOf(value: unknown, location: string): number {
 
 function timestamp(value: string | undefined, fallback: number, location: string): number {
   if (value === undefined) return fallback;
-  if (!/^\d{1,16}$/.test(value)) throw new MalformedRecordError(location, `expected epoch milliseconds, got ${JSON.stringify(value)}`);
+  if (!/^\d{1,16}$/.test(value)) throw new MalformedRecordError(location, `expected epoch milliseconds, got ${shown(value)}`);
   return Number(value);
 }
 
@@ -283,9 +346,15 @@ function stringArray(value: unknown, location: string): string[] {
   return array(value, location).map((item, index) => string(item, `${location}[${index}]`));
 }
 
+/** A copy without prototype, so that a `__proto__` key read from Consul stays an ordinary pair. */
 function stringRecord(value: unknown, location: string): Record<string, string> {
   const fields = record(value, location);
-  const copy: Record<string, string> = {};
-  for (const [key, item] of Object.entries(fields)) copy[key] = string(item, `${location}.${key}`);
+  const copy = Object.create(null) as Record<string, string>;
+  for (const [key, item] of Object.entries(fields)) copy[key] = string(item, `${location}[${shown(key)}]`);
   return copy;
+}
+
+/** Registry text quoted in a message, cut short: a record must not copy kilobytes into log lines. */
+function shown(text: string): string {
+  return JSON.stringify(text.length > MAX_SHOWN ? `${text.slice(0, MAX_SHOWN)}…` : text);
 }

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, messageOf } from '../../core/errors.js';
 import { durationOption } from '../../core/options.js';
 import type { LoggerLike } from '../../core/logger.js';
-import { NAMESPACE_PATTERN } from './mapping.js';
+import { NAMESPACE_PATTERN, SERVICE_KINDS, assertFilterableTags, type ConsulServiceKind } from './mapping.js';
 
 /** TLS settings for an HTTPS Consul address. */
 export interface ConsulTlsOptions {
@@ -52,8 +52,14 @@ export interface ConsulBackendOptions {
   namespace?: string | undefined;
   /** Ask Consul for instances whose checks all pass (`?passing`): warning, critical and draining instances are then not listed at all. @default false */
   passingOnly?: boolean | undefined;
-  /** List only instances carrying every one of these tags. @default [] */
+  /** List only instances carrying every one of these tags (no `"`: Consul's filter language cannot quote it). @default [] */
   tags?: readonly string[] | undefined;
+  /**
+   * Consul service kinds to list. `typical` services are applications; Connect sidecar proxies
+   * (`connect-proxy`) and mesh, terminating, ingress and API gateways are listed in Consul beside
+   * them and are left out unless named here. @default ['typical']
+   */
+  serviceKinds?: readonly ConsulServiceKind[] | undefined;
   /**
    * How long the TTL check may stay critical before Consul removes the instance on its own
    * (`DeregisterCriticalServiceAfter`). Consul raises anything below one minute to one minute and
@@ -107,6 +113,7 @@ export interface ConsulSettings {
   readonly namespace: string | undefined;
   readonly passingOnly: boolean;
   readonly tags: readonly string[];
+  readonly serviceKinds: readonly ConsulServiceKind[];
   readonly deregisterCriticalAfterMs: number;
   readonly requestTimeoutMs: number;
   readonly watchWaitMs: number;
@@ -138,6 +145,11 @@ export function resolveSettings(options: ConsulBackendOptions): ConsulSettings {
   if (!Array.isArray(tags) || tags.some((tag: unknown) => typeof tag !== 'string' || !/^[^\s,]{1,128}$/.test(tag))) {
     throw new InvalidArgumentError('tags', 'an array of tags of 1-128 characters without spaces or commas', tags);
   }
+  assertFilterableTags(tags as string[], 'tags');
+  const serviceKinds: unknown = options.serviceKinds ?? ['typical'];
+  if (!Array.isArray(serviceKinds) || serviceKinds.length === 0 || serviceKinds.some((kind: unknown) => !(SERVICE_KINDS as readonly unknown[]).includes(kind))) {
+    throw new InvalidArgumentError('serviceKinds', `a non-empty array of ${SERVICE_KINDS.join(', ')}`, serviceKinds);
+  }
   const passingOnly = options.passingOnly ?? false;
   if (typeof passingOnly !== 'boolean') throw new InvalidArgumentError('passingOnly', 'a boolean', passingOnly);
   const namespace = options.namespace;
@@ -161,6 +173,8 @@ export function resolveSettings(options: ConsulBackendOptions): ConsulSettings {
     namespace,
     passingOnly,
     tags: Object.freeze([...(tags as string[])]),
+    // In Consul's order, so that equal settings always build the same filter.
+    serviceKinds: Object.freeze(SERVICE_KINDS.filter((kind) => (serviceKinds as readonly string[]).includes(kind))),
     deregisterCriticalAfterMs: durationOption(options.deregisterCriticalAfterMs, DEFAULT_DEREGISTER_CRITICAL_AFTER_MS, 'deregisterCriticalAfterMs', 1_000, 86_400_000),
     requestTimeoutMs: durationOption(options.requestTimeoutMs, 5_000, 'requestTimeoutMs', 1, 600_000),
     watchWaitMs: durationOption(options.watchWaitMs, 60_000, 'watchWaitMs', 1_000, MAX_CONSUL_WAIT_MS),

@@ -1,7 +1,7 @@
 /**
- * Watches one service with Consul blocking queries, following Consul's rules for clients: pass
- * back `X-Consul-Index`, never block on index 0, reset when the index goes backwards, rate-limit
- * the loop, back off on errors. {@link WatchHub} shares one such loop per service among all
+ * Watches one service with Consul blocking queries, following Consul's rules for clients
+ * (api-docs/features/blocking.mdx): pass back `X-Consul-Index`, never block on index 0, reset when
+ * the index goes backwards, rate-limit the loop, back off on errors. {@link WatchHub} shares one such loop per service among all
  * subscribers of a backend; this module knows nothing about subscribers.
  */
 import { ExponentialBackoff, type IBackoff } from 'cockatiel';
@@ -10,19 +10,27 @@ import { messageOf } from '../../core/errors.js';
 import type { ServiceInstance } from '../../core/instance.js';
 import type { Logger } from '../../core/logger.js';
 import type { WatchSink, WatchSource } from '../watch-hub.js';
-import type { ConsulHttp } from './http.js';
-import { goDuration } from './mapping.js';
 import type { ConsulSettings } from './options.js';
 
+/** One health read as the backend made it: the parsed view, the answer's index and its raw body. */
+export interface HealthRead {
+  readonly instances: ServiceInstance[];
+  readonly index: bigint;
+  readonly body: string;
+}
+
 export interface WatchDependencies {
-  readonly http: ConsulHttp;
   readonly settings: ConsulSettings;
   readonly logger: Logger;
   readonly random: () => number;
-  /** Query parameters of every read (filter, dc, ns, partition, passing). */
-  readonly readQuery: (service: string) => Record<string, string | undefined>;
-  /** Parses a `/v1/health/service` body; throws when the body as a whole is unusable. */
-  readonly parse: (service: string, body: string) => ServiceInstance[];
+  /**
+   * Reads the service's health (filter, parse, reset detection); a blocking query when `index` is
+   * given. Rejects when Consul fails or the body as a whole is unusable.
+   */
+  readonly read: (
+    service: string,
+    options: { index?: bigint | undefined; waitMs?: number | undefined; signal: AbortSignal; timeoutMs: number },
+  ) => Promise<HealthRead>;
   /** Receives each running loop so that `close()` can wait for it to end. */
   readonly track: (loop: Promise<void>) => void;
 }
@@ -36,26 +44,15 @@ export function consulWatchSource(dependencies: WatchDependencies): WatchSource 
   };
 }
 
-/**
- * `X-Consul-Index` as a number. Consul never sends 0 (it rewrites 0 to 1 so clients cannot
- * busy-loop), and neither do we: a missing, zero or unparsable index counts as 1.
- */
-function parseIndex(header: string | string[] | undefined): number {
-  const text = Array.isArray(header) ? header[0] : header;
-  if (text === undefined || !/^\d{1,20}$/.test(text)) return 1;
-  const index = Number(text);
-  return index < 1 ? 1 : index;
-}
-
 async function watchLoop(service: string, sink: WatchSink, signal: AbortSignal, dependencies: WatchDependencies): Promise<void> {
-  const { http, settings, logger, random } = dependencies;
-  const path = `/v1/health/service/${service}`;
+  const { settings, logger, random } = dependencies;
   const bucket = new TokenBucket(settings.watchRateBurst, settings.watchRateIntervalMs);
   const backoffFactory = new ExponentialBackoff({
     initialDelay: settings.watchRetryInitialDelayMs,
     maxDelay: settings.watchRetryMaxDelayMs,
   });
-  let index = 0;
+  // 0: no index yet, the next read does not block.
+  let index = 0n;
   let delivered: string | undefined;
   let mustDeliver = true;
   let backoff: IBackoff<unknown> | undefined;
@@ -63,27 +60,23 @@ async function watchLoop(service: string, sink: WatchSink, signal: AbortSignal, 
   while (!signal.aborted) {
     try {
       await bucket.take(signal);
-      const blocking = index > 0;
+      const blocking = index > 0n;
       const waitMs = jitterDown(settings.watchWaitMs, 0.1, random);
-      const query = blocking ? { ...dependencies.readQuery(service), index: String(index), wait: goDuration(waitMs) } : dependencies.readQuery(service);
       // Consul may hold the answer up to wait/16 past the wait; the request timeout covers the trip on top.
       const timeoutMs = blocking ? waitMs + Math.ceil(waitMs / 16) + settings.requestTimeoutMs : settings.requestTimeoutMs;
-      const response = await http.send('watch', 'GET', path, { query, signal, timeoutMs });
-      if (response.status !== 200) throw http.failure('watch', response);
-      const instances = dependencies.parse(service, response.body);
-      const next = parseIndex(response.headers['x-consul-index']);
-      if (next < index) {
+      const read = await dependencies.read(service, blocking ? { index, waitMs, signal, timeoutMs } : { signal, timeoutMs });
+      if (read.index < index) {
         // A snapshot restore or a lost raft log: the old index means nothing now. Start over with a
-        // non-blocking query, as Consul's docs require.
-        logger.debug({ service, from: index, to: next }, `Consul index of ${service} went backwards; resetting the watch`);
-        index = 0;
+        // non-blocking query, as Consul's docs require (the backend already told onReset listeners).
+        logger.debug({ service, from: String(index), to: String(read.index) }, `Consul index of ${service} went backwards; resetting the watch`);
+        index = 0n;
       } else {
-        index = next;
+        index = read.index;
       }
-      if (mustDeliver || response.body !== delivered) {
-        delivered = response.body;
+      if (mustDeliver || read.body !== delivered) {
+        delivered = read.body;
         mustDeliver = false;
-        sink.change(instances);
+        sink.change(read.instances);
       }
       if (backoff !== undefined) {
         backoff = undefined;
@@ -96,7 +89,7 @@ async function watchLoop(service: string, sink: WatchSink, signal: AbortSignal, 
       else logger.debug({ service, err: failure }, `watch of ${service} still failing`);
       backoff = backoff === undefined ? backoffFactory.next() : backoff.next(undefined);
       // Whatever changed during the outage arrives as one full list once a poll succeeds.
-      index = 0;
+      index = 0n;
       mustDeliver = true;
       sink.error(failure);
       try {

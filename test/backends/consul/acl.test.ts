@@ -50,7 +50,9 @@ describe('ACL tokens', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-    expect(double.requests.map((r) => r.headers['x-consul-token'])).toEqual([WRITER, READER]);
+    const tokens = double.requests.map((r) => r.headers['x-consul-token']);
+    expect([...new Set(tokens)]).toEqual([WRITER, READER]);
+    expect(double.requestsTo('/v1/agent/service/register').map((r) => r.headers['x-consul-token'])).toEqual([WRITER]);
   });
 
   it('turns an unknown token into REGISTRY_AUTH everywhere, without ever showing the token', async () => {

@@ -44,7 +44,8 @@ describe('registration', () => {
     const check = double.state.checks.get(`default/default/service:orders:${registered.id}`);
     expect(check).toMatchObject({ type: 'ttl', status: 'passing', reapAfterMs: 90_000 });
     expect(check?.definition?.ttlMs).toBe(15_000);
-    expect(double.requestsTo('/v1/agent/service/register')[0]?.query.get('replace-existing-checks')).toBe('true');
+    // replace-existing-checks would also remove a maintenance check (see the drain tests).
+    expect(double.requestsTo('/v1/agent/service/register')[0]?.query.has('replace-existing-checks')).toBe(false);
     // Nothing the backend sends is silently dropped by Consul.
     expect(double.ignoredFields).toEqual([]);
   });
@@ -59,8 +60,8 @@ describe('registration', () => {
     await a.register({ ...same, port: 9090 }, { ttlMs: 15_000 });
     const services = (await call('GET', '/v1/agent/services')).json<Record<string, { Port: number; Meta: Record<string, string> }>>();
     expect(Object.entries(services).map(([id, s]) => [id, s.Port, s.Meta['rollcall_namespace']])).toEqual([
-      ['team-a.orders:same', 9090, 'team-a'],
-      ['team-b.orders:same', 8080, 'team-b'],
+      ['team-a~orders:same', 9090, 'team-a'],
+      ['team-b~orders:same', 8080, 'team-b'],
     ]);
   });
 
@@ -196,7 +197,7 @@ describe('reads', () => {
       'shop',
       'eu',
       'dc1',
-      'Service.Meta.rollcall_namespace is empty and "canary" in Service.Tags',
+      `"rollcall_namespace" not in Service.Meta and "canary" in Service.Tags and Service.Kind == ""`,
     ]);
     expect(double.requestsTo('/v1/agent/service/register').every((r) => r.query.get('ns') === 'shop' && r.query.get('partition') === 'eu')).toBe(true);
     await expect(backend().instances('orders')).resolves.toEqual([]);
@@ -230,7 +231,13 @@ describe('reads', () => {
     // The namespace-less view holds what other tools registered, Consul's own service included;
     // only names rollcall cannot address (a space) are left out.
     await expect(backend().services()).resolves.toEqual(['Legacy_API', 'consul']);
-    expect(double.requestsTo('/v1/catalog/services').at(-1)?.query.get('filter')).toBe('ServiceMeta.rollcall_namespace is empty');
+    expect(double.requestsTo('/v1/catalog/services').map((r) => r.query.get('filter'))).toEqual([
+      '"rollcall_namespace" in ServiceMeta and ServiceMeta.rollcall_namespace == "team-a" and ServiceKind == ""',
+      // Once per backend: does this agent apply `filter` on /v1/catalog/services at all?
+      'ServiceName == "rollcall" and ServiceName != "rollcall"',
+      '"rollcall_namespace" not in ServiceMeta and ServiceKind == ""',
+      'ServiceName == "rollcall" and ServiceName != "rollcall"',
+    ]);
   });
 });
 

@@ -12,6 +12,8 @@ export interface AclPolicy {
   readonly servicePrefix?: Readonly<Record<string, Access>> | undefined;
   readonly node?: Readonly<Record<string, Access>> | undefined;
   readonly nodePrefix?: Readonly<Record<string, Access>> | undefined;
+  readonly agent?: Readonly<Record<string, Access>> | undefined;
+  readonly agentPrefix?: Readonly<Record<string, Access>> | undefined;
 }
 
 export interface AclOptions {
@@ -48,9 +50,9 @@ export class Authorizer {
     return new Authorizer({}, 'allow', undefined, false);
   }
 
-  allowed(resource: 'service' | 'node', name: string, need: 'read' | 'write'): boolean {
-    const exact = resource === 'service' ? this.#policy.service : this.#policy.node;
-    const prefixes = resource === 'service' ? this.#policy.servicePrefix : this.#policy.nodePrefix;
+  allowed(resource: 'service' | 'node' | 'agent', name: string, need: 'read' | 'write'): boolean {
+    const exact = resource === 'service' ? this.#policy.service : resource === 'node' ? this.#policy.node : this.#policy.agent;
+    const prefixes = resource === 'service' ? this.#policy.servicePrefix : resource === 'node' ? this.#policy.nodePrefix : this.#policy.agentPrefix;
     let access: Access | undefined = exact?.[name];
     if (access === undefined) {
       let longest = -1;
@@ -66,7 +68,7 @@ export class Authorizer {
   }
 
   /** Throws the modern `Permission denied` error unless `need` is allowed. */
-  require(resource: 'service' | 'node', name: string, need: 'read' | 'write'): void {
+  require(resource: 'service' | 'node' | 'agent', name: string, need: 'read' | 'write'): void {
     if (this.allowed(resource, name, need)) return;
     const permission = `'${resource}:${need}' on ${JSON.stringify(name)}`;
     throw new AclError(

@@ -47,6 +47,14 @@ export interface CheckDefinition {
   failuresBeforeCritical: number;
 }
 
+/** The parts of `ConnectProxyConfig` the double keeps. */
+export interface ProxyDefinition {
+  destinationServiceName: string;
+  destinationServiceId: string;
+  localServiceAddress: string;
+  localServicePort: number;
+}
+
 export interface ServiceDefinition {
   id: string;
   name: string;
@@ -60,6 +68,10 @@ export interface ServiceDefinition {
   enableTagOverride: boolean;
   check: CheckDefinition | undefined;
   checks: CheckDefinition[];
+  proxy: ProxyDefinition;
+  /** `Connect.SidecarService`: a nested definition the agent registers as a service of its own. */
+  sidecarService: ServiceDefinition | undefined;
+  connectNative: boolean;
 }
 
 type FieldType = 'string' | 'int' | 'bool' | 'strings' | 'stringMap' | 'duration' | 'object' | 'objects' | 'headers' | 'any';
@@ -127,6 +139,26 @@ const SERVICE_FIELDS: Readonly<Record<string, FieldSpec>> = {
   token: { go: 'Token', type: 'string' },
 };
 
+const PROXY_FIELDS: Readonly<Record<string, FieldSpec>> = {
+  destinationServiceName: { go: 'DestinationServiceName', type: 'string' },
+  destinationServiceId: { go: 'DestinationServiceID', type: 'string' },
+  localServiceAddress: { go: 'LocalServiceAddress', type: 'string' },
+  localServicePort: { go: 'LocalServicePort', type: 'int' },
+  // Accepted by Consul, unused by the double.
+  config: { go: 'Config', type: 'any' },
+  upstreams: { go: 'Upstreams', type: 'any' },
+  meshGateway: { go: 'MeshGateway', type: 'any' },
+  expose: { go: 'Expose', type: 'any' },
+  mode: { go: 'Mode', type: 'string' },
+  transparentProxy: { go: 'TransparentProxy', type: 'any' },
+  localServiceSocketPath: { go: 'LocalServiceSocketPath', type: 'string' },
+};
+
+const CONNECT_FIELDS: Readonly<Record<string, FieldSpec>> = {
+  native: { go: 'Native', type: 'bool' },
+  sidecarService: { go: 'SidecarService', type: 'object' },
+};
+
 const UPDATE_FIELDS: Readonly<Record<string, FieldSpec>> = {
   status: { go: 'Status', type: 'string' },
   output: { go: 'Output', type: 'string' },
@@ -157,7 +189,10 @@ export function parseBody(text: string, goType: string): Record<string, unknown>
 }
 
 export function decodeServiceDefinition(text: string, ignored: string[]): ServiceDefinition {
-  const raw = parseBody(text, 'structs.ServiceDefinition');
+  return decodeService(parseBody(text, 'structs.ServiceDefinition'), ignored);
+}
+
+function decodeService(raw: Record<string, unknown>, ignored: string[]): ServiceDefinition {
   const fields = decodeFields(raw, SERVICE_FIELDS, 'ServiceDefinition', ignored);
   const weights = fields['weights'] as Record<string, unknown> | undefined;
   const check = fields['check'] as Record<string, unknown> | undefined;
@@ -175,6 +210,31 @@ export function decodeServiceDefinition(text: string, ignored: string[]): Servic
     enableTagOverride: (fields['enableTagOverride'] as boolean | undefined) ?? false,
     check: check === undefined ? undefined : decodeCheck(check, 'CheckType', ignored),
     checks: checks.map((item) => decodeCheck(item, 'CheckType', ignored)),
+    proxy: decodeProxy(fields['proxy'], ignored),
+    ...decodeConnect(fields['connect'], ignored),
+  };
+}
+
+function decodeProxy(value: unknown, ignored: string[]): ProxyDefinition {
+  if (value !== undefined && (typeof value !== 'object' || value === null || Array.isArray(value))) throw typeError(value, 'ServiceDefinition.Proxy', 'structs.ConnectProxyConfig');
+  const fields = value === undefined ? {} : decodeFields(value as Record<string, unknown>, PROXY_FIELDS, 'ConnectProxyConfig', ignored);
+  return {
+    destinationServiceName: str(fields['destinationServiceName']),
+    destinationServiceId: str(fields['destinationServiceId']),
+    localServiceAddress: str(fields['localServiceAddress']),
+    localServicePort: num(fields['localServicePort']),
+  };
+}
+
+/** `ServiceConnect`, whose UnmarshalJSON also takes `sidecar_service`. */
+function decodeConnect(value: unknown, ignored: string[]): { sidecarService: ServiceDefinition | undefined; connectNative: boolean } {
+  if (value === undefined) return { sidecarService: undefined, connectNative: false };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw typeError(value, 'ServiceDefinition.Connect', 'structs.ServiceConnect');
+  const fields = decodeFields(value as Record<string, unknown>, CONNECT_FIELDS, 'ServiceConnect', ignored);
+  const sidecar = fields['sidecarService'] as Record<string, unknown> | undefined;
+  return {
+    sidecarService: sidecar === undefined ? undefined : decodeService(sidecar, ignored),
+    connectNative: (fields['native'] as boolean | undefined) ?? false,
   };
 }
 
@@ -185,6 +245,11 @@ export function decodeCheckDefinition(text: string, ignored: string[]): CheckDef
 export function decodeCheckUpdate(text: string): { status: string; output: string } {
   const fields = decodeFields(parseBody(text, 'agent.checkUpdate'), UPDATE_FIELDS, 'checkUpdate', []);
   return { status: str(fields['status']), output: str(fields['output']) };
+}
+
+/** A check definition with every field at its zero value. */
+export function emptyCheck(): CheckDefinition {
+  return decodeCheck({}, 'CheckType', []);
 }
 
 /** `CheckType.Validate()` of Consul (modern wording); `undefined` when valid. */

@@ -8,7 +8,14 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConsulDouble } from './index.js';
 
 const vendored = new URL('./fixtures/', import.meta.url);
-const upstream = new URL('../../../../shared/reference/consul-fixtures/', import.meta.url);
+/** shared/reference/consul-fixtures in the nearest ancestor that has it (the main checkout and worktrees sit at different depths). */
+const upstream = ((): URL => {
+  for (let up = '../../../'; up.length < 40; up += '../') {
+    const candidate = new URL(`${up}shared/reference/consul-fixtures/`, import.meta.url);
+    if (existsSync(candidate)) return candidate;
+  }
+  return new URL('../../../../shared/reference/consul-fixtures/', import.meta.url);
+})();
 
 function fixtureText(name: string): string {
   return readFileSync(new URL(name, vendored), 'utf8');

@@ -18,7 +18,7 @@ function enterpriseFields(context: FormatContext, record: { readonly namespace: 
 export function nodeJson(context: FormatContext): Record<string, unknown> {
   const { options } = context.state;
   return {
-    ID: options.nodeId,
+    ID: context.state.nodeId,
     Node: options.nodeName,
     Address: options.nodeAddress,
     Datacenter: options.datacenter,
@@ -43,11 +43,25 @@ export function serviceJson(context: FormatContext, service: ServiceRecord): Rec
     Weights: { ...service.weights },
     EnableTagOverride: service.enableTagOverride,
     ...(service.kind === '' ? {} : { Kind: service.kind }),
-    Proxy: { Mode: '', MeshGateway: {}, Expose: {} },
-    Connect: {},
+    Proxy: proxyJson(service),
+    Connect: service.connectNative ? { Native: true } : {},
     ...enterpriseFields(context, service),
     CreateIndex: service.createIndex,
     ModifyIndex: service.modifyIndex,
+  };
+}
+
+/** `structs.ConnectProxyConfig` with `omitempty` fields left out, as Consul renders it. */
+function proxyJson(service: ServiceRecord): Record<string, unknown> {
+  const { proxy } = service;
+  return {
+    ...(proxy.destinationServiceName === '' ? {} : { DestinationServiceName: proxy.destinationServiceName }),
+    ...(proxy.destinationServiceId === '' ? {} : { DestinationServiceID: proxy.destinationServiceId }),
+    ...(proxy.localServiceAddress === '' ? {} : { LocalServiceAddress: proxy.localServiceAddress }),
+    ...(proxy.localServicePort === 0 ? {} : { LocalServicePort: proxy.localServicePort }),
+    Mode: '',
+    MeshGateway: {},
+    Expose: {},
   };
 }
 
@@ -64,6 +78,7 @@ export function agentServiceJson(context: FormatContext, service: ServiceRecord)
     Weights: { ...service.weights },
     EnableTagOverride: service.enableTagOverride,
     ...(service.kind === '' ? {} : { Kind: service.kind }),
+    ...(service.kind === 'connect-proxy' || service.kind.endsWith('-gateway') ? { Proxy: proxyJson(service) } : {}),
     Datacenter: context.state.options.datacenter,
     ...enterpriseFields(context, service),
   };
@@ -139,17 +154,17 @@ export function catalogServiceJson(context: FormatContext, service: ServiceRecor
     ServicePort: service.port,
     ServiceEnableTagOverride: service.enableTagOverride,
     ServiceProxy: {
-      DestinationServiceName: '',
-      DestinationServiceID: '',
-      LocalServiceAddress: '',
-      LocalServicePort: 0,
+      DestinationServiceName: service.proxy.destinationServiceName,
+      DestinationServiceID: service.proxy.destinationServiceId,
+      LocalServiceAddress: service.proxy.localServiceAddress,
+      LocalServicePort: service.proxy.localServicePort,
       Config: null,
       Upstreams: null,
       Mode: '',
       MeshGateway: {},
       Expose: {},
     },
-    ServiceConnect: { Native: false, Proxy: null },
+    ServiceConnect: { Native: service.connectNative, Proxy: null },
     ...enterpriseFields(context, service),
     CreateIndex: service.createIndex,
     ModifyIndex: service.modifyIndex,

@@ -9,21 +9,22 @@
  * the reaper's period and minimum, the output sync delay, fault injection, the request log and
  * the hooks on `state` (snapshot restore, spurious wake-up, node health, agent restart).
  */
-import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { isIPv4, isIPv6, type AddressInfo } from 'node:net';
 import { AclError, resolveToken, tokenOf, type AclOptions, type Authorizer } from './acl.js';
-import { FilterError, createFilter, type Filter, type SelectorSchema } from './bexpr.js';
+import { FilterError, FilterEvaluationError, createFilter, type BexprVersion, type Filter, type SelectorSchema } from './bexpr.js';
 import {
   HttpError,
   checkTypeOf,
   decodeCheckDefinition,
   decodeCheckUpdate,
   decodeServiceDefinition,
+  emptyCheck,
   isEmptyCheck,
   validateCheck,
   type CheckDefinition,
+  type ServiceDefinition,
 } from './decode.js';
 import { parseGoDuration } from './duration.js';
 import {
@@ -31,6 +32,7 @@ import {
   catalogServiceJson,
   checkJson,
   healthEntryJson,
+  nodeJson,
   type FormatContext,
 } from './format.js';
 import { ConsulState, recordKey, type CheckStatus, type NewCheck, type ServiceRecord } from './state.js';
@@ -52,6 +54,14 @@ export interface ConsulDoubleOptions {
   readonly deregisterCriticalMinMs?: number | undefined;
   /** Test knob for Consul's `check_update_interval`. @default 300000 */
   readonly checkUpdateIntervalMs?: number | undefined;
+  /**
+   * The generation of Consul's filter language (go-bexpr) to speak, see bexpr.ts: `0.1.2` for
+   * Consul 1.5-1.10, `0.1.10` for Consul 1.11 until go-bexpr 0.1.12, `0.1.12` for newer ones;
+   * `none` ignores `filter` everywhere, as agents before 1.5 do. @default '0.1.12'
+   */
+  readonly bexpr?: BexprVersion | 'none' | undefined;
+  /** Apply `filter` on `/v1/catalog/services`; Consul before 1.14 ignores it there (hashicorp/consul#9422). @default true */
+  readonly catalogServicesFilter?: boolean | undefined;
   /** Serve HTTPS with this key and certificate (PEM); `ca` plus `requestCert` to demand client certificates. */
   readonly tls?: { readonly key: string; readonly cert: string; readonly ca?: string; readonly requestCert?: boolean } | undefined;
 }
@@ -128,24 +138,48 @@ const UNKNOWN_PATH = 'Invalid URL path: not a recognized HTTP API endpoint\n';
 const SCRIPTS_DISABLED = "Scripts are disabled on this agent from remote calls; to enable, configure 'enable_script_checks' to true";
 const META_KEY = /^[a-zA-Z0-9_-]+$/;
 
-const HEALTH_SCHEMA: SelectorSchema = [
-  'Node.ID', 'Node.Node', 'Node.Address', 'Node.Datacenter', 'Node.TaggedAddresses.*', 'Node.Meta.*',
-  'Service.ID', 'Service.Service', 'Service.Tags', 'Service.Address', 'Service.Port', 'Service.Meta.*',
-  'Service.Weights.Passing', 'Service.Weights.Warning', 'Service.EnableTagOverride', 'Service.Kind',
-  'Service.TaggedAddresses.*.Address', 'Service.TaggedAddresses.*.Port',
-];
-const CATALOG_SCHEMA: SelectorSchema = [
-  'ID', 'Node', 'Address', 'Datacenter', 'TaggedAddresses.*', 'NodeMeta.*', 'ServiceKind', 'ServiceID', 'ServiceName',
-  'ServiceTags', 'ServiceAddress', 'ServiceMeta.*', 'ServicePort', 'ServiceWeights.Passing', 'ServiceWeights.Warning',
-  'ServiceEnableTagOverride', 'ServiceTaggedAddresses.*.Address', 'ServiceTaggedAddresses.*.Port',
-];
-const AGENT_SERVICE_SCHEMA: SelectorSchema = [
-  'ID', 'Service', 'Tags', 'Meta.*', 'Port', 'Address', 'Weights.Passing', 'Weights.Warning', 'EnableTagOverride', 'Kind', 'Datacenter',
-];
-const AGENT_CHECK_SCHEMA: SelectorSchema = ['Node', 'CheckID', 'Name', 'Status', 'Notes', 'Output', 'ServiceID', 'ServiceName', 'ServiceTags', 'Type'];
+const NODE_FIELDS: SelectorSchema = {
+  ID: 'string', Node: 'string', Address: 'string', Datacenter: 'string', TaggedAddresses: 'map', 'TaggedAddresses.*': 'string', Meta: 'map', 'Meta.*': 'string',
+};
+const SERVICE_FIELDS: SelectorSchema = {
+  Kind: 'string', ID: 'string', Service: 'string', Tags: 'strings', Address: 'string', Meta: 'map', 'Meta.*': 'string', Port: 'int',
+  TaggedAddresses: 'map', 'TaggedAddresses.*': 'struct', 'TaggedAddresses.*.Address': 'string', 'TaggedAddresses.*.Port': 'int',
+  Weights: 'struct', 'Weights.Passing': 'int', 'Weights.Warning': 'int', EnableTagOverride: 'bool',
+  Proxy: 'struct', 'Proxy.DestinationServiceName': 'string', 'Proxy.DestinationServiceID': 'string', 'Proxy.LocalServiceAddress': 'string', 'Proxy.LocalServicePort': 'int',
+  Connect: 'struct', 'Connect.Native': 'bool',
+};
+const CHECK_FIELDS: SelectorSchema = {
+  Node: 'string', CheckID: 'string', Name: 'string', Status: 'string', Notes: 'string', Output: 'string', ServiceID: 'string', ServiceName: 'string', ServiceTags: 'strings', Type: 'string',
+};
+
+function under(prefix: string, fields: SelectorSchema, root: 'struct' | 'structs'): SelectorSchema {
+  return { [prefix]: root, ...Object.fromEntries(Object.entries(fields).map(([path, type]) => [`${prefix}.${path}`, type])) };
+}
+
+/** `structs.CheckServiceNode` (health.mdx "Filtering"). */
+const HEALTH_SCHEMA: SelectorSchema = { ...under('Node', NODE_FIELDS, 'struct'), ...under('Service', SERVICE_FIELDS, 'struct'), ...under('Checks', CHECK_FIELDS, 'structs') };
+/** `structs.ServiceNode` (catalog.mdx "Filtering"). */
+const CATALOG_SCHEMA: SelectorSchema = {
+  ID: 'string', Node: 'string', Address: 'string', Datacenter: 'string', TaggedAddresses: 'map', 'TaggedAddresses.*': 'string', NodeMeta: 'map', 'NodeMeta.*': 'string',
+  ServiceKind: 'string', ServiceID: 'string', ServiceName: 'string', ServiceTags: 'strings', ServiceAddress: 'string', ServiceMeta: 'map', 'ServiceMeta.*': 'string',
+  ServicePort: 'int', ServiceWeights: 'struct', 'ServiceWeights.Passing': 'int', 'ServiceWeights.Warning': 'int', ServiceEnableTagOverride: 'bool',
+  ServiceTaggedAddresses: 'map', 'ServiceTaggedAddresses.*': 'struct', 'ServiceTaggedAddresses.*.Address': 'string', 'ServiceTaggedAddresses.*.Port': 'int',
+  ServiceProxy: 'struct', 'ServiceProxy.DestinationServiceName': 'string', 'ServiceProxy.DestinationServiceID': 'string', ServiceConnect: 'struct', 'ServiceConnect.Native': 'bool',
+};
+/** `api.AgentService` (agent/service.mdx "Filtering"). */
+const AGENT_SERVICE_SCHEMA: SelectorSchema = { ...SERVICE_FIELDS, Datacenter: 'string' };
+/** `structs.HealthCheck` (agent/check.mdx, health.mdx "Filtering"). */
+const AGENT_CHECK_SCHEMA: SelectorSchema = CHECK_FIELDS;
+/** `structs.Node` (catalog.mdx "List Nodes" filtering). */
+const NODE_SCHEMA: SelectorSchema = NODE_FIELDS;
+/** Consul's `connect.sidecar_min_port` / `sidecar_max_port`. */
+const SIDECAR_PORTS = { min: 21_000, max: 21_255 } as const;
+const SIDECAR_SUFFIX = '-sidecar-proxy';
+const HEALTH_STATES = ['any', 'passing', 'warning', 'critical'];
+const MAX_INDEX = 2n ** 64n - 1n;
 
 export class ConsulDouble {
-  readonly state: ConsulState;
+  #state: ConsulState;
   readonly requests: RecordedRequest[] = [];
   /** Body fields Consul would silently ignore (`Struct.Field`), in arrival order. */
   readonly ignoredFields: string[] = [];
@@ -162,16 +196,7 @@ export class ConsulDouble {
   private constructor(options: ConsulDoubleOptions) {
     this.#options = options;
     this.#enterprise = options.enterprise ?? false;
-    this.state = new ConsulState({
-      datacenter: options.datacenter ?? 'dc1',
-      nodeName: options.nodeName ?? 'consul-double',
-      nodeAddress: '127.0.0.1',
-      nodeId: randomUUID(),
-      reapIntervalMs: options.reapIntervalMs ?? 30_000,
-      deregisterCriticalMinMs: options.deregisterCriticalMinMs ?? 60_000,
-      checkUpdateIntervalMs: options.checkUpdateIntervalMs ?? 300_000,
-      now: () => Date.now(),
-    });
+    this.#state = this.#freshState();
     const handler = (req: IncomingMessage, res: ServerResponse): void => {
       void this.#handle(req, res);
     };
@@ -201,6 +226,25 @@ export class ConsulDouble {
     const { port } = double.#server.address() as AddressInfo;
     double.#url = `${options.tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`;
     return double;
+  }
+
+  /** The agent and catalog; replaced by {@link restart} when the data is lost. */
+  get state(): ConsulState {
+    return this.#state;
+  }
+
+  /**
+   * Test hook: the agent restarts. Every open connection is dropped (blocking queries fail on the
+   * client side). Without `keepData` it comes back as a `-dev` agent (or servers without their
+   * data) would: empty catalog, indexes counting from the start again, a new node id.
+   */
+  restart(options: { readonly keepData: boolean }): void {
+    for (const res of this.#hanging) res.destroy();
+    this.#hanging.clear();
+    this.#server.closeAllConnections();
+    if (options.keepData) return;
+    this.#state.close();
+    this.#state = this.#freshState();
   }
 
   /** `http://127.0.0.1:<port>` (or https). */
@@ -347,7 +391,7 @@ export class ConsulDouble {
     try {
       reply = await route.handler(context);
     } catch (error) {
-      reply = errorReply(error);
+      reply = this.#errorReply(error);
     }
     send({ ...reply, headers: { ...this.#defaultHeaders(), ...reply.headers } });
   }
@@ -379,6 +423,19 @@ export class ConsulDouble {
     res.end(body);
   }
 
+  #freshState(): ConsulState {
+    const options = this.#options;
+    return new ConsulState({
+      datacenter: options.datacenter ?? 'dc1',
+      nodeName: options.nodeName ?? 'consul-double',
+      nodeAddress: '127.0.0.1',
+      reapIntervalMs: options.reapIntervalMs ?? 30_000,
+      deregisterCriticalMinMs: options.deregisterCriticalMinMs ?? 60_000,
+      checkUpdateIntervalMs: options.checkUpdateIntervalMs ?? 300_000,
+      now: () => Date.now(),
+    });
+  }
+
   #defaultHeaders(): Record<string, string> {
     return { 'X-Consul-Default-Acl-Policy': this.#options.acl?.defaultPolicy ?? 'allow' };
   }
@@ -395,6 +452,7 @@ export class ConsulDouble {
       put('/v1/agent/service/deregister/', (context) => this.#deregisterService(context)),
       put('/v1/agent/service/maintenance/', (context) => this.#serviceMaintenance(context)),
       put('/v1/agent/check/register', (context) => this.#registerCheck(context)),
+      put('/v1/agent/check/deregister/', (context) => this.#deregisterCheck(context)),
       put('/v1/agent/check/update/', (context) => {
         const update = decodeCheckUpdate(context.body);
         if (!isStatus(update.status)) throw new HttpError(400, `Invalid check status: '${update.status}'`);
@@ -403,9 +461,14 @@ export class ConsulDouble {
       put('/v1/agent/check/pass/', (context) => this.#updateCheck(context, 'passing', context.query.get('note') ?? '')),
       put('/v1/agent/check/warn/', (context) => this.#updateCheck(context, 'warning', context.query.get('note') ?? '')),
       put('/v1/agent/check/fail/', (context) => this.#updateCheck(context, 'critical', context.query.get('note') ?? '')),
+      get('/v1/agent/self', (context) => this.#agentSelf(context)),
       get('/v1/agent/services', (context) => this.#agentServices(context)),
       get('/v1/agent/checks', (context) => this.#agentChecks(context)),
       get('/v1/health/service/', (context) => this.#healthService(context)),
+      get('/v1/health/checks/', (context) => this.#healthChecks(context)),
+      get('/v1/health/state/', (context) => this.#healthState(context)),
+      get('/v1/catalog/datacenters', () => ({ status: 200, json: [this.state.options.datacenter] })),
+      get('/v1/catalog/nodes', (context) => this.#catalogNodes(context)),
       get('/v1/catalog/services', (context) => this.#catalogServices(context)),
       get('/v1/catalog/service/', (context) => this.#catalogService(context)),
       get('/v1/status/leader', (context) => {
@@ -429,8 +492,13 @@ export class ConsulDouble {
     }
     const metaProblem = metaProblemOf(definition.meta);
     if (metaProblem !== undefined) throw new HttpError(400, `Invalid Service Meta: ${metaProblem}`);
-    const checks = [definition.check, ...definition.checks].filter((check): check is CheckDefinition => check !== undefined && !isEmptyCheck(check));
-    for (const check of checks) {
+    const validation = validationProblems(definition);
+    if (validation.length > 0) {
+      const items = validation.map((problem) => `\t* ${problem}`).join('\n');
+      throw new HttpError(400, `Validation failed: ${validation.length} error${validation.length === 1 ? '' : 's'} occurred:\n${items}\n\n`);
+    }
+    const checks = checksOf(definition);
+    for (const check of [...checks, ...(definition.sidecarService === undefined ? [] : checksOf(definition.sidecarService))]) {
       const problem = validateCheck(check);
       if (problem !== undefined) throw new HttpError(400, `Invalid check: ${problem}`);
     }
@@ -442,6 +510,27 @@ export class ConsulDouble {
     const previous = this.state.service(partition, namespace, id);
     if (previous !== undefined && previous.name !== definition.name) authz.require('service', previous.name, 'write');
     this.#requireScriptChecks(checks);
+    const replace = context.query.has('replace-existing-checks') && ['', 'true'].includes(context.query.get('replace-existing-checks') ?? '');
+    this.#addService(definition, id, checks, { namespace, partition, replace, sidecarOf: undefined });
+    // sidecarServiceFromNodeService: the nested definition becomes a service of its own.
+    const sidecarId = `${id}${SIDECAR_SUFFIX}`;
+    const sidecar = definition.sidecarService;
+    if (sidecar !== undefined) {
+      authz.require('service', sidecar.name === '' ? `${definition.name}${SIDECAR_SUFFIX}` : sidecar.name, 'write');
+      this.#addSidecar(definition, id, sidecar, { namespace, partition, replace });
+    } else {
+      const stale = this.state.service(partition, namespace, sidecarId);
+      if (stale?.sidecarOf === id) this.state.removeService(stale);
+    }
+    return { status: 200 };
+  }
+
+  #addService(
+    definition: ServiceDefinition,
+    id: string,
+    checks: readonly CheckDefinition[],
+    where: { namespace: string; partition: string; replace: boolean; sidecarOf: string | undefined },
+  ): void {
     const newChecks: NewCheck[] = checks.map((check, position) => ({
       checkId: check.checkId !== '' ? check.checkId : checks.length > 1 ? `service:${id}:${position + 1}` : `service:${id}`,
       name: check.name !== '' ? check.name : `Service '${definition.name}' check`,
@@ -450,7 +539,6 @@ export class ConsulDouble {
       type: checkTypeOf(check),
       definition: check,
     }));
-    const replace = context.query.has('replace-existing-checks') && ['', 'true'].includes(context.query.get('replace-existing-checks') ?? '');
     this.state.addService(
       {
         id,
@@ -463,13 +551,54 @@ export class ConsulDouble {
         weights: definition.weights ?? { Passing: 1, Warning: 1 },
         enableTagOverride: definition.enableTagOverride,
         kind: definition.kind,
-        namespace,
-        partition,
+        proxy: definition.proxy,
+        connectNative: definition.connectNative,
+        namespace: where.namespace,
+        partition: where.partition,
+        sidecarOf: where.sidecarOf,
       },
       newChecks,
-      replace,
+      where.replace,
     );
-    return { status: 200 };
+  }
+
+  /**
+   * `sidecarServiceFromNodeService` and `addServiceLocked` (agent/sidecar_service.go, agent/agent.go):
+   * id `<id>-sidecar-proxy`, name `<name>-sidecar-proxy`, kind `connect-proxy`, the parent's
+   * address, tags and meta unless given, a port from 21000-21255 unless given, the proxy's
+   * destination and local service, and two default checks when none are given.
+   */
+  #addSidecar(parent: ServiceDefinition, parentId: string, sidecar: ServiceDefinition, where: { namespace: string; partition: string; replace: boolean }): void {
+    const id = `${parentId}${SIDECAR_SUFFIX}`;
+    const existing = this.state.service(where.partition, where.namespace, id);
+    let port = sidecar.port;
+    if (port < 1) {
+      const used = new Set([...this.state.services.values()].filter((service) => service.id !== id).map((service) => service.port));
+      port = existing !== undefined && existing.port >= SIDECAR_PORTS.min && existing.port <= SIDECAR_PORTS.max ? existing.port : SIDECAR_PORTS.min;
+      while (used.has(port) && port < SIDECAR_PORTS.max) port++;
+    }
+    const address = sidecar.address === '' ? parent.address : sidecar.address;
+    const localServiceAddress = sidecar.proxy.localServiceAddress === '' ? '127.0.0.1' : sidecar.proxy.localServiceAddress;
+    const definition: ServiceDefinition = {
+      ...sidecar,
+      id,
+      name: sidecar.name === '' ? `${parent.name}${SIDECAR_SUFFIX}` : sidecar.name,
+      kind: sidecar.kind === '' ? 'connect-proxy' : sidecar.kind,
+      address,
+      port,
+      tags: sidecar.tags !== null && sidecar.tags.length > 0 ? sidecar.tags : parent.tags,
+      meta: Object.keys(sidecar.meta).length > 0 ? sidecar.meta : parent.meta,
+      proxy: {
+        destinationServiceName: sidecar.proxy.destinationServiceName === '' ? parent.name : sidecar.proxy.destinationServiceName,
+        destinationServiceId: sidecar.proxy.destinationServiceId === '' ? parentId : sidecar.proxy.destinationServiceId,
+        localServiceAddress,
+        localServicePort: sidecar.proxy.localServicePort < 1 ? parent.port : sidecar.proxy.localServicePort,
+      },
+      sidecarService: undefined,
+    };
+    const given = checksOf(sidecar);
+    const checks = given.length > 0 ? given : sidecarDefaultChecks(parentId, address === '' ? localServiceAddress : address, port);
+    this.#addService(definition, id, checks, { ...where, sidecarOf: parentId });
   }
 
   #deregisterService(context: Context): Reply {
@@ -478,6 +607,9 @@ export class ConsulDouble {
     const service = this.#localService(partition, namespace, context.tail);
     authz.require('service', service.name, 'write');
     this.state.removeService(service);
+    // removeServiceSidecars: a sidecar registered through its parent goes with it.
+    const sidecar = this.state.service(partition, namespace, `${service.id}${SIDECAR_SUFFIX}`);
+    if (sidecar?.sidecarOf === service.id) this.state.removeService(sidecar);
     return { status: 200 };
   }
 
@@ -542,13 +674,143 @@ export class ConsulDouble {
     return { status: 200 };
   }
 
+  #deregisterCheck(context: Context): Reply {
+    const { namespace, partition } = this.#entMeta(context);
+    const authz = this.#authorize(context);
+    const id = context.tail;
+    // vetCheckUpdateWithAuthorizer: existence first, then the permission on the check's owner.
+    const check = this.state.checks.get(recordKey(partition, namespace, id));
+    if (check === undefined) throw new HttpError(404, `Unknown check ID ${JSON.stringify(id)}. Ensure that the check ID is passed, not the check name.`);
+    if (check.serviceId === '') authz.require('node', this.state.options.nodeName, 'write');
+    else authz.require('service', check.serviceName, 'write');
+    this.state.removeCheck(check);
+    return { status: 200 };
+  }
+
   // --- reads --------------------------------------------------------------------------------
+
+  /** `AgentSelf` (agent/agent_endpoint.go): needs `agent:read` on the node. */
+  #agentSelf(context: Context): Reply {
+    const authz = this.#authorize(context);
+    authz.require('agent', this.state.options.nodeName, 'read');
+    const { options } = this.state;
+    const services = [...this.state.services.values()].filter((service) => service.local).length;
+    const checks = this.state.checks.size;
+    return {
+      status: 200,
+      json: {
+        Config: {
+          Datacenter: options.datacenter,
+          PrimaryDatacenter: options.datacenter,
+          NodeName: options.nodeName,
+          NodeID: this.state.nodeId,
+          Revision: 'double',
+          Server: true,
+          Version: '1.17.0',
+          BuildDate: '2023-11-01T00:00:00Z',
+        },
+        DebugConfig: { Datacenter: options.datacenter, NodeName: options.nodeName, DataDir: '' },
+        Coord: { Vec: [0, 0, 0, 0, 0, 0, 0, 0], Error: 1.5, Adjustment: 0, Height: 0.00001 },
+        Member: {
+          Name: options.nodeName,
+          Addr: options.nodeAddress,
+          Port: 8301,
+          Tags: { dc: options.datacenter, id: this.state.nodeId, role: 'consul', build: '1.17.0:double', vsn: '2', port: '8300' },
+          Status: 1,
+          ProtocolMin: 1,
+          ProtocolMax: 5,
+          ProtocolCur: 2,
+          DelegateMin: 2,
+          DelegateMax: 5,
+          DelegateCur: 4,
+        },
+        Stats: {
+          agent: { check_monitors: '0', check_ttls: String([...this.state.checks.values()].filter((check) => check.type === 'ttl').length), checks: String(checks), services: String(services) },
+          build: { prerelease: '', revision: 'double', version: '1.17.0', version_metadata: '' },
+        },
+        Meta: { 'consul-network-segment': '', 'consul-version': '1.17.0' },
+      },
+    };
+  }
+
+  /** `HealthServiceChecks`: the service checks of every instance of a service. */
+  #healthChecks(context: Context): Promise<Reply> {
+    const { namespace, partition } = this.#entMeta(context);
+    const params = this.#readParams(context);
+    const name = context.tail;
+    if (name === '') throw new HttpError(400, 'Missing service name');
+    this.#checkDatacenter(context.query);
+    const authz = this.#authorize(context);
+    const filter = this.#compileFilter(params.filter, CHECK_FIELDS);
+    return this.#blockingRead(context, params, authz, () => {
+      let filtered = false;
+      const checks: unknown[] = [];
+      for (const service of this.#servicesNamed(partition, namespace, name)) {
+        if (!authz.allowed('service', service.name, 'read')) {
+          filtered = true;
+          continue;
+        }
+        for (const check of this.state.checksOf(service)) {
+          const json = checkJson(this.#format(), check, 'catalog');
+          if (filter?.matches(json) === false) continue;
+          checks.push(json);
+        }
+      }
+      return { index: this.state.serviceIndex(partition, namespace, name), json: checks, filtered };
+    });
+  }
+
+  /** `HealthChecksInState`: `any` or one status; the state store answers other words with no checks. */
+  #healthState(context: Context): Promise<Reply> {
+    const { namespace, partition } = this.#entMeta(context);
+    const params = this.#readParams(context);
+    const state = context.tail;
+    if (state === '') throw new HttpError(400, 'Missing check state');
+    this.#checkDatacenter(context.query);
+    const authz = this.#authorize(context);
+    const filter = this.#compileFilter(params.filter, CHECK_FIELDS);
+    return this.#blockingRead(context, params, authz, () => {
+      let filtered = false;
+      const checks: unknown[] = [];
+      if (HEALTH_STATES.includes(state)) {
+        const all = [...(namespace === 'default' ? this.state.nodeChecks.values() : []), ...this.state.checks.values()];
+        for (const check of all) {
+          if (check.namespace !== namespace || check.partition !== partition) continue;
+          if (state !== 'any' && check.status !== state) continue;
+          const readable = check.serviceId === '' ? authz.allowed('node', this.state.options.nodeName, 'read') : authz.allowed('service', check.serviceName, 'read');
+          if (!readable) {
+            filtered = true;
+            continue;
+          }
+          const json = checkJson(this.#format(), check, 'catalog');
+          if (filter?.matches(json) === false) continue;
+          checks.push(json);
+        }
+      }
+      return { index: this.state.index, json: checks, filtered };
+    });
+  }
+
+  /** `CatalogNodes`: the double's one node. */
+  #catalogNodes(context: Context): Promise<Reply> {
+    const params = this.#readParams(context);
+    const nodeMeta = context.query.getAll('node-meta');
+    this.#checkDatacenter(context.query);
+    const authz = this.#authorize(context);
+    const filter = this.#compileFilter(params.filter, NODE_SCHEMA);
+    return this.#blockingRead(context, params, authz, () => {
+      const node = nodeJson(this.#format());
+      const readable = authz.allowed('node', this.state.options.nodeName, 'read');
+      const matches = readable && this.#nodeMetaMatches(nodeMeta) && filter?.matches(node) !== false;
+      return { index: this.state.nodesIndex, json: matches ? [node] : [], filtered: !readable };
+    });
+  }
 
   #agentServices(context: Context): Reply {
     const { namespace, partition } = this.#entMeta(context);
     const params = this.#readParams(context);
     const authz = this.#authorize(context);
-    const filter = compileFilter(params.filter, AGENT_SERVICE_SCHEMA);
+    const filter = this.#compileFilter(params.filter, AGENT_SERVICE_SCHEMA);
     let filtered = false;
     const result: Record<string, unknown> = {};
     for (const service of this.state.services.values()) {
@@ -568,7 +830,7 @@ export class ConsulDouble {
     const { namespace, partition } = this.#entMeta(context);
     const params = this.#readParams(context);
     const authz = this.#authorize(context);
-    const filter = compileFilter(params.filter, AGENT_CHECK_SCHEMA);
+    const filter = this.#compileFilter(params.filter, AGENT_CHECK_SCHEMA);
     let filtered = false;
     const result: Record<string, unknown> = {};
     for (const check of this.state.checks.values()) {
@@ -596,7 +858,7 @@ export class ConsulDouble {
     const nodeMeta = context.query.getAll('node-meta');
     this.#checkDatacenter(context.query);
     const authz = this.#authorize(context);
-    const filter = compileFilter(params.filter, HEALTH_SCHEMA);
+    const filter = this.#compileFilter(params.filter, HEALTH_SCHEMA);
     return this.#blockingRead(context, params, authz, () => {
       let filtered = false;
       const entries: unknown[] = [];
@@ -623,7 +885,7 @@ export class ConsulDouble {
     const nodeMeta = context.query.getAll('node-meta');
     this.#checkDatacenter(context.query);
     const authz = this.#authorize(context);
-    const filter = compileFilter(params.filter, CATALOG_SCHEMA);
+    const filter = this.#compileFilter(params.filter, CATALOG_SCHEMA, 'catalog services');
     return this.#blockingRead(context, params, authz, () => {
       let filtered = false;
       const tagsByName = new Map<string, Set<string>>();
@@ -634,7 +896,10 @@ export class ConsulDouble {
           continue;
         }
         if (!this.#nodeMetaMatches(nodeMeta)) continue;
-        if (filter?.matches(catalogServiceJson(this.#format(), service)) === false) continue;
+        // The services table holds no node data: NodeMeta and the node's addresses are empty in
+        // what the filter sees, so NodeMeta filters match nothing here (hashicorp/consul#17422).
+        const row = { ...catalogServiceJson(this.#format(), service), ID: '', Address: '', Datacenter: '', TaggedAddresses: {}, NodeMeta: {} };
+        if (filter?.matches(row) === false) continue;
         const tags = tagsByName.get(service.name) ?? new Set<string>();
         for (const tag of service.tags) tags.add(tag);
         tagsByName.set(service.name, tags);
@@ -653,7 +918,7 @@ export class ConsulDouble {
     const tags = context.query.getAll('tag');
     this.#checkDatacenter(context.query);
     const authz = this.#authorize(context);
-    const filter = compileFilter(params.filter, CATALOG_SCHEMA);
+    const filter = this.#compileFilter(params.filter, CATALOG_SCHEMA);
     return this.#blockingRead(context, params, authz, () => {
       let filtered = false;
       const rows: unknown[] = [];
@@ -723,6 +988,28 @@ export class ConsulDouble {
 
   // --- shared parsing -----------------------------------------------------------------------
 
+  /**
+   * Filter errors come back from the servers' RPC endpoints: Consul 1.7 answered them with 500
+   * (hashicorp/consul#7338, go-bexpr 0.1.2); the double answers 500 for the generations before
+   * 0.1.12 and 400 for the current one (unverified, see docs/backends/consul.md).
+   */
+  #errorReply(error: unknown): Reply {
+    if (error instanceof HttpError) return { status: error.status, body: error.message };
+    if (error instanceof AclError) return { status: 403, body: error.message };
+    const filterStatus = this.#options.bexpr === '0.1.2' || this.#options.bexpr === '0.1.10' ? 500 : 400;
+    if (error instanceof FilterError) return { status: filterStatus, body: `Failed to create boolean expression evaluator: ${error.message}` };
+    if (error instanceof FilterEvaluationError) return { status: filterStatus, body: error.message };
+    return { status: 500, body: error instanceof Error ? error.message : String(error) };
+  }
+
+  /** The request's filter, or none when this Consul ignores `filter` on the endpoint. */
+  #compileFilter(expression: string, schema: SelectorSchema, endpoint: 'catalog services' | 'other' = 'other'): Filter | undefined {
+    const version = this.#options.bexpr ?? '0.1.12';
+    if (expression === '' || version === 'none') return undefined;
+    if (endpoint === 'catalog services' && this.#options.catalogServicesFilter === false) return undefined;
+    return createFilter(expression, schema, version);
+  }
+
   /** OSS rejects `ns` and `partition`; Enterprise defaults both to `default`. */
   #entMeta(context: Context): { namespace: string; partition: string } {
     const headerNs = first(context.headers['x-consul-namespace']);
@@ -763,7 +1050,8 @@ export class ConsulDouble {
     let minIndex = 0;
     const index = query.get('index');
     if (index !== null && index !== '') {
-      if (!/^\d{1,20}$/.test(index)) throw new HttpError(400, 'Invalid index');
+      // strconv.ParseUint(idx, 10, 64) in parseWait: digits only, at most 2^64-1.
+      if (!/^\d{1,20}$/.test(index) || BigInt(index) > MAX_INDEX) throw new HttpError(400, 'Invalid index');
       minIndex = Number(index);
     }
     return {
@@ -813,16 +1101,6 @@ export class ConsulDouble {
   }
 }
 
-function errorReply(error: unknown): Reply {
-  if (error instanceof HttpError) return { status: error.status, body: error.message };
-  if (error instanceof AclError) return { status: 403, body: error.message };
-  if (error instanceof FilterError) return { status: 400, body: `Failed to create boolean expression evaluator: ${error.message}` };
-  return { status: 500, body: error instanceof Error ? error.message : String(error) };
-}
-
-function compileFilter(expression: string, schema: SelectorSchema): Filter | undefined {
-  return expression === '' ? undefined : createFilter(expression, schema);
-}
 
 function filteredHeader(filtered: boolean, authz: Authorizer): Record<string, string> {
   // Only to callers who sent a token, so anonymous callers learn nothing about what is hidden.
@@ -848,6 +1126,40 @@ function queryBool(query: URLSearchParams, name: string): boolean | 'invalid' {
   return parseGoBool(raw) ?? 'invalid';
 }
 
+/** The service's checks as the agent takes them: `Check` then `Checks`, empty ones dropped (`CheckType.Empty`). */
+function checksOf(definition: ServiceDefinition): CheckDefinition[] {
+  return [definition.check, ...definition.checks].filter((check): check is CheckDefinition => check !== undefined && !isEmptyCheck(check));
+}
+
+/** `NodeService.Validate` (agent/structs/structs.go), the rules the double enforces. */
+function validationProblems(definition: ServiceDefinition): string[] {
+  const problems: string[] = [];
+  const kind = definition.kind;
+  if (kind === 'connect-proxy') {
+    if (definition.port === 0) problems.push(`Port or SocketPath must be set for a ${kind}`);
+    if (definition.proxy.destinationServiceName.trim() === '') problems.push('Proxy.DestinationServiceName must be non-empty for Connect proxy services');
+  }
+  if (kind.endsWith('-gateway')) {
+    if (definition.port === 0 && kind !== 'ingress-gateway' && kind !== 'api-gateway') problems.push(`Port must be non-zero for a ${kind}`);
+    if (definition.sidecarService !== undefined) problems.push(`A ${kind} cannot have a sidecar service defined`);
+  }
+  if (definition.sidecarService !== undefined) {
+    if (definition.sidecarService.id !== '') problems.push('A SidecarService cannot specify an ID as this is managed by the agent');
+    if (definition.sidecarService.sidecarService !== undefined) problems.push('A SidecarService cannot have a nested SidecarService');
+  }
+  if (definition.connectNative && definition.port === 0) problems.push('Port or SocketPath must be set for a Connect native service.');
+  return problems;
+}
+
+/** `sidecarDefaultChecks`: a TCP check on the proxy's listener and an alias of the service it fronts. */
+function sidecarDefaultChecks(serviceId: string, address: string, port: number): CheckDefinition[] {
+  const host = isIPv6(address) ? `[${address}]` : address;
+  return [
+    { ...emptyCheck(), name: 'Connect Sidecar Listening', tcp: `${host}:${port}`, intervalMs: 10_000 },
+    { ...emptyCheck(), name: `Connect Sidecar Aliasing ${serviceId}`, aliasService: serviceId },
+  ];
+}
+
 function weightsProblem(weights: { Passing: number; Warning: number }): string | undefined {
   if (weights.Passing < 1) return 'Passing must be greater than 0';
   if (weights.Warning < 0) return 'Warning must be greater or equal than 0';
@@ -862,9 +1174,10 @@ function metaProblemOf(meta: Readonly<Record<string, string>>): string | undefin
     const pair = `Couldn't load metadata pair ('${key}', '${value}'): `;
     if (key === '') return `${pair}Key cannot be blank`;
     if (!META_KEY.test(key)) return `${pair}Key contains invalid characters`;
-    if (key.length > 128) return `${pair}Key is too long (limit: 128 characters)`;
+    // validateMetaPair measures with Go's len: UTF-8 bytes, whatever the message says.
+    if (Buffer.byteLength(key) > 128) return `${pair}Key is too long (limit: 128 characters)`;
     if (key.startsWith('consul-')) return `${pair}Key prefix 'consul-' is reserved for internal use`;
-    if (value.length > 512) return `${pair}Value is too long (limit: 512 characters)`;
+    if (Buffer.byteLength(value) > 512) return `${pair}Value is too long (limit: 512 characters)`;
   }
   return undefined;
 }

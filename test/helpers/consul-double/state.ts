@@ -7,7 +7,8 @@
  * and the catalog (registrations reach the catalog at once instead of by anti-entropy); script,
  * HTTP and TCP checks are stored but never run.
  */
-import type { CheckDefinition } from './decode.js';
+import { randomUUID } from 'node:crypto';
+import type { CheckDefinition, ProxyDefinition } from './decode.js';
 
 export type CheckStatus = 'passing' | 'warning' | 'critical';
 
@@ -22,10 +23,14 @@ export interface ServiceRecord {
   readonly weights: { readonly Passing: number; readonly Warning: number };
   readonly enableTagOverride: boolean;
   readonly kind: string;
+  readonly proxy: ProxyDefinition;
+  readonly connectNative: boolean;
   readonly namespace: string;
   readonly partition: string;
   /** Registered through this agent's API (the `consul` service of the servers is not). */
   readonly local: boolean;
+  /** Id of the service whose `Connect.SidecarService` this is (`LocallyRegisteredAsSidecar`). */
+  readonly sidecarOf: string | undefined;
   createIndex: number;
   modifyIndex: number;
 }
@@ -40,7 +45,7 @@ export interface CheckRecord {
   readonly namespace: string;
   readonly partition: string;
   readonly definition: CheckDefinition | undefined;
-  /** The agent's `check_reap` timeout: DeregisterCriticalServiceAfter raised to the minimum. */
+  /** The agent's `checkReapAfter`: DeregisterCriticalServiceAfter raised to the minimum. */
   readonly reapAfterMs: number;
   readonly outputMaxSize: number;
   status: CheckStatus;
@@ -48,6 +53,11 @@ export interface CheckRecord {
   output: string;
   /** Output as the catalog has it: output-only changes reach it after `checkUpdateIntervalMs`. */
   syncedOutput: string;
+  /**
+   * `CheckState.CriticalTime`: set by the first update that reports critical (a heartbeat, a TTL
+   * expiry), cleared by any other, and zero for a check that was just (re-)added, whatever its
+   * status (agent/local/state.go). The reaper only counts checks with a critical time.
+   */
   criticalSince: number | undefined;
   createIndex: number;
   modifyIndex: number;
@@ -59,7 +69,6 @@ export interface StateOptions {
   readonly datacenter: string;
   readonly nodeName: string;
   readonly nodeAddress: string;
-  readonly nodeId: string;
   /** Consul's `check_reap_interval` (30 s): how often critical services are reaped. */
   readonly reapIntervalMs: number;
   /** Consul's `check_deregister_interval_min` (1 min): the floor of DeregisterCriticalServiceAfter. */
@@ -74,9 +83,13 @@ export interface NewCheck {
   readonly name: string;
   readonly notes: string;
   readonly status: CheckStatus;
+  /** Output carried over from the check this one replaces. */
+  readonly output?: string | undefined;
   readonly type: string;
   readonly definition: CheckDefinition | undefined;
 }
+
+const NO_PROXY: ProxyDefinition = { destinationServiceName: '', destinationServiceId: '', localServiceAddress: '', localServicePort: 0 };
 
 const DEFAULT_OUTPUT_MAX_SIZE = 4_096;
 const MAINTENANCE_PREFIX = '_service_maintenance:';
@@ -89,6 +102,8 @@ export function recordKey(partition: string, namespace: string, id: string): str
 
 export class ConsulState {
   readonly options: StateOptions;
+  /** The agent's node id (agent/nodeid.go): kept in its data directory, new after a restart without it. */
+  nodeId = randomUUID();
   readonly services = new Map<string, ServiceRecord>();
   /** Service checks by recordKey(partition, namespace, checkId). */
   readonly checks = new Map<string, CheckRecord>();
@@ -99,6 +114,7 @@ export class ConsulState {
   #index: number;
   readonly #serviceIndexes = new Map<string, number>();
   #servicesTableIndex: number;
+  #nodesIndex = 10;
   #lastExtinction: number;
   readonly #listeners = new Set<(abandon: boolean) => void>();
   readonly #reaper: NodeJS.Timeout;
@@ -118,9 +134,12 @@ export class ConsulState {
       weights: { Passing: 1, Warning: 1 },
       enableTagOverride: false,
       kind: '',
+      proxy: NO_PROXY,
+      connectNative: false,
       namespace: 'default',
       partition: 'default',
       local: false,
+      sidecarOf: undefined,
       createIndex: 11,
       modifyIndex: 11,
     });
@@ -149,6 +168,11 @@ export class ConsulState {
     return this.#serviceIndexes.get(serviceKey(partition, namespace, name)) ?? this.#lastExtinction;
   }
 
+  /** `X-Consul-Index` of `/v1/catalog/nodes`: the node was last written when it registered, or re-registered with a new id. */
+  get nodesIndex(): number {
+    return this.#nodesIndex;
+  }
+
   /** `X-Consul-Index` of `/v1/catalog/services`. */
   get servicesTableIndex(): number {
     return this.#servicesTableIndex;
@@ -175,7 +199,14 @@ export class ConsulState {
     );
   }
 
-  /** Adds or replaces a service with its checks, as `AddService` does. */
+  /**
+   * Adds or replaces a service with its checks, as `addServiceInternal` and the local state do:
+   * a check that already exists keeps its status and output (the body's status only applies to
+   * new checks), `replaceExistingChecks` removes every other check of the service (maintenance
+   * included), and a registration identical to what is stored writes nothing to the catalog, so
+   * the index does not move (`InSync` from `IsSame`). Re-added checks restart their TTL and their
+   * critical time.
+   */
   addService(
     definition: Omit<ServiceRecord, 'createIndex' | 'modifyIndex' | 'local'>,
     checks: readonly NewCheck[],
@@ -183,25 +214,43 @@ export class ConsulState {
   ): void {
     const key = recordKey(definition.partition, definition.namespace, definition.id);
     const previous = this.services.get(key);
-    const index = this.#next();
-    const record: ServiceRecord = { ...definition, local: true, createIndex: previous?.createIndex ?? index, modifyIndex: index };
+    const kept = new Set(checks.map((check) => check.checkId));
+    const dropped = previous !== undefined && replaceExistingChecks ? this.checksOf(previous).filter((check) => !kept.has(check.checkId)) : [];
+    const existing = checks.map((check) => this.checks.get(recordKey(definition.partition, definition.namespace, check.checkId)));
+    const restored = checks.map((check, position) => {
+      const before = existing[position];
+      return before === undefined ? check : { ...check, status: before.status, output: before.output };
+    });
+    const unchanged =
+      previous !== undefined &&
+      sameService(previous, definition) &&
+      dropped.length === 0 &&
+      restored.every((check, position) => {
+        const before = existing[position];
+        return before !== undefined && before.serviceId === definition.id && sameCheck(before, check);
+      });
+    const index = unchanged ? (previous.modifyIndex) : this.#next();
+    const record: ServiceRecord = {
+      ...definition,
+      local: true,
+      createIndex: previous?.createIndex ?? index,
+      modifyIndex: unchanged ? previous.modifyIndex : index,
+    };
     if (previous !== undefined && previous.name !== record.name) this.#touchService(previous, index);
     this.services.set(key, record);
-    const kept = new Set(checks.map((check) => check.checkId));
-    if (previous !== undefined && replaceExistingChecks) {
-      for (const check of this.checksOf(previous)) {
-        // Maintenance mode survives a replacing re-registration.
-        if (!kept.has(check.checkId) && !check.checkId.startsWith(MAINTENANCE_PREFIX)) this.#removeCheck(check);
+    for (const check of dropped) this.#removeCheck(check);
+    restored.forEach((check, position) => {
+      const before = existing[position];
+      if (before !== undefined) this.#removeCheck(before);
+      const created = this.#newCheckRecord(check, record, before?.modifyIndex ?? index);
+      if (before !== undefined) {
+        created.createIndex = before.createIndex;
+        created.syncedOutput = before.syncedOutput;
+        if (!unchanged) created.modifyIndex = index;
       }
-    }
-    for (const check of checks) {
-      const checkKey = recordKey(record.partition, record.namespace, check.checkId);
-      const existing = this.checks.get(checkKey);
-      if (existing !== undefined) this.#removeCheck(existing);
-      const created = this.#newCheckRecord(check, record, index);
-      if (existing !== undefined) created.createIndex = existing.createIndex;
-      this.checks.set(checkKey, created);
-    }
+      this.checks.set(recordKey(record.partition, record.namespace, check.checkId), created);
+    });
+    if (unchanged) return;
     this.#touchService(record, index);
     this.#servicesTableIndex = index;
     this.#emit(false);
@@ -211,6 +260,16 @@ export class ConsulState {
   removeService(service: ServiceRecord): void {
     const index = this.#next();
     this.#remove(service, index);
+    this.#emit(false);
+  }
+
+  /** Removes one check (`/v1/agent/check/deregister/:id`). */
+  removeCheck(check: CheckRecord): void {
+    const index = this.#next();
+    this.#removeCheck(check);
+    check.modifyIndex = index;
+    const service = check.serviceId === '' ? undefined : this.service(check.partition, check.namespace, check.serviceId);
+    if (service !== undefined) this.#touchService(service, index);
     this.#emit(false);
   }
 
@@ -284,9 +343,14 @@ export class ConsulState {
     this.#emit(true);
   }
 
-  /** Test hook: the agent restarted without a data dir: every service registered through it is gone. */
+  /**
+   * Test hook: the agent restarted without its data dir while the servers kept running: every
+   * service registered through it is gone, and it has a new node id.
+   */
   forgetLocalServices(): void {
+    this.nodeId = randomUUID();
     const index = this.#next();
+    this.#nodesIndex = index;
     for (const service of [...this.services.values()]) if (service.local) this.#remove(service, index);
     this.#emit(false);
   }
@@ -319,9 +383,9 @@ export class ConsulState {
       reapAfterMs: deregisterAfter > 0 ? Math.max(deregisterAfter, this.options.deregisterCriticalMinMs) : 0,
       outputMaxSize: check.definition !== undefined && check.definition.outputMaxSize > 0 ? check.definition.outputMaxSize : DEFAULT_OUTPUT_MAX_SIZE,
       status: check.status,
-      output: '',
-      syncedOutput: '',
-      criticalSince: check.status === 'critical' ? this.options.now() : undefined,
+      output: check.output ?? '',
+      syncedOutput: check.output ?? '',
+      criticalSince: undefined,
       createIndex: index,
       modifyIndex: index,
       ttlTimer: undefined,
@@ -345,9 +409,11 @@ export class ConsulState {
   }
 
   #setStatus(check: CheckRecord, status: CheckStatus, output: string): void {
-    if (check.status === status && check.output === output) return;
+    // UpdateCheck tracks the critical time before its idempotence test: a check registered
+    // critical starts its reap clock with its first critical update, not at registration.
     if (status === 'critical') check.criticalSince ??= this.options.now();
     else check.criticalSince = undefined;
+    if (check.status === status && check.output === output) return;
     check.output = output;
     if (check.status === status) {
       // Output-only changes are deferred, as the agent's check_update_interval does.
@@ -434,6 +500,36 @@ export class ConsulState {
   #emit(abandon: boolean): void {
     for (const listener of [...this.#listeners]) listener(abandon);
   }
+}
+
+/** `NodeService.IsSame` over the fields the double keeps. */
+function sameService(stored: ServiceRecord, next: Omit<ServiceRecord, 'createIndex' | 'modifyIndex' | 'local'>): boolean {
+  return (
+    stored.name === next.name &&
+    stored.address === next.address &&
+    stored.port === next.port &&
+    stored.kind === next.kind &&
+    stored.enableTagOverride === next.enableTagOverride &&
+    stored.connectNative === next.connectNative &&
+    stored.sidecarOf === next.sidecarOf &&
+    JSON.stringify(stored.tags) === JSON.stringify(next.tags) &&
+    JSON.stringify(stored.meta) === JSON.stringify(next.meta) &&
+    JSON.stringify(stored.weights) === JSON.stringify(next.weights) &&
+    JSON.stringify(stored.taggedAddresses) === JSON.stringify(next.taggedAddresses) &&
+    JSON.stringify(stored.proxy) === JSON.stringify(next.proxy)
+  );
+}
+
+/** `HealthCheck.IsSame` over the fields the double keeps. */
+function sameCheck(stored: CheckRecord, next: NewCheck): boolean {
+  return (
+    stored.name === next.name &&
+    stored.notes === next.notes &&
+    stored.status === next.status &&
+    stored.output === (next.output ?? '') &&
+    stored.type === next.type &&
+    JSON.stringify(stored.definition) === JSON.stringify(next.definition)
+  );
 }
 
 function serviceKey(partition: string, namespace: string, name: string): string {
