@@ -123,7 +123,7 @@ describe('error translation', () => {
     const backend = backendOn(client);
     evalsha.mockResolvedValueOnce('surprise');
     await expect(backend.instances('orders')).rejects.toMatchObject({ code: 'REGISTRY_UNAVAILABLE', message: text(/unexpected reply/) });
-    evalsha.mockResolvedValueOnce([1, 2, 3]);
+    evalsha.mockResolvedValueOnce([1, 2]);
     await expect(backend.renew(instance, 'passing')).rejects.toMatchObject({ code: 'REGISTRY_UNAVAILABLE' });
     evalsha.mockResolvedValueOnce({ not: 'a list' });
     await expect(backend.services()).rejects.toMatchObject({ code: 'REGISTRY_UNAVAILABLE' });
@@ -132,7 +132,7 @@ describe('error translation', () => {
   it('sends the script text once when the server does not know it (NOSCRIPT)', async () => {
     const client = mockClient();
     vi.spyOn(client, 'evalsha').mockRejectedValue(replyError('NOSCRIPT No matching script. Please use EVAL.'));
-    const evaluate = vi.spyOn(client, 'eval').mockResolvedValue([1, 12_345]);
+    const evaluate = vi.spyOn(client, 'eval').mockResolvedValue([1, 12_345, 0]);
     const backend = backendOn(client);
     await expect(backend.renew(instance, 'passing')).resolves.toBe('renewed');
     expect(evaluate).toHaveBeenCalledTimes(1);
@@ -175,13 +175,13 @@ describe('failing fast', () => {
       'warn: connection to Redis lost; calls fail fast until it is back',
       'info: connection to Redis is back',
     ]);
-    evalsha.mockResolvedValueOnce(['payments', 'orders']);
+    evalsha.mockResolvedValueOnce([0, 'payments', 'orders']);
     await expect(backend.services()).resolves.toEqual(['orders', 'payments']);
   });
 
   it('waits for a first connection in progress, and reports why it failed', async () => {
     const client = mockClient('connecting');
-    const evalsha = vi.spyOn(client, 'evalsha').mockResolvedValue([1, 1_000, -1]);
+    const evalsha = vi.spyOn(client, 'evalsha').mockResolvedValue([1, 1_000, '', 0]);
     const logger = recordingLogger();
     const backend = backendOn(client, { logger });
     const listing = backend.instances('orders');
