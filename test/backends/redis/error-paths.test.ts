@@ -117,6 +117,17 @@ describe('error translation', () => {
     expect((error as Error).message).toContain('redis://***@example:6379');
   });
 
+  it('never lets the owner secret out, should an error quote it', async () => {
+    const client = mockClient();
+    const evalsha = vi.spyOn(client, 'evalsha').mockImplementation((...args: unknown[]) => Promise.reject(replyError(`ERR script failed near ${String(args.at(-1))}`)));
+    const backend = backendOn(client);
+    const error: unknown = await backend.register(instance, { ttlMs: 30_000 }).catch((e: unknown) => e);
+    const secret = String(evalsha.mock.calls[0]?.at(-1));
+    expect(secret.length).toBeGreaterThanOrEqual(40);
+    expect((error as Error).message).toContain('script failed near ***');
+    expect(JSON.stringify([(error as Error).message, ((error as Error).cause as Error).message, Object.entries(error as object)])).not.toContain(secret);
+  });
+
   it('reports a reply it does not understand as REGISTRY_UNAVAILABLE', async () => {
     const client = mockClient();
     const evalsha = vi.spyOn(client, 'evalsha');
