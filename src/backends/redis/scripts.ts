@@ -76,9 +76,9 @@ local function int(n)
 end
 
 -- A stored deadline bounded by the longest lease: a planted far-future or infinite score
--- counts as now + MAX_TTL.
+-- counts as now + MAX_TTL, a negative one as 0.
 local function bounded(score, now)
-  return math.floor(math.min(tonumber(score), now + MAX_TTL))
+  return math.floor(math.max(0, math.min(tonumber(score), now + MAX_TTL)))
 end
 
 -- A stored version, or nil when absent or not one rollcall writes (planted, or out of the

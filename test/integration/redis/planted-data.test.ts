@@ -123,6 +123,11 @@ describe('out-of-range values', () => {
     await admin.zadd(keys.deadlines, (await serverNow()) + 10 ** 12, 'forever', '+inf', 'infinite');
     await admin.hset(keys.records, 'forever', record('forever'));
 
+    // And a deadline at minus infinity under an id its owner then deregisters.
+    await writer.register(instance('negative'), { ttlMs: 30_000 });
+    await admin.zadd(keys.deadlines, '-inf', 'negative');
+    await expect(writer.deregister(instance('negative'))).resolves.toBeUndefined();
+
     let watched: string[] = [];
     reader.watch('orders', { onChange: (list) => (watched = list.map((i) => i.id)) });
     await vi.waitFor(() => expect(watched).toEqual(['real']));
