@@ -161,9 +161,10 @@ describe('instance ownership', () => {
   });
 
   it('never shows the owner secret: not in listings, the keyspace, logs, errors or inspect', async () => {
-    const { victim, other, logs } = processes();
-    const monitor = await admin.duplicate().monitor();
+    // Monitoring first: ioredis mistakes monitor lines arriving before it switched modes for replies.
+    const monitor = await admin.monitor();
     cleanups.push(() => Promise.resolve(monitor.disconnect()));
+    const { victim, other, logs } = processes();
     const sent: string[][] = [];
     monitor.on('monitor', (_time: string, args: string[]) => sent.push(args));
     const registered = instance();
