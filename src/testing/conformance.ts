@@ -8,7 +8,7 @@
  * });
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { RegistryBackend } from '../backends/backend.js';
+import type { RegistryBackend, RegistryReset, Unsubscribe } from '../backends/backend.js';
 import { isRollcallError } from '../core/errors.js';
 import { createInstance, type InstanceInput, type ServiceInstance } from '../core/instance.js';
 
@@ -27,6 +27,13 @@ export interface ConformanceTarget {
   expiryGraceMs?: number | undefined;
   /** How long a watch may take to deliver a change. @default 2000 */
   watchTimeoutMs?: number | undefined;
+  /**
+   * Makes the registry lose every instance of `namespace` the way a real fault does (for Redis:
+   * the namespace's keys deleted, as by a flush). Given, the reset section runs: the backend must
+   * implement `onReset`, report the loss before the first listing read after it, and report
+   * nothing on normal changes. @default none: the section is not registered
+   */
+  loseData?: ((options: { namespace: string }) => Promise<void>) | undefined;
 }
 
 let sequence = 0;
@@ -306,5 +313,116 @@ export function describeBackendConformance(name: string, target: ConformanceTarg
         stop();
       });
     });
+
+    if (target.loseData !== undefined) describeResets(target.loseData);
   });
+
+  function describeResets(loseData: (options: { namespace: string }) => Promise<void>): void {
+    function onReset(backend: RegistryBackend): (listener: (reset: RegistryReset) => void) => Unsubscribe {
+      expect(typeof backend.onReset, 'a target with loseData must implement onReset').toBe('function');
+      return (listener) => (backend.onReset as (listener: (reset: RegistryReset) => void) => Unsubscribe).call(backend, listener);
+    }
+
+    const ids = (list: readonly ServiceInstance[]): string => list.map((i) => i.id).sort().join(',');
+
+    describe('resets (onReset)', () => {
+      it('reports a loss before returning the first listing read after it', async () => {
+        const { backend, namespace } = await fresh();
+        const writer = await open(namespace);
+        const first = instance();
+        await writer.register(first, { ttlMs: 30_000 });
+        await writer.register(instance(), { ttlMs: 30_000 });
+        expect(await backend.instances('orders')).toHaveLength(2);
+        const events: string[] = [];
+        const resets: RegistryReset[] = [];
+        onReset(backend)((reset) => {
+          resets.push(reset);
+          events.push('reset');
+        });
+
+        await loseData({ namespace });
+        const afterLoss = await backend.instances('orders');
+        events.push(`listing:${ids(afterLoss)}`);
+        expect(events).toEqual(['reset', 'listing:']);
+        expect(resets[0]?.service === 'orders' || resets[0]?.service === undefined).toBe(true);
+        expect(resets[0]?.reason).toEqual(expect.any(String));
+
+        // The loss is told once: the registration coming back is not another one.
+        await writer.register(first, { ttlMs: 30_000 });
+        expect(ids(await backend.instances('orders'))).toBe(first.id);
+        expect(resets).toHaveLength(1);
+      });
+
+      it('reports a loss before returning a listing in which instances came back first', async () => {
+        const { backend, namespace } = await fresh();
+        const writer = await open(namespace);
+        const first = instance();
+        await writer.register(first, { ttlMs: 30_000 });
+        await writer.register(instance(), { ttlMs: 30_000 });
+        expect(await backend.instances('orders')).toHaveLength(2);
+        const events: string[] = [];
+        onReset(backend)(() => events.push('reset'));
+
+        await loseData({ namespace });
+        await writer.register(first, { ttlMs: 30_000 });
+        const afterLoss = await backend.instances('orders');
+        events.push(`listing:${ids(afterLoss)}`);
+        expect(events).toEqual(['reset', `listing:${first.id}`]);
+      });
+
+      it('reports a loss before pushing the first list read after it', async (context) => {
+        const { backend, namespace } = await fresh();
+        if (backend.watch === undefined) return context.skip('this backend has no watch');
+        const writer = await open(namespace);
+        const first = instance();
+        const second = instance();
+        await writer.register(first, { ttlMs: 30_000 });
+        await writer.register(second, { ttlMs: 30_000 });
+        const events: string[] = [];
+        onReset(backend)(() => events.push('reset'));
+        const stop = backend.watch('orders', { onChange: (list) => events.push(`push:${ids(list)}`) });
+        const before = `push:${ids([first, second])}`;
+        await vi.waitFor(() => expect(events).toContain(before), { timeout: watchTimeoutMs });
+
+        await loseData({ namespace });
+        await writer.register(first, { ttlMs: 30_000 });
+        await vi.waitFor(() => expect(events.at(-1)).toBe(`push:${first.id}`), { timeout: watchTimeoutMs });
+        const afterLoss = events.slice(events.lastIndexOf(before) + 1);
+        expect(afterLoss[0]).toBe('reset');
+        expect(afterLoss.filter((event) => event === 'reset')).toHaveLength(1);
+        stop();
+      });
+
+      it('reports nothing on registration, status change, deregistration and expiry', async () => {
+        const { backend, namespace } = await fresh();
+        const writer = await open(namespace);
+        const resets: RegistryReset[] = [];
+        onReset(backend)((reset) => resets.push(reset));
+        let watched: readonly ServiceInstance[] = [];
+        const stop = backend.watch?.('orders', { onChange: (list) => (watched = list) });
+        const kept = instance();
+        const expiring = instance();
+        await writer.register(kept, { ttlMs: 30_000 });
+        await backend.instances('orders');
+        await writer.register(expiring, { ttlMs: 1_000 });
+        await backend.instances('orders');
+        await writer.renew(kept, 'draining');
+        await backend.instances('orders');
+        await writer.deregister(kept);
+        await backend.instances('orders');
+        await vi.waitFor(async () => expect(alive(await backend.instances('orders'), expiring.id)).toBe(false), {
+          timeout: 1_000 + expiryGraceMs,
+          interval: 100,
+        });
+        const later = instance();
+        await writer.register(later, { ttlMs: 30_000 });
+        expect(ids(await backend.instances('orders'))).toContain(later.id);
+        if (stop !== undefined) {
+          await vi.waitFor(() => expect(alive(watched, later.id)).toBe(true), { timeout: watchTimeoutMs });
+          stop();
+        }
+        expect(resets).toEqual([]);
+      });
+    });
+  }
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll } from 'vitest';
 import { RedisBackend } from '../../src/backends/redis/index.js';
 import { describeBackendConformance } from '../../src/testing/index.js';
-import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { redisCommand, startRedis, type RedisServer } from '../helpers/redis-server.js';
 
 let server: RedisServer | undefined;
 
@@ -13,9 +13,18 @@ afterAll(async () => {
   await server?.stop();
 });
 
+function running(): RedisServer {
+  if (server === undefined) throw new Error('redis-server did not start');
+  return server;
+}
+
 describeBackendConformance('RedisBackend (standalone redis-server)', {
-  create: ({ namespace }) => {
-    if (server === undefined) throw new Error('redis-server did not start');
-    return new RedisBackend({ url: server.url, namespace });
+  create: ({ namespace }) => new RedisBackend({ url: running().url, namespace }),
+  // What a flush does to one namespace, without touching the other tests' namespaces.
+  loseData: async ({ namespace }) => {
+    for (const pattern of [`{${namespace}:*`, `{${namespace}}:*`]) {
+      const keys = (await redisCommand(running(), 'KEYS', pattern)) as string[];
+      if (keys.length > 0) await redisCommand(running(), 'DEL', ...keys);
+    }
   },
 });

@@ -34,6 +34,39 @@ export class Redactor {
   }
 }
 
+/** `url` with everything between its scheme and its last `@` (user name and password) masked. */
+export function redactUrl(url: string): string {
+  const at = url.lastIndexOf('@');
+  if (at < 0) return url;
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0] ?? '';
+  return `${scheme}${REDACTED}${url.slice(at)}`;
+}
+
+/**
+ * Another owner's live instance holds this id: rollcall refuses to overwrite or remove it. Every
+ * instance belongs to the `RedisBackend` object that registered it (ids are visible to every
+ * reader, so anyone could try). The id frees up when that lease ends without a renewal. Its code
+ * is `REGISTRY_AUTH`; it never carries the owner's secret.
+ */
+export class InstanceOwnedError extends RegistryAuthError {
+  static override readonly brand: string = 'InstanceOwnedError';
+  readonly service: string;
+  readonly id: string;
+  /** Milliseconds left on the owner's lease when the write was refused. */
+  readonly leaseLeftMs: number;
+
+  constructor(operation: string, service: string, id: string, leaseLeftMs: number) {
+    super(
+      KIND,
+      operation,
+      `instance ${service}/${id} belongs to another RedisBackend (each instance is owned by the backend object that registered it); its lease ends in ${leaseLeftMs} ms unless its owner renews it`,
+    );
+    this.service = service;
+    this.id = id;
+    this.leaseLeftMs = leaseLeftMs;
+  }
+}
+
 /** Whether `error` says Redis refused our credentials or our ACL user's permissions. */
 export function isAuthFailure(error: unknown): boolean {
   return AUTH_FAILURE.test(messageOf(error));

@@ -4,7 +4,7 @@
  *
  * @example
  * import { RedisBackend } from 'rollcall/redis';
- * const backend = new RedisBackend({ url: process.env.REDIS_URL, namespace: 'prod' });
+ * const backend = new RedisBackend({ namespace: 'prod' }); // connects to REDIS_URL
  */
 export {
   RedisBackend,
@@ -16,4 +16,6 @@ export {
   type RedisBackendStats,
   type RedisClient,
 } from './redis-backend.js';
+export { InstanceOwnedError } from './errors.js';
+export { RECORD_MAX_BYTES } from './scripts.js';
 export { DEFAULT_NAMESPACE, NAMESPACE_PATTERN, serviceKeys, servicesIndexKey, type ServiceKeys } from './keys.js';

@@ -1,11 +1,13 @@
 /**
- * Reads listings into instances: the listing script's reply, or a change message carrying the
- * same. A record that does not make a valid instance of this service is reported and skipped; the
- * rest of the service is still returned.
+ * Reads what the scripts return into rollcall's model: listings, change messages and the services
+ * index. Everything read from Redis is input, not truth: a record that does not make a valid
+ * instance of this service, whose lease deadline lies beyond what its TTL allows, or that is over
+ * the size limit is reported and skipped; the rest of the service is still returned.
  */
 import { MalformedRecordError } from '../../core/errors.js';
-import { isInstanceStatus, parseInstanceRecord, withStatus, type ServiceInstance } from '../../core/instance.js';
+import { SERVICE_NAME_PATTERN, TTL_LIMITS, isInstanceStatus, parseInstanceRecord, withStatus, type ServiceInstance } from '../../core/instance.js';
 import type { ServiceKeys } from './keys.js';
+import { PLANTED_DEADLINES, PLANTED_INDEX, PLANTED_RECORDS, RECORD_MAX_BYTES } from './scripts.js';
 
 /** One read of a service. */
 export interface Listing {
@@ -13,28 +15,53 @@ export interface Listing {
   readonly version: number;
   /** The Redis server's clock when it answered (epoch ms). */
   readonly serverNow: number;
-  /** The earliest lease deadline among the live instances (server epoch ms), if any. */
+  /** Set when the service's records hash was created; `''` without one (no hash, or written before epochs). */
+  readonly epoch: string;
+  /** Keys of the service found holding another Redis type (`PLANTED_DEADLINES | PLANTED_RECORDS`); read as empty. */
+  readonly plantedKeys: number;
+  /** The earliest lease deadline among `instances` (server epoch ms), if any. */
   readonly nextDeadline: number | undefined;
+  /** The latest lease deadline among `instances` (server epoch ms), if any. */
+  readonly latestDeadline: number | undefined;
   /** Valid live instances, sorted by id. */
   readonly instances: ServiceInstance[];
   /** The stored records of `instances`, in the same order: equal for equal listings. */
   readonly records: readonly string[];
 }
 
-/** A message on a service's channel: the version a change produced, and the listing when carried. */
-export interface Change {
-  readonly version: number;
-  /** Undefined when the service was too large to carry: a watcher behind `version` reads it. */
-  readonly listing: Listing | undefined;
+/** What `services()` read: valid names, sorted, and whether the index key held another Redis type. */
+export interface ServicesReply {
+  readonly names: string[];
+  readonly plantedIndex: boolean;
 }
 
 /** Receives each skipped record: the key it lives in, its id, and what is wrong with it. */
 export type MalformedHandler = (error: MalformedRecordError, key: string, id: string) => void;
 
+/**
+ * How far past the server's now plus its TTL a lease deadline may lie: a server that took over
+ * after a failover may run somewhat behind the one that set the deadline. Further out, the
+ * deadline was not set by a registration or renewal (which set now + TTL): the record is skipped.
+ */
+export const CLOCK_SLACK_MS = 60_000;
+
+/** Thrown for a reply whose shape no script of ours produces; the backend reports `REGISTRY_UNAVAILABLE`. */
+export const UNEXPECTED_LISTING = 'unexpected reply from the listing script';
+export const UNEXPECTED_SERVICES = 'unexpected reply from the services script';
+
 /** `<ttlMs> <status> <updatedAt> ` in front of the instance JSON. */
-const RECORD_PREFIX = /^\d+ ([a-z]+) (\d+) /;
+const RECORD_PREFIX = /^(\d{1,9}) ([a-z]{1,16}) (\d{1,16}) /;
+/** A change message: the version the change produced, nothing else. */
+const CHANGE_MESSAGE = /^\d{1,16}$/;
 /** Characters of records remembered with their instance; the memory starts over beyond it. */
 const CACHED_RECORD_CHARS = 1_000_000;
+const HEADER = 4;
+const ROW = 3;
+
+interface Known {
+  readonly instance: ServiceInstance;
+  readonly ttlMs: number;
+}
 
 /**
  * Instances already read, by stored record. Records change only on registration and status
@@ -42,113 +69,158 @@ const CACHED_RECORD_CHARS = 1_000_000;
  * validating each one. Instances are frozen, so sharing them is safe.
  */
 export class RecordCache {
-  readonly #instances = new Map<string, ServiceInstance>();
+  readonly #known = new Map<string, Known>();
   #chars = 0;
 
-  get(record: string): ServiceInstance | undefined {
-    return this.#instances.get(record);
+  get(record: string): Known | undefined {
+    return this.#known.get(record);
   }
 
-  set(record: string, instance: ServiceInstance): void {
+  set(record: string, known: Known): void {
     if (this.#chars + record.length > CACHED_RECORD_CHARS) {
-      this.#instances.clear();
+      this.#known.clear();
       this.#chars = 0;
     }
-    this.#instances.set(record, instance);
+    this.#known.set(record, known);
     this.#chars += record.length;
   }
 }
 
 /**
- * Reads `{version, now, next deadline or -1, id, record, id, record, ...}`, as the listing script
- * returns it (numbers as integers) or a change message carries it (one item a line). Throws a
- * plain Error when the shape is wrong; records that are wrong are reported and skipped.
+ * Reads `{version, now, epoch, planted keys, then id, record, deadline of each live id}`, as the
+ * listing script returns it. Throws a plain `Error` ({@link UNEXPECTED_LISTING}) when the shape is
+ * wrong; records that are wrong are reported through `onMalformed` and skipped. Every instance
+ * returned is valid, of `service`, and stored under its own id.
  */
 export function parseListing(reply: unknown, service: string, keys: ServiceKeys, onMalformed: MalformedHandler, cache: RecordCache): Listing {
-  if (!Array.isArray(reply) || reply.length < 3 || (reply.length - 3) % 2 !== 0) throw new Error('unexpected reply from the listing script');
+  if (!Array.isArray(reply) || reply.length < HEADER || (reply.length - HEADER) % ROW !== 0) throw new Error(UNEXPECTED_LISTING);
   const items = reply as unknown[];
-  const version = integer(items[0]);
-  const serverNow = integer(items[1]);
-  const next = integer(items[2]);
-  const rows: { id: string; instance: ServiceInstance; record: string }[] = [];
-  for (let i = 3; i < items.length; i += 2) {
+  const version = integer(items[0], UNEXPECTED_LISTING);
+  const serverNow = integer(items[1], UNEXPECTED_LISTING);
+  const epoch = items[2];
+  const plantedKeys = integer(items[3], UNEXPECTED_LISTING);
+  if (typeof epoch !== 'string' || version < 0 || serverNow < 0 || (plantedKeys & ~(PLANTED_DEADLINES | PLANTED_RECORDS)) !== 0) {
+    throw new Error(UNEXPECTED_LISTING);
+  }
+  const rows: { id: string; instance: ServiceInstance; record: string; deadline: number }[] = [];
+  for (let i = HEADER; i < items.length; i += ROW) {
     const id = items[i];
-    const record = items[i + 1];
-    if (typeof id !== 'string') throw new Error('unexpected reply from the listing script');
-    const instance = readInstance(id, record, service, keys, onMalformed, cache);
-    if (instance !== undefined) rows.push({ id, instance, record: record as string });
+    if (typeof id !== 'string') throw new Error(UNEXPECTED_LISTING);
+    const read = readInstance(id, items[i + 1], items[i + 2], serverNow, service, keys, cache);
+    if (read instanceof MalformedRecordError) onMalformed(read, keys.records, id);
+    else rows.push({ id, ...read });
   }
   rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  let next: number | undefined;
+  let latest: number | undefined;
+  for (const { deadline } of rows) {
+    if (next === undefined || deadline < next) next = deadline;
+    if (latest === undefined || deadline > latest) latest = deadline;
+  }
   return {
     version,
     serverNow,
-    nextDeadline: next < 0 ? undefined : next,
+    epoch,
+    plantedKeys,
+    nextDeadline: next,
+    latestDeadline: latest,
     instances: rows.map((row) => row.instance),
     records: rows.map((row) => row.record),
   };
 }
 
 /**
- * Reads a message published on the service's channel: the version alone, or the listing one item
- * a line. Throws {@link MalformedRecordError} for a message it cannot read.
+ * Reads a message published on the service's channel: the version of a change, which a watcher
+ * only uses to decide whether to read the service. Throws {@link MalformedRecordError} for
+ * anything else.
  */
-export function parseChange(message: string, service: string, keys: ServiceKeys, onMalformed: MalformedHandler, cache: RecordCache): Change {
-  try {
-    const items = message.split('\n');
-    if (items.length === 1) return { version: integer(message), listing: undefined };
-    const listing = parseListing(items, service, keys, onMalformed, cache);
-    return { version: listing.version, listing };
-  } catch (error) {
-    throw new MalformedRecordError(keys.channel, 'not a change message', { cause: error });
+export function parseChange(message: unknown, keys: ServiceKeys): number {
+  const version = typeof message === 'string' && CHANGE_MESSAGE.test(message) ? Number(message) : Number.NaN;
+  if (!Number.isSafeInteger(version)) throw new MalformedRecordError(keys.channel, 'not a change message (expected a version number)');
+  return version;
+}
+
+/**
+ * Reads `{planted keys, name, name, ...}`, as the services script returns it. Names that are not
+ * service names are reported (`id` is the name) and skipped. Throws a plain `Error`
+ * ({@link UNEXPECTED_SERVICES}) when the shape is wrong.
+ */
+export function parseServices(reply: unknown, indexKey: string, onMalformed: MalformedHandler): ServicesReply {
+  if (!Array.isArray(reply) || reply.length === 0) throw new Error(UNEXPECTED_SERVICES);
+  const [planted, ...members] = reply as unknown[];
+  const plantedKeys = integer(planted, UNEXPECTED_SERVICES);
+  if (plantedKeys !== 0 && plantedKeys !== PLANTED_INDEX) throw new Error(UNEXPECTED_SERVICES);
+  const names: string[] = [];
+  for (const name of members) {
+    if (typeof name === 'string' && SERVICE_NAME_PATTERN.test(name)) names.push(name);
+    else onMalformed(new MalformedRecordError(`${indexKey} member`, 'not a valid service name'), indexKey, typeof name === 'string' ? name : '');
   }
+  return { names: names.sort(), plantedIndex: plantedKeys === PLANTED_INDEX };
 }
 
 function readInstance(
   id: string,
   record: unknown,
+  storedDeadline: unknown,
+  serverNow: number,
   service: string,
   keys: ServiceKeys,
-  onMalformed: MalformedHandler,
   cache: RecordCache,
-): ServiceInstance | undefined {
-  if (typeof record === 'string') {
-    const known = cache.get(record);
-    // A record copied under another id or service is not the instance it describes.
-    if (known !== undefined && known.id === id && known.service === service) return known;
-  }
+): { instance: ServiceInstance; record: string; deadline: number } | MalformedRecordError {
   const location = `${keys.records} field ${id}`;
-  try {
-    // A message carries a missing record as an empty line; no stored record is empty.
-    if (typeof record !== 'string' || record === '') throw new MalformedRecordError(location, 'the instance has a deadline but no record');
-    const prefix = RECORD_PREFIX.exec(record);
-    const status = prefix?.[1];
-    const updatedAt = Number(prefix?.[2]);
-    if (prefix === null || !isInstanceStatus(status) || !Number.isSafeInteger(updatedAt)) {
-      throw new MalformedRecordError(location, 'expected "<ttlMs> <status> <updatedAt> <instance JSON>"');
-    }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(record.slice(prefix[0].length));
-    } catch (error) {
-      throw new MalformedRecordError(location, 'not valid JSON', { cause: error });
-    }
-    const instance = parseInstanceRecord(parsed, location);
-    if (instance.id !== id || instance.service !== service) {
-      throw new MalformedRecordError(location, `the record describes ${instance.service}/${instance.id}, not ${service}/${id}`);
-    }
-    const current = instance.status === status && instance.updatedAt === updatedAt ? instance : withStatus(instance, status, updatedAt);
-    cache.set(record, current);
-    return current;
-  } catch (error) {
-    if (!(error instanceof MalformedRecordError)) throw error;
-    onMalformed(error, keys.records, id);
-    return undefined;
+  // A missing record comes as null; the script sends an oversized one as its size, never itself.
+  if (record === null || record === undefined || record === '') return new MalformedRecordError(location, 'the instance has a deadline but no record');
+  if (typeof record === 'number' || (typeof record === 'string' && record.length > RECORD_MAX_BYTES)) {
+    const size = typeof record === 'number' ? record : record.length;
+    return new MalformedRecordError(location, `the record has ${size} bytes, over the ${RECORD_MAX_BYTES}-byte limit`);
   }
+  if (typeof record !== 'string') return new MalformedRecordError(location, 'the record is not a string');
+  const known = cachedOrParsed(id, record, service, location, cache);
+  if (known instanceof MalformedRecordError) return known;
+  const deadline = typeof storedDeadline === 'string' || typeof storedDeadline === 'number' ? Number(storedDeadline) : Number.NaN;
+  if (!Number.isSafeInteger(deadline) || deadline <= serverNow || deadline > serverNow + known.ttlMs + CLOCK_SLACK_MS) {
+    return new MalformedRecordError(location, `the lease deadline is not within the record's TTL (${known.ttlMs} ms) of the server's clock`);
+  }
+  return { instance: known.instance, record, deadline };
 }
 
-/** An integer as the listing script returns it, or as a change message carries it (a string). */
-function integer(value: unknown): number {
-  const number = typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value;
-  if (typeof number !== 'number' || !Number.isSafeInteger(number)) throw new Error('unexpected reply from the listing script');
+function cachedOrParsed(id: string, record: string, service: string, location: string, cache: RecordCache): Known | MalformedRecordError {
+  const cached = cache.get(record);
+  // A record copied under another id or service is not the instance it describes.
+  if (cached !== undefined && cached.instance.id === id && cached.instance.service === service) return cached;
+  const prefix = RECORD_PREFIX.exec(record);
+  const ttlMs = Number(prefix?.[1]);
+  const status = prefix?.[2];
+  const updatedAt = Number(prefix?.[3]);
+  if (prefix === null || !isInstanceStatus(status) || !Number.isSafeInteger(updatedAt) || ttlMs < TTL_LIMITS.min || ttlMs > TTL_LIMITS.max) {
+    return new MalformedRecordError(location, `expected "<ttlMs ${TTL_LIMITS.min}-${TTL_LIMITS.max}> <status> <updatedAt> <instance JSON>"`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(record.slice(prefix[0].length));
+  } catch {
+    // JSON.parse's message quotes the input: only the location and the problem are reported.
+    return new MalformedRecordError(location, 'not valid JSON');
+  }
+  let instance: ServiceInstance;
+  try {
+    instance = parseInstanceRecord(parsed, location);
+  } catch (error) {
+    if (error instanceof MalformedRecordError) return error;
+    throw error;
+  }
+  if (instance.id !== id || instance.service !== service) {
+    return new MalformedRecordError(location, `the record describes ${instance.service}/${instance.id}, not ${service}/${id}`);
+  }
+  const current = instance.status === status && instance.updatedAt === updatedAt ? instance : withStatus(instance, status, updatedAt);
+  const known = { instance: current, ttlMs };
+  cache.set(record, known);
+  return known;
+}
+
+/** An integer as a script returns it (a string from a client with `stringNumbers`). */
+function integer(value: unknown, problem: string): number {
+  const number = typeof value === 'string' && /^-?\d{1,16}$/.test(value) ? Number(value) : value;
+  if (typeof number !== 'number' || !Number.isSafeInteger(number)) throw new Error(problem);
   return number;
 }

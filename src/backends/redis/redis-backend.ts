@@ -4,12 +4,16 @@
  * Every operation is one Lua script (one round trip; Cluster adds a second command for the
  * services index, which lives in another slot). Lease deadlines are computed from the server's
  * clock inside the scripts, so expiry never depends on a client's clock. Calls fail fast while the
- * connection is down instead of queueing, so callers fall back at once. See docs/backends/redis.md.
+ * connection is down instead of queueing, so callers fall back at once. Each instance belongs to
+ * the backend object that registered it, change messages only make watchers read, and losses of
+ * data (restart, flush, failover) are detected and reported through `onReset`. See
+ * docs/backends/redis.md.
  */
+import { randomBytes } from 'node:crypto';
+import { inspect } from 'node:util';
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { ClosedError, InvalidArgumentError, MalformedRecordError, RegistryUnavailableError } from '../../core/errors.js';
 import {
-  SERVICE_NAME_PATTERN,
   assertInstanceRef,
   assertServiceName,
   assertTtl,
@@ -23,12 +27,26 @@ import { unrefTimeout } from '../../core/clock.js';
 import { durationOption, integerOption } from '../../core/options.js';
 import { loggerOption, type Logger, type LoggerLike } from '../../core/logger.js';
 import { MalformedRecords } from '../malformed-records.js';
-import type { Lease, RegistryBackend, RenewResult, Unsubscribe, WatchHandlers } from '../backend.js';
+import type { Lease, RegistryBackend, RegistryReset, RenewResult, Unsubscribe, WatchHandlers } from '../backend.js';
 import { WatchHub } from '../watch-hub.js';
-import { Redactor, connectionError, translateError } from './errors.js';
+import { InstanceOwnedError, Redactor, connectionError, redactUrl, translateError } from './errors.js';
 import { DEFAULT_NAMESPACE, assertNamespace, serviceKeys, servicesIndexKey, type ServiceKeys } from './keys.js';
-import { RecordCache, parseChange, parseListing, type Change, type Listing, type MalformedHandler } from './records.js';
-import { DEREGISTER, INDEX_AFTER_DEREGISTER, LIST, REGISTER, RENEW, SERVICES, runScript } from './scripts.js';
+import { RecordCache, parseChange, parseListing, parseServices, type Listing, type MalformedHandler } from './records.js';
+import { ResetDetector } from './resets.js';
+import {
+  DEREGISTER,
+  INDEX_AFTER_DEREGISTER,
+  LIST,
+  PLANTED_DEADLINES,
+  PLANTED_INDEX,
+  PLANTED_RECORDS,
+  RAISE_INDEX,
+  RECORD_MAX_BYTES,
+  REGISTER,
+  RENEW,
+  SERVICES,
+  runScript,
+} from './scripts.js';
 import { RedisWatcher, disconnect } from './watcher.js';
 
 /** An ioredis client: `new Redis(...)` (standalone or Sentinel) or `new Cluster(...)`. */
@@ -72,6 +90,7 @@ export interface RedisBackendClientOptions extends RedisBackendCommonOptions {
   /** Let `close()` disconnect `client` too. @default false: the client is yours */
   closeClient?: boolean | undefined;
   url?: never;
+  env?: never;
   redis?: never;
   cluster?: never;
 }
@@ -79,10 +98,14 @@ export interface RedisBackendClientOptions extends RedisBackendCommonOptions {
 /** Let rollcall build (and close) a standalone or Sentinel client. */
 export interface RedisBackendConnectOptions extends RedisBackendCommonOptions {
   /**
-   * `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS. Options in `redis` override
-   * what the URL says. @default ioredis's default, `redis://127.0.0.1:6379`
+   * `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS. What the URL says wins over
+   * the same settings in `redis` (ioredis's rule). @default the `REDIS_URL` environment variable
+   * (see `env`) when `redis` names no `host`, `port`, `path` or `sentinels`; else ioredis's
+   * default, `redis://127.0.0.1:6379`
    */
   url?: string | undefined;
+  /** Where `REDIS_URL` is read (an empty value counts as unset). @default process.env */
+  env?: Readonly<Record<string, string | undefined>> | undefined;
   /**
    * ioredis options, passed through: `username`, `password`, `tls`, `db`, and for Sentinel
    * `sentinels`, `name`, `sentinelPassword`, `enableTLSForSentinelMode`... Over ioredis's own
@@ -108,6 +131,7 @@ export interface RedisBackendClusterOptions extends RedisBackendCommonOptions {
   client?: never;
   closeClient?: never;
   url?: never;
+  env?: never;
   redis?: never;
 }
 
@@ -116,21 +140,23 @@ export type RedisBackendOptions = RedisBackendClientOptions | RedisBackendConnec
 
 /** Counters of a {@link RedisBackend}, plain integers. */
 export interface RedisBackendStats {
-  /** Records skipped because they were not valid instances (each skip counts, on every read). */
+  /**
+   * Registry data skipped because it was not valid (each skip counts, on every read): records,
+   * names in the services index, change messages, and keys holding another Redis type.
+   */
   readonly malformedRecords: number;
   /** Services with an underlying watch. */
   readonly activeWatches: number;
-  /**
-   * Listings run for watchers: at a deadline, after a reconnection, or after a change whose
-   * message could not carry the listing (a large service).
-   */
+  /** Listings run for watchers: after a change message, at a deadline, after a reconnection. */
   readonly watchRefreshes: number;
-  /** Listings applied straight from change messages, without reading the service. */
-  readonly watchPushes: number;
+  /** Losses of registry data detected (each reported through `onReset`). */
+  readonly resetsDetected: number;
 }
 
 /** Services whose keys are remembered; the memory starts over beyond it. */
 const CACHED_SERVICES = 1_000;
+/** The server's run id in `INFO server`. */
+const RUN_ID = /^run_id:([0-9a-f]+)\r?$/m;
 
 /** A call in flight. */
 interface PendingCall {
@@ -175,6 +201,17 @@ export class RedisBackend implements RegistryBackend {
   readonly #redactor: Redactor;
   readonly #hub: WatchHub;
   readonly #watcher: RedisWatcher;
+  /**
+   * Proves ownership of the instances this object registers: the scripts store digests of it with
+   * each instance and refuse writes to a live instance from anyone who cannot present it. Never
+   * stored, logged or put in an error.
+   */
+  readonly #ownerSecret = randomBytes(32).toString('base64url');
+  readonly #resets: ResetDetector;
+  /** Run-id checks of (re)connections in flight: a listing waits for them before it is believed. */
+  readonly #serverChecks = new Set<Promise<void>>();
+  /** Cluster only: the `ready` listener on each node connection. */
+  readonly #nodeListeners = new Map<Redis, () => void>();
   /** Calls in flight, in the order they started: with one timeout for all, that of their deadlines. */
   readonly #pending = new Set<PendingCall>();
   /** One timer for every call in flight, at the earliest deadline (or an earlier one, then re-armed). */
@@ -201,11 +238,12 @@ export class RedisBackend implements RegistryBackend {
     this.#pruneLimit = integerOption(options.pruneLimit, 100, 'pruneLimit', 1, 1_000);
     this.#log = loggerOption(options.logger, 'logger', { component: 'redis-backend', namespace: this.namespace });
     this.#malformedRecords = new MalformedRecords(this.#log);
+    this.#resets = new ResetDetector((error) => this.#log.error({ error: this.#redactor.message(error) }, 'an onReset listener threw'));
     const { client, owns } = createClient(options);
     this.client = client;
     this.#ownsClient = owns;
     this.#isCluster = client.isCluster;
-    this.#redactor = new Redactor(secretsOf(client));
+    this.#redactor = new Redactor([...secretsOf(client), this.#ownerSecret]);
     this.#indexKey = servicesIndexKey(this.namespace);
     this.#everReady = client.status === 'ready';
     this.#connected = this.#everReady;
@@ -214,6 +252,13 @@ export class RedisBackend implements RegistryBackend {
       this.#lastError = error;
     });
     this.#listen('close', () => this.#onDown());
+    if (this.#isCluster) {
+      for (const node of (client as Cluster).nodes('all')) this.#followNode(node);
+      this.#listen('+node', (node) => this.#followNode(node as Redis));
+      this.#listen('-node', (node) => this.#unfollowNode(node as Redis));
+    } else if (this.#everReady) {
+      this.#checkServer(client as Redis, 'server', 'the Redis server');
+    }
     this.#watcher = new RedisWatcher({
       list: (service) => this.#call('watch', () => this.#list(service)),
       change: (service, message) => this.#change(service, message),
@@ -228,41 +273,67 @@ export class RedisBackend implements RegistryBackend {
     this.#hub = new WatchHub(this.#watcher.source, (error) => this.#log.error({ error: this.#redactor.message(error) }, 'watch subscriber threw'));
   }
 
+  /**
+   * Writes the instance with a lease. The instance then belongs to this backend object: while its
+   * lease is live, a register, renew or deregister of the same id through any other backend object
+   * is refused ({@link InstanceOwnedError}, code `REGISTRY_AUTH`) or answers `lost`. Its stored
+   * record may not exceed {@link RECORD_MAX_BYTES} (`INVALID_ARGUMENT`).
+   */
   async register(instance: ServiceInstance, lease: Lease): Promise<void> {
     this.#assertOpen();
     const valid = createInstance(instance, Date.now());
     assertTtl(lease?.ttlMs, 'lease.ttlMs');
     const { keys, changeKeys } = this.#service(valid.service);
     const record = `${lease.ttlMs} ${valid.status} ${valid.updatedAt} ${JSON.stringify(valid)}`;
+    const bytes = Buffer.byteLength(record);
+    if (bytes > RECORD_MAX_BYTES) {
+      throw new InvalidArgumentError('instance', `an instance whose stored record is at most ${RECORD_MAX_BYTES} bytes`, `a record of ${bytes} bytes`);
+    }
     await this.#call('register', async () => {
-      const deadline = await runScript(this.client, REGISTER, changeKeys, [valid.id, lease.ttlMs, record, keys.channel, valid.service, this.#pruneLimit]);
-      if (this.#isCluster) await this.#raiseIndex(valid.service, integer(deadline));
+      const reply = await runScript(this.client, REGISTER, changeKeys, [valid.id, lease.ttlMs, record, keys.channel, valid.service, this.#pruneLimit, this.#ownerSecret]);
+      const [written, deadlineOrLeft, replaced] = integers(reply, 3);
+      this.#planted(replaced, keys, true);
+      if (written !== 1) throw new InstanceOwnedError('register', valid.service, valid.id, deadlineOrLeft);
+      if (this.#isCluster) await this.#raiseIndex(valid.service, deadlineOrLeft);
     });
   }
 
+  /**
+   * Extends the lease and records the status. `lost` when the instance is not a live instance of
+   * this backend object as it wrote it: expired, flushed, never registered here, another owner's,
+   * or changed by someone else (then the caller's re-registration restores it).
+   */
   async renew(ref: InstanceRef, status: InstanceStatus): Promise<RenewResult> {
     this.#assertOpen();
     assertInstanceRef(ref);
     assertInstanceStatus(status);
     const { keys, changeKeys } = this.#service(ref.service);
     return this.#call('renew', async () => {
-      const reply = await runScript(this.client, RENEW, changeKeys, [ref.id, status, keys.channel, ref.service, this.#pruneLimit]);
-      const [renewed, deadline] = integers(reply, 2);
+      const reply = await runScript(this.client, RENEW, changeKeys, [ref.id, status, keys.channel, ref.service, this.#pruneLimit, this.#ownerSecret]);
+      const [renewed, deadline, planted] = integers(reply, 3);
+      this.#planted(planted, keys, renewed === 1);
       if (renewed !== 1) return 'lost';
       if (this.#isCluster) await this.#raiseIndex(ref.service, deadline);
       return 'renewed';
     });
   }
 
+  /**
+   * Removes the instance. Idempotent: an unknown (or expired) instance is fine. Another owner's
+   * live instance is refused with {@link InstanceOwnedError} (code `REGISTRY_AUTH`).
+   */
   async deregister(ref: InstanceRef): Promise<void> {
     this.#assertOpen();
     assertInstanceRef(ref);
     const { keys, changeKeys } = this.#service(ref.service);
     await this.#call('deregister', async () => {
-      const reply = await runScript(this.client, DEREGISTER, changeKeys, [ref.id, keys.channel, ref.service, this.#pruneLimit]);
-      const [removed, removedDeadline, remaining] = integers(reply, 3);
+      const reply = await runScript(this.client, DEREGISTER, changeKeys, [ref.id, keys.channel, ref.service, this.#pruneLimit, this.#ownerSecret]);
+      const [removed, removedDeadline, remaining, planted] = integers(reply, 4);
+      this.#planted(planted, keys, (planted & PLANTED_INDEX) !== 0);
+      if (removed < 0) throw new InstanceOwnedError('deregister', ref.service, ref.id, removedDeadline);
       if (this.#isCluster && removed > 0 && removedDeadline > 0) {
-        await runScript(this.client, INDEX_AFTER_DEREGISTER, [this.#indexKey], [ref.service, removedDeadline, remaining]);
+        const replaced = await runScript(this.client, INDEX_AFTER_DEREGISTER, [this.#indexKey], [ref.service, removedDeadline, remaining]);
+        this.#planted(integer(replaced), keys, true);
       }
     });
   }
@@ -274,29 +345,47 @@ export class RedisBackend implements RegistryBackend {
     return listing.instances;
   }
 
+  /**
+   * Names of services with a live instance, sorted. Invalid names in the index are skipped and
+   * counted; an index key of another Redis type lists nothing (counted and logged once) until a
+   * registration or renewal replaces it.
+   */
   async services(): Promise<string[]> {
     this.#assertOpen();
     return this.#call('services', async () => {
       const reply = await runScript(this.client, SERVICES, [this.#indexKey], [this.#pruneLimit]);
-      if (!Array.isArray(reply)) throw new Error('unexpected reply from the services script');
-      const names: string[] = [];
-      for (const name of reply as unknown[]) {
-        if (typeof name === 'string' && SERVICE_NAME_PATTERN.test(name)) names.push(name);
-        else this.#malformed(new MalformedRecordError(`${this.#indexKey} member`, 'not a valid service name'), this.#indexKey, String(name));
-      }
-      return names.sort();
+      const { names, plantedIndex } = parseServices(reply, this.#indexKey, this.#onMalformed);
+      if (plantedIndex) this.#planted(PLANTED_INDEX, undefined, false);
+      return names;
     });
   }
 
   /**
    * Pushes the service's instance list through `handlers`: the current list first, then after
    * every registration, deregistration, status change and expiry. One pub/sub connection serves
-   * every watched service of this backend.
+   * every watched service of this backend; every list pushed was read from Redis (a change message
+   * only makes the watcher read).
    */
   watch(service: string, handlers: WatchHandlers): Unsubscribe {
     this.#assertOpen();
     assertServiceName(service);
     return this.#hub.subscribe(service, handlers);
+  }
+
+  /**
+   * Tells `listener` about every loss of registry data this backend detects, before it returns
+   * (from `instances()`) or pushes (through `watch`) the first listing read after the loss:
+   *
+   * - a service whose keys vanished or were created anew while instances it listed were still
+   *   live, or whose version went back (reset of that service);
+   * - a reconnection to a server whose run id changed: a restart (with or without its data), or a
+   *   failover to another server (reset of the whole namespace).
+   *
+   * Normal registrations, deregistrations, status changes, expiries and reconnections to the same
+   * server are not resets. See docs/backends/redis.md for what is and is not detected.
+   */
+  onReset(listener: (reset: RegistryReset) => void): Unsubscribe {
+    return this.#resets.onReset(listener);
   }
 
   /** Number of services this backend is watching. */
@@ -309,7 +398,7 @@ export class RedisBackend implements RegistryBackend {
       malformedRecords: this.#malformedRecords.count,
       activeWatches: this.#hub.activeWatches,
       watchRefreshes: this.#watcher.refreshes,
-      watchPushes: this.#watcher.pushes,
+      resetsDetected: this.#resets.detected,
     };
   }
 
@@ -326,6 +415,19 @@ export class RedisBackend implements RegistryBackend {
     await this.close();
   }
 
+  /**
+   * What `util.inspect` and `console.log` show: where the client connects, credentials as `***`,
+   * never the client's options (which hold them).
+   */
+  [inspect.custom](): string {
+    return `RedisBackend { namespace: ${JSON.stringify(this.namespace)}, client: ${describeClient(this.client)}, closed: ${this.#closed} }`;
+  }
+
+  /** What `JSON.stringify` shows: never the client's options, which hold credentials. */
+  toJSON(): { kind: string; namespace: string } {
+    return { kind: this.kind, namespace: this.namespace };
+  }
+
   async #shutdown(): Promise<void> {
     this.#closed = true;
     this.#hub.close();
@@ -336,12 +438,14 @@ export class RedisBackend implements RegistryBackend {
     // A client that never connected must not keep our listeners.
     this.#stopWaiting?.();
     for (const [event, listener] of this.#listeners) this.client.off(event, listener);
+    for (const node of [...this.#nodeListeners.keys()]) this.#unfollowNode(node);
     if (this.#ownsClient) await disconnect(this.client);
   }
 
   // Cluster only: GT keeps the latest deadline when several instances write at once.
   async #raiseIndex(service: string, deadline: number): Promise<void> {
-    await this.client.call('ZADD', this.#indexKey, 'GT', deadline, service);
+    const replaced = await runScript(this.client, RAISE_INDEX, [this.#indexKey], [deadline, service]);
+    this.#planted(integer(replaced), undefined, true);
   }
 
   // Keys are built once per service: every call of a heartbeat or a resolve needs the same ones.
@@ -360,14 +464,20 @@ export class RedisBackend implements RegistryBackend {
 
   async #list(service: string): Promise<Listing> {
     const { keys, listKeys } = this.#service(service);
+    const ticket = this.#resets.beforeRead(service);
     const reply = await runScript(this.client, LIST, listKeys, [keys.channel, this.#pruneLimit]);
-    return parseListing(reply, service, keys, this.#onMalformed, this.#records);
+    // A reconnection's run-id check decides first whether what was read follows a restart.
+    if (this.#serverChecks.size > 0) await Promise.all(this.#serverChecks);
+    const listing = parseListing(reply, service, keys, this.#onMalformed, this.#records);
+    this.#planted(listing.plantedKeys, keys, false);
+    this.#resets.afterRead(service, ticket, listing);
+    return listing;
   }
 
-  #change(service: string, message: string): Change | undefined {
+  #change(service: string, message: string): number | undefined {
     const { keys } = this.#service(service);
     try {
-      return parseChange(message, service, keys, this.#onMalformed, this.#records);
+      return parseChange(message, keys);
     } catch (error) {
       if (!(error instanceof MalformedRecordError)) throw error;
       this.#malformed(error, keys.channel, '');
@@ -469,6 +579,8 @@ export class RedisBackend implements RegistryBackend {
   }
 
   #onReady(): void {
+    // Sent before anything else on the new connection, so its answer comes before any listing's.
+    if (!this.#isCluster) this.#checkServer(this.client as Redis, 'server', 'the Redis server');
     const recovered = this.#everReady && !this.#connected;
     this.#everReady = true;
     this.#connected = true;
@@ -483,6 +595,44 @@ export class RedisBackend implements RegistryBackend {
     this.#connected = false;
     const error = this.#lastError === undefined ? undefined : this.#redactor.message(this.#lastError);
     this.#log.warn({ error }, 'connection to Redis lost; calls fail fast until it is back');
+  }
+
+  // Cluster: each node connection reports its own (re)connections; a node is known by its address.
+  #followNode(node: Redis): void {
+    if (this.#nodeListeners.has(node)) return;
+    const address = `${node.options.host ?? ''}:${node.options.port ?? ''}`;
+    const onReady = (): void => this.#checkServer(node, address, `Cluster node ${address}`);
+    node.on('ready', onReady);
+    this.#nodeListeners.set(node, onReady);
+    if (node.status === 'ready') onReady();
+  }
+
+  #unfollowNode(node: Redis): void {
+    const onReady = this.#nodeListeners.get(node);
+    if (onReady === undefined) return;
+    node.off('ready', onReady);
+    this.#nodeListeners.delete(node);
+  }
+
+  /**
+   * Reads the run id of the server behind `connection`, which has just (re)connected: a new one
+   * where another was seen is a restart or failover. Bounded by operationTimeoutMs; a server that
+   * refuses INFO (ACL) only leaves the per-service detection.
+   */
+  #checkServer(connection: Redis, server: string, description: string): void {
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<undefined>((resolve) => (timer = unrefTimeout(() => resolve(undefined), this.#operationTimeoutMs)));
+    const check = Promise.race([connection.info('server'), gaveUp])
+      .then((text) => {
+        const runId = typeof text === 'string' ? RUN_ID.exec(text)?.[1] : undefined;
+        if (runId !== undefined && !this.#closed) this.#resets.serverSeen(server, runId, description);
+      })
+      .catch(() => {})
+      .finally(() => {
+        clearTimeout(timer);
+        this.#serverChecks.delete(check);
+      });
+    this.#serverChecks.add(check);
   }
 
   #subscriberConnection(): Redis {
@@ -512,6 +662,21 @@ export class RedisBackend implements RegistryBackend {
 
   #malformed(error: MalformedRecordError, key: string, id: string): void {
     this.#malformedRecords.report(`${key}\u0000${id}`, { key, id, problem: error.message }, 'skipping a malformed registry record');
+  }
+
+  /** Counts (and logs once per key) the keys a script found holding another Redis type. */
+  #planted(bits: number, keys: ServiceKeys | undefined, replaced: boolean): void {
+    if (bits === 0) return;
+    const planted: [number, string | undefined, string][] = [
+      [PLANTED_DEADLINES, keys?.deadlines, 'a sorted set'],
+      [PLANTED_RECORDS, keys?.records, 'a hash'],
+      [PLANTED_INDEX, this.#indexKey, 'a sorted set'],
+    ];
+    for (const [bit, key, expected] of planted) {
+      if ((bits & bit) === 0 || key === undefined) continue;
+      const problem = replaced ? `held another Redis type than ${expected}; replaced` : `holds another Redis type than ${expected}; read as empty`;
+      this.#malformedRecords.report(`${key}\u0000#type`, { key, problem }, 'a registry key holds another Redis type');
+    }
   }
 
   #assertOpen(): void {
@@ -544,9 +709,41 @@ function createClient(options: RedisBackendOptions): { client: RedisClient; owns
     return { client: cluster, owns: true };
   }
   const redisOptions: RedisOptions = { ...CLIENT_DEFAULTS, ...(options.redis?.sentinels === undefined ? {} : { failoverDetector: true }), ...options.redis };
-  if (options.url !== undefined && typeof options.url !== 'string') throw new InvalidArgumentError('url', 'a redis:// or rediss:// URL', options.url);
-  const client = options.url === undefined ? new Redis(redisOptions) : new Redis(options.url, redisOptions);
-  return { client, owns: true };
+  const { url, field } = urlOf(options);
+  if (url === undefined) return { client: new Redis(redisOptions), owns: true };
+  try {
+    return { client: new Redis(url, redisOptions), owns: true };
+  } catch (error) {
+    // ioredis's TypeError carries the URL, password included, as `input`: it must not leave.
+    throw new InvalidArgumentError(field, 'a redis:// or rediss:// URL', redactUrl(url), `${error instanceof Error ? error.message : 'unreadable'}; credentials shown as ***`);
+  }
+}
+
+/** The URL to connect to, and the option (or variable) it came from. */
+function urlOf(options: RedisBackendConnectOptions): { url: string | undefined; field: string } {
+  if (options.url !== undefined) {
+    if (typeof options.url !== 'string') throw new InvalidArgumentError('url', 'a redis:// or rediss:// URL', options.url);
+    return { url: options.url, field: 'url' };
+  }
+  const { redis } = options;
+  if (redis?.host !== undefined || redis?.port !== undefined || redis?.path !== undefined || redis?.sentinels !== undefined) {
+    return { url: undefined, field: 'url' };
+  }
+  const env = options.env ?? process.env;
+  if (typeof env !== 'object' || env === null) throw new InvalidArgumentError('env', 'an object of environment variables', env);
+  const fromEnv = env['REDIS_URL'];
+  if (fromEnv === undefined || fromEnv.trim() === '') return { url: undefined, field: 'url' };
+  return { url: fromEnv.trim(), field: 'REDIS_URL' };
+}
+
+/** `<status> <where>`, with credentials as `***`. */
+function describeClient(client: RedisClient): string {
+  if (client.isCluster) return `Cluster (${client.status}) of ${(client as Cluster).nodes('master').length} known masters`;
+  const { host, port, path, db, tls, username, password, sentinels, name } = (client as Redis).options;
+  const credentials = username !== undefined || password !== undefined ? '***@' : '';
+  if (sentinels !== undefined && sentinels !== null) return `Redis (${client.status}) master ${JSON.stringify(name)} of ${sentinels.length} sentinels${credentials === '' ? '' : ', credentials ***'}`;
+  const where = path !== undefined && path !== null ? path : `${host ?? ''}:${port ?? ''}/${db ?? 0}`;
+  return `Redis (${client.status}) ${tls === undefined ? 'redis' : 'rediss'}://${credentials}${where}`;
 }
 
 function secretsOf(client: RedisClient): (string | undefined)[] {
@@ -560,14 +757,14 @@ function secretsOf(client: RedisClient): (string | undefined)[] {
 
 function integer(value: unknown): number {
   // A client with stringNumbers: true answers integers as strings.
-  const number = typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value;
+  const number = typeof value === 'string' && /^-?\d{1,16}$/.test(value) ? Number(value) : value;
   if (typeof number !== 'number' || !Number.isSafeInteger(number)) throw new Error('unexpected reply from a registry script');
   return number;
 }
 
-function integers<N extends 2 | 3>(value: unknown, count: N): N extends 2 ? [number, number] : [number, number, number] {
+function integers<N extends 3 | 4>(value: unknown, count: N): N extends 3 ? [number, number, number] : [number, number, number, number] {
   if (!Array.isArray(value) || value.length !== count) throw new Error('unexpected reply from a registry script');
-  return (value as unknown[]).map(integer) as N extends 2 ? [number, number] : [number, number, number];
+  return (value as unknown[]).map(integer) as N extends 3 ? [number, number, number] : [number, number, number, number];
 }
 
 /** `value` without its undefined properties, as exactOptionalPropertyTypes wants for ioredis options. */

@@ -1,19 +1,16 @@
 /**
  * Push for `watch()`: one pub/sub connection per backend serves every watched service. Every change
- * publishes the service's new version and, when the service is small, its whole listing: the
- * watcher applies a carried listing as it is, and reads the service (one listing script) only for
- * a message without one, unless it already has that version.
- *
- * Versions keep the order: a read and a message travel on different connections, so a read may
- * answer after a newer message was applied. A listing older than the one applied is dropped, but a
- * read older than what was known when it was sent can only mean Redis lost data (restart, flush,
- * failover to a replica that missed writes), and then the read is the truth.
+ * publishes the service's new version, and nothing else: the watcher reads the service (one
+ * listing script) when a message names a version newer than the one it has. Anyone who can
+ * PUBLISH can reach the channel, so a message is never taken for a listing; a forged one costs at
+ * most a read, and reads of one service never overlap (messages arriving during a read cause
+ * exactly one more).
  *
  * Redis says nothing when a deadline passes, so each watched service also has one timer at its
- * earliest known deadline (a delta of the server's clock, so the local clock does not matter).
- * The listing it runs prunes the expired instance and publishes the result, which every other
- * watcher applies. Without changes a service is therefore read at most once per lease period;
- * there is no polling.
+ * earliest known deadline (a delta of the server's clock, so the local clock does not matter,
+ * bounded by the longest lease). The listing it runs prunes the expired instance and publishes the
+ * new version, which every other watcher follows with a read. Without changes a service is
+ * therefore read at most once per lease period; there is no polling.
  *
  * The subscriber connection never reconnects by itself: when it ends, every watcher hears an
  * error, and a new connection subscribes everything again and then reads every service, so a
@@ -22,11 +19,14 @@
 import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import type { Redis } from 'ioredis';
 import { unrefTimeout } from '../../core/clock.js';
+import { TTL_LIMITS } from '../../core/instance.js';
 import type { WatchSink, WatchSource } from '../watch-hub.js';
-import type { Change, Listing } from './records.js';
+import type { Listing } from './records.js';
 
 /** Fired after a deadline, so the listing surely sees it passed: timers and clocks are not exact. */
 const EXPIRY_MARGIN_MS = 25;
+/** Longest delay `setTimeout` honours; beyond it Node fires after 1 ms (and warns). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Pauses between attempts to bring the subscriber connection back. */
 const RESUBSCRIBE_BACKOFF = { initialDelay: 100, maxDelay: 1_000 };
 /** Pauses between attempts to read a service whose last read failed. */
@@ -40,8 +40,8 @@ function advance(current: IBackoff<unknown> | undefined, options: { initialDelay
 export interface WatcherOptions {
   /** Reads one service (bounded by the backend's operation timeout). */
   list(service: string): Promise<Listing>;
-  /** Reads a message of the service's channel; undefined for one it could not read (and reported). */
-  change(service: string, message: string): Change | undefined;
+  /** The version a message of the service's channel names; undefined for one it could not read (and reported). */
+  change(service: string, message: string): number | undefined;
   /** The service's pub/sub channel. */
   channel(service: string): string;
   /** A new subscriber connection that does not reconnect by itself and queues commands until connected. */
@@ -58,7 +58,7 @@ interface WatchState {
   readonly sink: WatchSink;
   running: boolean;
   again: boolean;
-  /** Version of the last listing applied; undefined when the next read must be applied anyway. */
+  /** Version of the last listing read; undefined when any message must cause a read. */
   version: number | undefined;
   /** Records of the last list delivered; undefined when the next list must be delivered anyway. */
   delivered: readonly string[] | undefined;
@@ -82,8 +82,6 @@ export class RedisWatcher {
   #closed = false;
   /** Listings run for watchers. */
   refreshes = 0;
-  /** Listings applied straight from change messages. */
-  pushes = 0;
 
   constructor(options: WatcherOptions) {
     this.#options = options;
@@ -175,7 +173,7 @@ export class RedisWatcher {
     this.#wasDown ||= this.#subscriberUp;
     this.#subscriberUp = false;
     for (const state of this.#byChannel.values()) {
-      // Whatever the next connection reads is the truth, even from a server that lost data.
+      // Messages from the next connection's server cause reads, whatever their versions.
       state.version = undefined;
       this.#fail(state, reported);
     }
@@ -192,16 +190,10 @@ export class RedisWatcher {
     this.#subscriber?.unsubscribe(state.channel).catch(() => {});
   }
 
+  // A message only decides whether to read: a read the watcher already made may be as new.
   #receive(state: WatchState, message: string): void {
-    const change = this.#options.change(state.service, message);
-    if (change?.listing === undefined) {
-      // Without a listing: read, unless what was applied is already as new.
-      if (change === undefined || state.version === undefined || change.version > state.version) this.#refresh(state);
-      return;
-    }
-    if (state.version !== undefined && change.version < state.version) return;
-    this.pushes++;
-    this.#apply(state, change.listing);
+    const version = this.#options.change(state.service, message);
+    if (version === undefined || state.version === undefined || version > state.version) this.#refresh(state);
   }
 
   // One read per service at a time; reasons to read arriving meanwhile cause exactly one more.
@@ -217,16 +209,14 @@ export class RedisWatcher {
     state.again = false;
     this.#clearTimer(state);
     this.refreshes++;
-    const known = state.version;
     const active = (): boolean => !this.#closed && this.#byChannel.get(state.channel) === state;
     this.#options
       .list(state.service)
       .then(
         (listing) => {
-          if (!active() || !this.#subscriberUp) return;
-          const overtaken = state.version !== undefined && listing.version < state.version;
-          const dataLost = known !== undefined && listing.version < known;
-          if (!overtaken || dataLost) this.#apply(state, listing);
+          // Reads of one service never overlap, so each is newer than the last, or Redis lost data
+          // and it is the truth anyway.
+          if (active() && this.#subscriberUp) this.#apply(state, listing);
         },
         (error: unknown) => {
           if (!active()) return;
@@ -252,18 +242,21 @@ export class RedisWatcher {
     // Most changes leave the earliest deadline where it was, and its timer with it.
     if (listing.nextDeadline !== undefined && state.timerDeadline === listing.nextDeadline) return;
     if (listing.nextDeadline === undefined) this.#clearTimer(state);
-    else this.#arm(state, Math.max(0, listing.nextDeadline - listing.serverNow) + EXPIRY_MARGIN_MS, listing.nextDeadline);
+    else this.#arm(state, Math.min(Math.max(0, listing.nextDeadline - listing.serverNow), TTL_LIMITS.max) + EXPIRY_MARGIN_MS, listing.nextDeadline);
   }
 
   #arm(state: WatchState, delay: number, deadline: number | undefined): void {
     this.#clearTimer(state);
     state.timerDeadline = deadline;
-    state.timer = unrefTimeout(() => {
-      // Fired: no longer armed, whatever the read it starts finds.
-      state.timer = undefined;
-      state.timerDeadline = undefined;
-      this.#refresh(state);
-    }, delay);
+    state.timer = unrefTimeout(
+      () => {
+        // Fired: no longer armed, whatever the read it starts finds.
+        state.timer = undefined;
+        state.timerDeadline = undefined;
+        this.#refresh(state);
+      },
+      Math.min(delay, MAX_TIMER_MS),
+    );
   }
 
   #clearTimer(state: WatchState): void {

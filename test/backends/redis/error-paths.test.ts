@@ -117,13 +117,24 @@ describe('error translation', () => {
     expect((error as Error).message).toContain('redis://***@example:6379');
   });
 
+  it('never lets the owner secret out, should an error quote it', async () => {
+    const client = mockClient();
+    const evalsha = vi.spyOn(client, 'evalsha').mockImplementation((...args: unknown[]) => Promise.reject(replyError(`ERR script failed near ${String(args.at(-1))}`)));
+    const backend = backendOn(client);
+    const error: unknown = await backend.register(instance, { ttlMs: 30_000 }).catch((e: unknown) => e);
+    const secret = String(evalsha.mock.calls[0]?.at(-1));
+    expect(secret.length).toBeGreaterThanOrEqual(40);
+    expect((error as Error).message).toContain('script failed near ***');
+    expect(JSON.stringify([(error as Error).message, ((error as Error).cause as Error).message, Object.entries(error as object)])).not.toContain(secret);
+  });
+
   it('reports a reply it does not understand as REGISTRY_UNAVAILABLE', async () => {
     const client = mockClient();
     const evalsha = vi.spyOn(client, 'evalsha');
     const backend = backendOn(client);
     evalsha.mockResolvedValueOnce('surprise');
     await expect(backend.instances('orders')).rejects.toMatchObject({ code: 'REGISTRY_UNAVAILABLE', message: text(/unexpected reply/) });
-    evalsha.mockResolvedValueOnce([1, 2, 3]);
+    evalsha.mockResolvedValueOnce([1, 2]);
     await expect(backend.renew(instance, 'passing')).rejects.toMatchObject({ code: 'REGISTRY_UNAVAILABLE' });
     evalsha.mockResolvedValueOnce({ not: 'a list' });
     await expect(backend.services()).rejects.toMatchObject({ code: 'REGISTRY_UNAVAILABLE' });
@@ -132,7 +143,7 @@ describe('error translation', () => {
   it('sends the script text once when the server does not know it (NOSCRIPT)', async () => {
     const client = mockClient();
     vi.spyOn(client, 'evalsha').mockRejectedValue(replyError('NOSCRIPT No matching script. Please use EVAL.'));
-    const evaluate = vi.spyOn(client, 'eval').mockResolvedValue([1, 12_345]);
+    const evaluate = vi.spyOn(client, 'eval').mockResolvedValue([1, 12_345, 0]);
     const backend = backendOn(client);
     await expect(backend.renew(instance, 'passing')).resolves.toBe('renewed');
     expect(evaluate).toHaveBeenCalledTimes(1);
@@ -175,13 +186,13 @@ describe('failing fast', () => {
       'warn: connection to Redis lost; calls fail fast until it is back',
       'info: connection to Redis is back',
     ]);
-    evalsha.mockResolvedValueOnce(['payments', 'orders']);
+    evalsha.mockResolvedValueOnce([0, 'payments', 'orders']);
     await expect(backend.services()).resolves.toEqual(['orders', 'payments']);
   });
 
   it('waits for a first connection in progress, and reports why it failed', async () => {
     const client = mockClient('connecting');
-    const evalsha = vi.spyOn(client, 'evalsha').mockResolvedValue([1, 1_000, -1]);
+    const evalsha = vi.spyOn(client, 'evalsha').mockResolvedValue([1, 1_000, '', 0]);
     const logger = recordingLogger();
     const backend = backendOn(client, { logger });
     const listing = backend.instances('orders');

@@ -95,11 +95,11 @@ describe('key layout', () => {
     expect(await admin.pttl(index)).toBe(-1);
   });
 
-  it('publishes every change on the service channel, with the new version and listing', async () => {
+  it('publishes every change on the service channel, as its new version and nothing else', async () => {
     const b = backend();
     const subscriber = userClient();
-    const messages: string[][] = [];
-    subscriber.on('message', (_channel: string, message: string) => messages.push(message.split('\n')));
+    const messages: string[] = [];
+    subscriber.on('message', (_channel: string, message: string) => messages.push(message));
     await subscriber.subscribe(serviceKeys(b.namespace, 'orders').channel);
     const registered = instance({ id: 'watched' });
     await b.register(registered, { ttlMs: 30_000 });
@@ -108,16 +108,28 @@ describe('key layout', () => {
     await b.renew(registered, 'draining');
     await b.deregister(registered);
     await vi.waitFor(() => expect(messages).toHaveLength(3));
-    const [registration, statusChange, deregistration] = messages as [string[], string[], string[]];
-    // version, server now, earliest deadline, then id and record of each live instance.
-    expect(registration.slice(3, 4)).toEqual(['watched']);
-    expect(registration[4]).toMatch(/^30000 passing \d+ \{"id":"watched"/);
-    expect(statusChange.slice(3, 4)).toEqual(['watched']);
-    expect(statusChange[4]).toMatch(/^30000 draining \d+ \{"id":"watched"/);
-    expect(deregistration.slice(2)).toEqual(['-1']);
-    const versions = messages.map((message) => Number(message[0]));
+    for (const message of messages) expect(message).toMatch(/^\d{16}$/);
+    const versions = messages.map(Number);
     expect(versions).toEqual([...versions].sort((x, y) => x - y));
     expect(new Set(versions).size).toBe(3);
+    expect(Number(await admin.hget(serviceKeys(b.namespace, 'orders').records, '#version'))).toBe(versions.at(-1));
+  });
+
+  it('stores who owns each instance as digests, never the owner secret, and an epoch per records hash', async () => {
+    const b = backend();
+    const registered = instance({ id: 'owned' });
+    const before = await serverTime();
+    await b.register(registered, { ttlMs: 30_000 });
+    const keys = serviceKeys(b.namespace, 'orders');
+    const fields = await admin.hgetall(keys.records);
+    expect(Object.keys(fields).sort()).toEqual(['#epoch', '#owner:owned', '#version', 'owned']);
+    expect(fields['#owner:owned']).toMatch(/^[0-9a-f]{80}$/);
+    expect(Number(fields['#epoch'])).toBeGreaterThanOrEqual(before * 1_000);
+    // The epoch stays as long as the hash does.
+    await b.register(instance({ id: 'second' }), { ttlMs: 30_000 });
+    await b.deregister(registered);
+    expect(await admin.hget(keys.records, '#epoch')).toBe(fields['#epoch']);
+    expect(await admin.hexists(keys.records, '#owner:owned')).toBe(0);
   });
 });
 
@@ -198,7 +210,7 @@ describe('services index', () => {
     await b.instances('orders');
     await b.instances('orders');
     expect(await admin.zcard(keys.deadlines)).toBe(1);
-    expect((await admin.hkeys(keys.records)).sort()).toEqual(['#version', kept.id]);
+    expect((await admin.hkeys(keys.records)).sort()).toEqual(['#epoch', `#owner:${kept.id}`, '#version', kept.id]);
   });
 });
 

@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { RedisBackend, serviceKeys } from '../../../src/backends/redis/index.js';
 import { createInstance, type ServiceInstance } from '../../../src/core/instance.js';
 import { describeBackendConformance } from '../../../src/testing/index.js';
-import { startCluster, type RedisClusterGroup } from '../../helpers/redis-server.js';
+import { redisCommand, startCluster, type RedisClusterGroup } from '../../helpers/redis-server.js';
 
 let cluster: RedisClusterGroup | undefined;
 const cleanups: (() => Promise<void>)[] = [];
@@ -31,6 +31,14 @@ function nodes(): { host: string; port: number }[] {
 
 describeBackendConformance('RedisBackend (Cluster, 3 masters)', {
   create: ({ namespace }) => new RedisBackend({ cluster: { nodes: nodes() }, namespace }),
+  // What a flush does to one namespace, on every node (one key at a time: keys of several slots).
+  loseData: async ({ namespace }) => {
+    for (const node of nodes()) {
+      for (const pattern of [`{${namespace}:*`, `{${namespace}}:*`]) {
+        for (const key of (await redisCommand(node, 'KEYS', pattern)) as string[]) await redisCommand(node, 'DEL', key);
+      }
+    }
+  },
 });
 
 describe('RedisBackend across Cluster slots', () => {

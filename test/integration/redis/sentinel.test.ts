@@ -1,7 +1,8 @@
 /**
  * Sentinel: one master, one replica, three sentinels on loopback. The master is killed while an
  * instance heartbeats and a resolver resolves; after the failover both carry on against the
- * promoted replica. The test reports the outage window it saw.
+ * promoted replica, and the backend reports the failover through onReset before the first
+ * listing it reads from the new master. The test reports the outage window it saw.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RedisBackend } from '../../../src/backends/redis/index.js';
@@ -35,14 +36,20 @@ function backend(sentinels: SentinelGroup): RedisBackend {
   return created;
 }
 
+/** What the reader did, in order: resets it reported, listings it returned (with when they were asked for). */
+type Event = { kind: 'reset'; at: number } | { kind: 'listing'; startedAt: number };
+
 /** Calls `instances()` every 50 ms and records when calls fail and succeed, and how long failures took. */
-function probe(reader: RedisBackend): { failures: number[]; successes: number[]; slowestFailureMs: number; stop(): void } {
+function probe(reader: RedisBackend, events: Event[]): { failures: number[]; successes: number[]; slowestFailureMs: number; stop(): void } {
   const state = { failures: [] as number[], successes: [] as number[], slowestFailureMs: 0, stopped: false };
   void (async () => {
     while (!state.stopped) {
       const started = Date.now();
       await reader.instances('orders').then(
-        () => state.successes.push(Date.now()),
+        () => {
+          state.successes.push(Date.now());
+          events.push({ kind: 'listing', startedAt: started });
+        },
         () => {
           state.failures.push(Date.now());
           state.slowestFailureMs = Math.max(state.slowestFailureMs, Date.now() - started);
@@ -92,7 +99,9 @@ describe('RedisBackend with Sentinel', () => {
     const oldMaster = await sentinels.currentMaster();
     expect(oldMaster.port).toBe(sentinels.master.port);
 
-    const calls = probe(reader);
+    const events: Event[] = [];
+    reader.onReset(() => events.push({ kind: 'reset', at: Date.now() }));
+    const calls = probe(reader, events);
     const resolveFailures: unknown[] = [];
     let resolving = true;
     const resolutions = (async () => {
@@ -104,6 +113,7 @@ describe('RedisBackend with Sentinel', () => {
 
     const killedAt = Date.now();
     await sentinels.master.kill();
+    const deadAt = Date.now();
     await vi.waitFor(async () => expect((await sentinels.currentMaster()).port).toBe(sentinels.replica.port), {
       timeout: 15_000,
       interval: 100,
@@ -129,6 +139,14 @@ describe('RedisBackend with Sentinel', () => {
     calls.stop();
     await resolutions;
     expect(resolveFailures).toEqual([]);
+
+    // The failover is a reset (the master's run id changed), told before the first listing asked
+    // for after the master died, and only once.
+    const firstListingAfter = events.findIndex((event) => event.kind === 'listing' && event.startedAt >= deadAt);
+    const resets = events.filter((event) => event.kind === 'reset');
+    expect(resets).toHaveLength(1);
+    expect(events.indexOf(resets[0] as Event)).toBeLessThan(firstListingAfter);
+    expect((resets[0] as { at: number }).at).toBeGreaterThanOrEqual(deadAt);
 
     const firstFailure = calls.failures.find((at) => at >= killedAt);
     const recovered = calls.successes.find((at) => at > (calls.failures.at(-1) ?? killedAt));

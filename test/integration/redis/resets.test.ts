@@ -1,0 +1,176 @@
+/**
+ * Loss of registry data on a real redis-server, and what onReset says about it: kill -9 and a
+ * restart with an empty data set, FLUSHALL, a reconnection to the same server, and normal churn.
+ * A reset must come before the first listing (returned or pushed) read after the loss, and never
+ * without one.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { RegistryReset } from '../../../src/backends/backend.js';
+import { RedisBackend } from '../../../src/backends/redis/index.js';
+import { createInstance, type ServiceInstance } from '../../../src/core/instance.js';
+import { autoRegister, type Registration } from '../../../src/registration/registration.js';
+import { redisCommand, startRedis, type RedisServer } from '../../helpers/redis-server.js';
+
+const HEARTBEAT_MS = 500;
+
+let server: RedisServer;
+let sequence = 0;
+const cleanups: (() => Promise<void>)[] = [];
+
+beforeAll(async () => {
+  server = await startRedis();
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+function backend(namespace: string): RedisBackend {
+  const created = new RedisBackend({ url: server.url, namespace });
+  cleanups.push(() => created.close());
+  return created;
+}
+
+async function registerTwo(writer: RedisBackend): Promise<Registration[]> {
+  const registrations = await Promise.all(
+    [1, 2].map((n) =>
+      autoRegister({
+        backend: writer,
+        service: 'orders',
+        id: `orders-${n}`,
+        host: '10.0.0.1',
+        port: 8080 + n,
+        ttlMs: 5_000,
+        heartbeatIntervalMs: HEARTBEAT_MS,
+        retryInitialDelayMs: HEARTBEAT_MS,
+        retryMaxDelayMs: HEARTBEAT_MS,
+      }),
+    ),
+  );
+  cleanups.push(async () => {
+    await Promise.all(registrations.map((registration) => registration.stop()));
+  });
+  return registrations;
+}
+
+const ids = (list: readonly ServiceInstance[]): string => list.map((i) => i.id).join(',');
+
+/**
+ * Records, in order, every reset the reader reports, every listing it returns to a poller, and
+ * every list its watch pushes.
+ */
+function observe(reader: RedisBackend): { events: string[]; resets: RegistryReset[]; stop(): void } {
+  const events: string[] = [];
+  const resets: RegistryReset[] = [];
+  const stopResets = reader.onReset((reset) => {
+    resets.push(reset);
+    events.push(`reset:${reset.service ?? '*'}`);
+  });
+  const stopWatch = reader.watch('orders', { onChange: (list) => events.push(`push:${ids(list)}`) });
+  let polling = true;
+  void (async () => {
+    while (polling) {
+      await reader.instances('orders').then(
+        (list) => events.push(`list:${ids(list)}`),
+        () => {},
+      );
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  })();
+  const stop = (): void => {
+    polling = false;
+    stopWatch();
+    stopResets();
+  };
+  cleanups.push(() => Promise.resolve(stop()));
+  return { events, resets, stop };
+}
+
+/** The events after `from`: the first listing or push among them must follow a reset. */
+function expectResetFirst(events: readonly string[], from: number): void {
+  const after = events.slice(from);
+  const firstRead = after.findIndex((event) => event.startsWith('list:') || event.startsWith('push:'));
+  const firstReset = after.findIndex((event) => event.startsWith('reset:'));
+  expect(firstRead, `no listing after the loss: ${after.join(' ')}`).toBeGreaterThanOrEqual(0);
+  expect(firstReset, `no reset before the first listing after the loss: ${after.join(' ')}`).toBeGreaterThanOrEqual(0);
+  expect(firstReset).toBeLessThan(firstRead);
+}
+
+describe('onReset on a real redis-server', () => {
+  it('reports kill -9 and a restart with an empty data set before the first listing read after it', async () => {
+    const namespace = `reset-${++sequence}`;
+    const registrations = await registerTwo(backend(namespace));
+    const reader = backend(namespace);
+    const { events, resets } = observe(reader);
+    await vi.waitFor(() => expect(events).toContain('push:orders-1,orders-2'));
+    await vi.waitFor(() => expect(events).toContain('list:orders-1,orders-2'));
+    expect(resets).toEqual([]);
+
+    await server.kill();
+    const killedAt = events.length;
+    await server.restart();
+    await vi.waitFor(() => expect(registrations.map((r) => r.state)).toEqual(['registered', 'registered']), { timeout: 5_000 });
+    await vi.waitFor(() => expect(events.slice(killedAt)).toContain('list:orders-1,orders-2'), { timeout: 5_000 });
+    await vi.waitFor(() => expect(events.slice(killedAt)).toContain('push:orders-1,orders-2'), { timeout: 5_000 });
+
+    expectResetFirst(events, killedAt);
+    // The run id changed: a reset of the whole namespace, told once.
+    expect(resets).toEqual([{ reason: text(/restarted or was replaced by a failover/) }]);
+    expect(reader.stats().resetsDetected).toBe(1);
+  });
+
+  it('reports a FLUSHALL before the first listing read after it, per service, once', async () => {
+    const namespace = `reset-${++sequence}`;
+    await registerTwo(backend(namespace));
+    const reader = backend(namespace);
+    const { events, resets } = observe(reader);
+    await vi.waitFor(() => expect(events).toContain('push:orders-1,orders-2'));
+    await vi.waitFor(() => expect(events).toContain('list:orders-1,orders-2'));
+
+    const refreshes = reader.stats().watchRefreshes;
+    await redisCommand(server, 'FLUSHALL');
+    const flushedAt = events.length;
+    await vi.waitFor(() => expect(events.slice(flushedAt)).toContain('list:orders-1,orders-2'), { timeout: 5_000 });
+    // The watch read after each re-registration's message; it pushes only lists that differ from
+    // the last one it pushed (none, when both came back before its first read).
+    await vi.waitFor(() => expect(reader.stats().watchRefreshes).toBeGreaterThan(refreshes), { timeout: 3_000 });
+
+    expectResetFirst(events, flushedAt);
+    const firstPush = events.findIndex((event, i) => i >= flushedAt && event.startsWith('push:'));
+    if (firstPush >= 0) expect(events.slice(flushedAt, firstPush)).toContain('reset:orders');
+    expect(resets).toEqual([{ service: 'orders', reason: text(/./) }]);
+  });
+
+  it('reports nothing across heartbeats, a deregistration, an expiry and a reconnection to the same server', async () => {
+    const namespace = `reset-${++sequence}`;
+    const writer = backend(namespace);
+    const registrations = await registerTwo(writer);
+    const reader = backend(namespace);
+    const { events, resets } = observe(reader);
+    await vi.waitFor(() => expect(events).toContain('push:orders-1,orders-2'));
+
+    const expiring = createInstance({ id: 'orders-3', service: 'orders', host: '10.0.0.1', port: 8083 }, Date.now());
+    await writer.register(expiring, { ttlMs: 1_000 });
+    await vi.waitFor(() => expect(events.at(-1)).toMatch(/orders-1,orders-2,orders-3$/));
+    await registrations[0]?.stop();
+    await vi.waitFor(() => expect(events.filter((event) => event.startsWith('push:')).at(-1)).toBe('push:orders-2'), { timeout: 3_000 });
+
+    // The reader's connections are cut; it reconnects to the same server (same run id).
+    const admin = new Redis(server.url);
+    cleanups.push(() => Promise.resolve(admin.disconnect()));
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+    await new Promise((resolve) => setTimeout(resolve, HEARTBEAT_MS * 3));
+    await vi.waitFor(() => expect(events.at(-1)).toBe('list:orders-2'), { timeout: 3_000 });
+    expect(resets).toEqual([]);
+  });
+});
+
+/** An asymmetric matcher for a string containing `pattern` (or matching it), typed for strict lint. */
+function text(pattern: string | RegExp): unknown {
+  return typeof pattern === 'string' ? expect.stringContaining(pattern) : expect.stringMatching(pattern);
+}
