@@ -77,7 +77,7 @@ export class Lifespan implements RollcallHandle {
     this.#inFlightTimeoutMs = inFlight;
     this.#log = loggerOption(options.logger, 'logger', { component: 'lifespan', service: this.service });
     this.#ownsBackend = typeof backend === 'function';
-    this.backend = typeof backend === 'function' ? backend() : backend;
+    this.backend = typeof backend === 'function' ? createdBackend(backend) : backend;
     this.#ownsResolver = !isResolver(resolver);
     try {
       // Built and dropped: a Registration validates every option, so a mistake fails here, at
@@ -305,6 +305,18 @@ export function lifespan(options: LifespanOptions): Lifespan {
   const life = new Lifespan(options);
   if (signals.length > 0) life.handleSignals(signals);
   return life;
+}
+
+const BACKEND_METHODS = ['register', 'renew', 'deregister', 'instances', 'close'] as const;
+
+// What the factory made is rollcall's to close: it must at least be closable.
+function createdBackend(factory: () => RegistryBackend): RegistryBackend {
+  const created: unknown = factory();
+  const candidate = created as Partial<Record<string, unknown>> | null;
+  if (typeof candidate !== 'object' || candidate === null || BACKEND_METHODS.some((method) => typeof candidate[method] !== 'function')) {
+    throw new InvalidArgumentError('backend', 'a function returning a RegistryBackend', created);
+  }
+  return created as RegistryBackend;
 }
 
 function isResolver(value: unknown): value is Resolver {
