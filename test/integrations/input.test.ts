@@ -33,6 +33,7 @@ describe('lifespan() options', () => {
     ['a resolver that is an array', { resolver: [] }, 'resolver'],
     ['a resolver of null', { resolver: null }, 'resolver'],
     ['a backend that is a number', { backend: 5 }, 'backend'],
+    ['a backend factory that returns no backend', { backend: () => ({ kind: 'fake' }) }, 'backend'],
     ['an inFlightTimeoutMs of null', { inFlightTimeoutMs: null }, 'inFlightTimeoutMs'],
     ['signals: null', { signals: null }, 'signals'],
     ['a signal that does not exist', { signals: ['SIGFOO'] }, 'signals'],
