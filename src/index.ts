@@ -31,6 +31,7 @@ export {
   Registration,
   autoRegister,
   type AutoRegisterOptions,
+  type DrainOptions,
   type RegistrationEvents,
   type RegistrationState,
   type StateChangeEvent,

@@ -1,6 +1,8 @@
 /**
- * rollcall with NestJS: two Nest apps, each importing `RollcallModule.forRoot()`, sharing one
- * registry. `orders` calls `inventory` through the injected resolver; neither knows the other's port.
+ * rollcall with NestJS: two Nest apps sharing one registry. `inventory` imports
+ * `RollcallModule.forRoot()`; `orders` builds its options from a provider with `forRootAsync()` and
+ * serves `/health` with @nestjs/terminus and `RollcallHealthIndicator`. `orders` calls `inventory`
+ * through the injected resolver; neither knows the other's port.
  *
  *   node --import tsx examples/nest/main.ts          # serve until Ctrl-C
  *   node --import tsx examples/nest/main.ts --once   # one call, a graceful shutdown, exit
@@ -10,8 +12,16 @@
 import 'reflect-metadata';
 import { Controller, Get, Inject, Module, Param, ServiceUnavailableException, type INestApplication, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { HealthCheckService, TerminusModule } from '@nestjs/terminus';
 import { MemoryBackend, MemoryRegistry, ServiceUnavailableError, instanceOrigin, type Resolver } from '../../src/index.js';
-import { ROLLCALL_LIFESPAN, ROLLCALL_RESOLVER, RollcallModule, type RollcallHandle } from '../../src/integrations/nest/index.js';
+import {
+  ROLLCALL_LIFESPAN,
+  ROLLCALL_RESOLVER,
+  RollcallHealthIndicator,
+  RollcallModule,
+  type RollcallHandle,
+  type RollcallOptions,
+} from '../../src/integrations/nest/index.js';
 
 const once = process.argv.includes('--once');
 const say = (text: string): void => console.log(text);
@@ -74,21 +84,35 @@ Inject(InventoryClient)(OrdersController, undefined, 0); // constructor(@Inject(
 Get(':id')(OrdersController.prototype, 'show', method(OrdersController.prototype, 'show')); // @Get(':id')
 Param('id')(OrdersController.prototype, 'show', 0); // show(@Param('id') id: string)
 
+// 200 with rollcall's details while registered and passing; 503 when critical or draining.
 @Controller('health')
 class HealthController {
-  constructor(private readonly rollcall: RollcallHandle) {}
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly rollcall: RollcallHealthIndicator,
+  ) {}
 
-  check(): unknown {
-    const { statusCode, body } = this.rollcall.health();
-    if (statusCode !== 200) throw new ServiceUnavailableException(body);
-    return body;
+  check(): Promise<unknown> {
+    return this.health.check([() => this.rollcall.isHealthy('rollcall')]);
   }
 }
-Inject(ROLLCALL_LIFESPAN)(HealthController, undefined, 0); // constructor(@Inject(ROLLCALL_LIFESPAN) rollcall: RollcallHandle)
+Inject(HealthCheckService)(HealthController, undefined, 0); // constructor(health: HealthCheckService,
+Inject(RollcallHealthIndicator)(HealthController, undefined, 1); //   rollcall: RollcallHealthIndicator)
 Get()(HealthController.prototype, 'check', method(HealthController.prototype, 'check')); // @Get()
 
+// Where an app's settings come from (a ConfigService, say); forRootAsync builds the options from it.
+@Module({ providers: [{ provide: 'SETTINGS', useValue: { service: 'orders', drainWaitMs } }], exports: ['SETTINGS'] })
+class SettingsModule {}
+
 @Module({
-  imports: [RollcallModule.forRoot({ backend: new MemoryBackend({ registry }), service: 'orders', drainWaitMs })],
+  imports: [
+    TerminusModule,
+    RollcallModule.forRootAsync({
+      imports: [SettingsModule],
+      inject: ['SETTINGS'],
+      useFactory: (settings: { service: string; drainWaitMs: number }): RollcallOptions => ({ backend: new MemoryBackend({ registry }), ...settings }),
+    }),
+  ],
   controllers: [OrdersController, HealthController],
   providers: [InventoryClient],
 })
@@ -119,6 +143,9 @@ async function main(): Promise<void> {
   }
   const answer = await fetch(ordersUrl);
   say(`GET /orders/42 → ${answer.status} ${await answer.text()}`);
+  const health = await fetch(`${orders.origin}/health`);
+  const rollcall = ((await health.json()) as { info: { rollcall: { status: string; registration: string } } }).info.rollcall;
+  say(`GET /health → ${health.status} rollcall ${rollcall.status} (${rollcall.registration})`);
 
   say('closing inventory: drain → wait → finish in-flight → deregister');
   await inventory.app.close();

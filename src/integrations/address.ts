@@ -3,10 +3,19 @@
  * (so `port: 0` works), except that a wildcard bind says nothing about how callers reach us.
  */
 import type { AddressInfo, Server } from 'node:net';
+import { InvalidArgumentError } from '../core/errors.js';
 import { defaultHost } from '../registration/registration.js';
 
 // Binding to these means "every interface"; none of them is an address a caller can dial.
 const WILDCARDS: ReadonlySet<string> = new Set(['0.0.0.0', '::', '::0', '0:0:0:0:0:0:0:0', '::ffff:0.0.0.0']);
+
+/** Throws {@link InvalidArgumentError} unless `server` is a `net.Server` (an `http.Server`, what `app.listen()` returns). */
+export function assertServer(server: unknown): asserts server is Server {
+  const candidate = server as Partial<Record<keyof Server, unknown>> | null;
+  if (typeof candidate !== 'object' || candidate === null || typeof candidate.address !== 'function' || typeof candidate.once !== 'function') {
+    throw new InvalidArgumentError('server', 'a listening or not-yet-listening http.Server (what app.listen() returns)', server);
+  }
+}
 
 /** The TCP address `server` listens on; `undefined` when it does not listen or listens on a pipe. */
 export function boundAddress(server: Pick<Server, 'address'>): AddressInfo | undefined {

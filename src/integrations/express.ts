@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server } from 'node:net';
 import { InvalidArgumentError } from '../core/errors.js';
+import { assertServer } from './address.js';
 import { lifespan, type Lifespan, type LifespanOptions, type RollcallHandle } from './lifespan.js';
 
 /**
@@ -17,6 +18,8 @@ import { lifespan, type Lifespan, type LifespanOptions, type RollcallHandle } fr
  * const rollcall = attach(app.listen(0), { backend, service: 'orders' });
  */
 export function attach(server: Server, options: LifespanOptions): Lifespan {
+  // Checked before the lifespan exists, so that a backend factory is never called for nothing.
+  assertServer(server);
   return lifespan(options).attach(server);
 }
 
@@ -39,7 +42,8 @@ export type Middleware = (request: IncomingMessage, response: ServerResponse, ne
  */
 export function healthRouter(handle: Pick<RollcallHandle, 'health'>, options: HealthRouterOptions = {}): Middleware {
   if (typeof handle?.health !== 'function') throw new InvalidArgumentError('handle', 'a rollcall lifespan (from attach() or lifespan())', handle);
-  const path = options.path ?? '/health';
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'health route options { path? }', options);
+  const path = options.path === undefined ? '/health' : options.path;
   if (typeof path !== 'string' || !path.startsWith('/')) throw new InvalidArgumentError('path', "a path starting with '/'", path);
   return (request, response, next) => {
     const method = request.method ?? 'GET';

@@ -9,7 +9,9 @@ import type { FastifyInstance, FastifyPluginCallback } from 'fastify';
 import { fastifyPlugin } from 'fastify-plugin';
 import { InvalidArgumentError } from '../core/errors.js';
 import { boundAddress } from './address.js';
+import { rejectNullOptions } from '../registration/options.js';
 import { Lifespan, type RollcallHandle, type RollcallOptions } from './lifespan.js';
+import { LIFESPAN_OPTION_NAMES } from './options.js';
 import { signalList } from './signals.js';
 
 /** Options of the {@link rollcall} Fastify plugin. Every duration is in milliseconds. */
@@ -48,6 +50,8 @@ const plugin: FastifyPluginCallback<RollcallFastifyOptions> = (fastify, options,
 };
 
 function setUp(fastify: FastifyInstance, options: RollcallFastifyOptions): void {
+  // Before the defaults below: `logger: null` must not quietly become `fastify.log`.
+  rejectNullOptions(options, [...LIFESPAN_OPTION_NAMES, 'healthRoute']);
   const { healthRoute = false, signals, ...rest } = options;
   const path = healthPath(healthRoute);
   const signalsToHandle = signalList(signals);

@@ -16,11 +16,13 @@ import { assertServiceName } from '../core/instance.js';
 import { unrefTimeout } from '../core/clock.js';
 import { durationOption } from '../core/options.js';
 import { loggerOption, type Logger } from '../core/logger.js';
+import { keepingAlive } from '../registration/keep-alive.js';
+import { rejectNullOptions } from '../registration/options.js';
 import { Registration, autoRegister, type AutoRegisterOptions } from '../registration/registration.js';
 import { createResolver, type Resolver } from '../resolution/resolver.js';
-import { advertisedHost, boundAddress, whenListening } from './address.js';
+import { advertisedHost, assertServer, boundAddress, whenListening } from './address.js';
 import { healthAnswer, type HealthAnswer } from './health.js';
-import type { BoundAddress, LifespanOptions, LifespanState, RollcallHandle } from './options.js';
+import { LIFESPAN_OPTION_NAMES, type BoundAddress, type LifespanOptions, type LifespanState, type RollcallHandle } from './options.js';
 import { DEFAULT_SIGNALS, onFirstSignal, signalList } from './signals.js';
 
 export type { BoundAddress, LifespanOptions, LifespanState, ResolverSettings, RollcallHandle, RollcallOptions } from './options.js';
@@ -57,9 +59,16 @@ export class Lifespan implements RollcallHandle {
   /** Prefer {@link lifespan}, which also installs signal handlers when asked to. `signals` is ignored here. */
   constructor(options: LifespanOptions) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'a rollcall options object', options);
+    rejectNullOptions(options, LIFESPAN_OPTION_NAMES);
     // `signals` stays in the rest: autoRegister ignores it, and lifespan() is where it acts.
     const { backend, resolver, port, host, inFlightTimeoutMs, ...registrationOptions } = options;
     assertServiceName(registrationOptions.service, 'service');
+    if (typeof backend !== 'function' && (typeof backend !== 'object' || backend === null)) {
+      throw new InvalidArgumentError('backend', 'a RegistryBackend, or a function creating one', backend);
+    }
+    if (resolver !== undefined && !isResolver(resolver) && (typeof resolver !== 'object' || Array.isArray(resolver))) {
+      throw new InvalidArgumentError('resolver', 'a Resolver, or resolver settings (an object)', resolver);
+    }
     const inFlight = durationOption(inFlightTimeoutMs, DEFAULT_IN_FLIGHT_TIMEOUT_MS, 'inFlightTimeoutMs', 0);
     this.service = registrationOptions.service;
     this.#registrationOptions = registrationOptions;
@@ -68,7 +77,7 @@ export class Lifespan implements RollcallHandle {
     this.#inFlightTimeoutMs = inFlight;
     this.#log = loggerOption(options.logger, 'logger', { component: 'lifespan', service: this.service });
     this.#ownsBackend = typeof backend === 'function';
-    this.backend = typeof backend === 'function' ? backend() : backend;
+    this.backend = typeof backend === 'function' ? createdBackend(backend) : backend;
     this.#ownsResolver = !isResolver(resolver);
     try {
       // Built and dropped: a Registration validates every option, so a mistake fails here, at
@@ -108,6 +117,9 @@ export class Lifespan implements RollcallHandle {
    * `required: true`.
    */
   start(bound?: BoundAddress): Promise<Registration | undefined> {
+    if (bound !== undefined && (typeof bound !== 'object' || bound === null)) {
+      return Promise.reject(new InvalidArgumentError('address', 'the address the server bound, { port, address? }', bound));
+    }
     if (this.#starting !== undefined) return this.#starting;
     if (this.#state !== 'idle') return Promise.resolve(undefined);
     this.#enter('starting');
@@ -134,6 +146,7 @@ export class Lifespan implements RollcallHandle {
    * it until then, so prefer `shutdown()`.
    */
   attach(server: Server): this {
+    assertServer(server);
     if (this.#server !== undefined) throw new InvalidArgumentError('server', 'one server per lifespan; attach() was already called', server);
     if (this.#state !== 'idle') throw new InvalidArgumentError('server', `a server attached before start() or shutdown (state is ${this.#state})`, server);
     this.#server = server;
@@ -157,10 +170,11 @@ export class Lifespan implements RollcallHandle {
 
   /**
    * Marks the instance draining (resolvers stop picking it, the health route answers 503) and
-   * waits `drainWaitMs` so that they have noticed. Aborts {@link signal}. Idempotent.
+   * waits `drainWaitMs` so that they have noticed. Aborts {@link signal}. Idempotent. Keeps the
+   * process alive until it resolves, like {@link stop} and {@link shutdown}.
    */
   drain(): Promise<void> {
-    this.#draining ??= this.#drain();
+    this.#draining ??= keepingAlive(this.#drain());
     return this.#draining;
   }
 
@@ -170,24 +184,30 @@ export class Lifespan implements RollcallHandle {
    * (failures are logged: the registry drops the instance after its TTL anyway).
    */
   stop(): Promise<void> {
-    this.#stopping ??= this.#stop();
+    this.#stopping ??= keepingAlive(this.#stop());
     return this.#stopping;
   }
 
   /**
    * The whole graceful sequence: {@link drain} → close the attached server, waiting for
    * in-flight requests (up to `inFlightTimeoutMs`), together with `finish()` (a worker's current
-   * job, say) → {@link stop}. Idempotent: later calls return the first call's promise.
+   * job, say) → {@link stop}. Idempotent: later calls return the first call's promise. Keeps the
+   * process alive until it resolves, so `await shutdown()` completes even with nothing else alive.
    */
   shutdown(finish?: () => unknown): Promise<void> {
-    this.#shutdown ??= (async () => {
-      try {
-        await this.drain();
-        await Promise.all([this.#closeServer(), finish?.()]);
-      } finally {
-        await this.stop();
-      }
-    })();
+    if (finish !== undefined && typeof finish !== 'function') {
+      return Promise.reject(new InvalidArgumentError('finish', 'a function finishing the current work', finish));
+    }
+    this.#shutdown ??= keepingAlive(
+      (async () => {
+        try {
+          await this.drain();
+          await Promise.all([this.#closeServer(), finish?.()]);
+        } finally {
+          await this.stop();
+        }
+      })(),
+    );
     return this.#shutdown;
   }
 
@@ -195,13 +215,16 @@ export class Lifespan implements RollcallHandle {
    * Runs `onSignal` (default: `shutdown()`) on the first of `signals`. Only when called: rollcall
    * installs no handler by itself. Returns a disposer; `stop()` also removes the handlers.
    */
-  handleSignals(signals: readonly NodeJS.Signals[] = DEFAULT_SIGNALS, onSignal: () => Promise<unknown> = () => this.shutdown()): () => void {
+  handleSignals(signals: readonly NodeJS.Signals[] = DEFAULT_SIGNALS, onSignal: () => unknown = () => this.shutdown()): () => void {
+    if (typeof onSignal !== 'function') throw new InvalidArgumentError('onSignal', 'a function starting the shutdown', onSignal);
     const dispose = onFirstSignal(signalList(signals), (signal) => {
       this.#log.info({ signal }, `${signal} received: shutting down`);
-      onSignal().catch((error: unknown) => {
-        this.#log.error({ err: error }, `shutdown after ${signal} failed: ${messageOf(error)}`);
-        process.exitCode = 1;
-      });
+      Promise.resolve()
+        .then(onSignal)
+        .catch((error: unknown) => {
+          this.#log.error({ err: error }, `shutdown after ${signal} failed: ${messageOf(error)}`);
+          process.exitCode = 1;
+        });
     });
     this.#disposers.push(dispose);
     return dispose;
@@ -282,6 +305,18 @@ export function lifespan(options: LifespanOptions): Lifespan {
   const life = new Lifespan(options);
   if (signals.length > 0) life.handleSignals(signals);
   return life;
+}
+
+const BACKEND_METHODS = ['register', 'renew', 'deregister', 'instances', 'close'] as const;
+
+// What the factory made is rollcall's to close: it must at least be closable.
+function createdBackend(factory: () => RegistryBackend): RegistryBackend {
+  const created: unknown = factory();
+  const candidate = created as Partial<Record<string, unknown>> | null;
+  if (typeof candidate !== 'object' || candidate === null || BACKEND_METHODS.some((method) => typeof candidate[method] !== 'function')) {
+    throw new InvalidArgumentError('backend', 'a function returning a RegistryBackend', created);
+  }
+  return created as RegistryBackend;
 }
 
 function isResolver(value: unknown): value is Resolver {

@@ -3,6 +3,7 @@
  * and the Nest module, and the read-only view of a lifespan that frameworks hand to apps.
  */
 import type { RegistryBackend } from '../backends/backend.js';
+import { AUTO_REGISTER_OPTION_NAMES } from '../registration/options.js';
 import type { AutoRegisterOptions, Registration } from '../registration/registration.js';
 import type { Resolver, ResolverOptions } from '../resolution/resolver.js';
 import type { HealthAnswer } from './health.js';
@@ -59,6 +60,15 @@ export interface LifespanOptions extends RollcallOptions {
    */
   signals?: boolean | readonly NodeJS.Signals[] | undefined;
 }
+
+// The compiler keeps this list complete: every option lifespan() adds to autoRegister's.
+const LIFESPAN_ONLY_OPTIONS = { resolver: true, inFlightTimeoutMs: true, signals: true } satisfies Record<
+  Exclude<keyof LifespanOptions, keyof AutoRegisterOptions>,
+  true
+>;
+
+/** Names of every {@link LifespanOptions} option. */
+export const LIFESPAN_OPTION_NAMES: readonly string[] = [...AUTO_REGISTER_OPTION_NAMES, ...Object.keys(LIFESPAN_ONLY_OPTIONS)];
 
 /** What a framework exposes of its lifespan: the parts and their health, not the controls. */
 export interface RollcallHandle {

@@ -1,19 +1,26 @@
 /**
  * Local health checks and the hysteresis that keeps a flaky check from flapping the registry:
  * `failuresBeforeCritical` failing rounds in a row turn the status critical, and
- * `successesBeforePassing` good rounds in a row bring it back.
+ * `successesBeforePassing` good rounds in a row bring it back. Both apply from the first round:
+ * an instance starts `passing`, and one bad round at startup is as flaky as one bad round later.
  */
-import { describeValue, messageOf } from '../core/errors.js';
+import { describeValue } from '../core/errors.js';
 import type { HealthStatus } from '../core/instance.js';
 
 /**
- * What a check may return: `true` / nothing → passing, `false` → critical, a status, or a status
- * with an output text. Throwing or exceeding the timeout counts as critical.
+ * The results of a check that carry a meaning. A check may return anything else: whatever it
+ * resolves to counts as passing (`'PONG'` from a Redis ping, a database driver's result rows, a
+ * `Response`), unless it is `false` (critical) or an explicit status, on its own or as
+ * `{ status, output }`. Throwing, rejecting or exceeding the timeout counts as critical.
  */
 export type HealthCheckResult = boolean | HealthStatus | undefined | { status: HealthStatus; output?: string | undefined };
 
-/** A local health check. The signal aborts when the check exceeds its timeout. */
-export type HealthCheck = (signal: AbortSignal) => HealthCheckResult | Promise<HealthCheckResult>;
+/**
+ * A local health check: any function, sync or async, typically a ping of what the service needs
+ * (`() => redis.ping()`, `() => pool.query('SELECT 1')`). The result rules are those of
+ * {@link HealthCheckResult}. The signal aborts when the check exceeds its timeout.
+ */
+export type HealthCheck = (signal: AbortSignal) => unknown;
 
 /** The last result of one check. */
 export interface CheckReport {
@@ -35,6 +42,9 @@ export interface HealthMonitorOptions {
 
 const SEVERITY: Readonly<Record<HealthStatus, number>> = { passing: 0, warning: 1, critical: 2 };
 
+/** Longest `output` kept from a check, so a check cannot bloat health answers or logs. */
+const MAX_OUTPUT_LENGTH = 1_024;
+
 export class HealthMonitor {
   readonly #checks: ReadonlyArray<readonly [string, HealthCheck]>;
   readonly #options: HealthMonitorOptions;
@@ -42,10 +52,9 @@ export class HealthMonitor {
   #reports: Readonly<Record<string, CheckReport>> = {};
   #failures = 0;
   #successes = 0;
-  #rounds = 0;
 
-  constructor(checks: Readonly<Record<string, HealthCheck>>, options: HealthMonitorOptions) {
-    this.#checks = Object.entries(checks);
+  constructor(checks: ReadonlyArray<readonly [string, HealthCheck]>, options: HealthMonitorOptions) {
+    this.#checks = checks;
     this.#options = options;
   }
 
@@ -57,24 +66,21 @@ export class HealthMonitor {
     return { status: this.#status, checks: this.#reports };
   }
 
-  /** Runs every check once and applies hysteresis. Returns the previous status. */
+  /** Runs every check once and applies hysteresis. Returns the previous status. Never rejects. */
   async run(): Promise<HealthStatus> {
     const previous = this.#status;
     if (this.#checks.length === 0) return previous;
     const results = await Promise.all(this.#checks.map(([name, check]) => this.#runOne(name, check)));
-    this.#reports = Object.freeze(Object.fromEntries(results));
+    const reports: Record<string, CheckReport> = {};
+    // defineProperty: a check named `__proto__` must stay a check, not become a prototype.
+    for (const [name, report] of results) Object.defineProperty(reports, name, { value: report, enumerable: true });
+    this.#reports = Object.freeze(reports);
     const worst = results.reduce<HealthStatus>((acc, [, r]) => (SEVERITY[r.status] > SEVERITY[acc] ? r.status : acc), 'passing');
     this.#apply(worst);
     return previous;
   }
 
   #apply(observed: HealthStatus): void {
-    this.#rounds++;
-    // The first round has no history to smooth: report what we see.
-    if (this.#rounds === 1) {
-      this.#status = observed;
-      return;
-    }
     if (observed === 'critical') {
       this.#failures++;
       this.#successes = 0;
@@ -100,7 +106,8 @@ export class HealthMonitor {
       const report = await Promise.race([
         Promise.resolve()
           .then(() => check(controller.signal))
-          .then(toReport, (error: unknown) => ({ status: 'critical' as const, output: messageOf(error) })),
+          .then(toReport)
+          .catch(failureReport),
         timedOut,
       ]);
       return [name, report];
@@ -110,13 +117,36 @@ export class HealthMonitor {
   }
 }
 
-function toReport(result: HealthCheckResult): CheckReport {
-  if (result === undefined || result === true) return { status: 'passing' };
+function isHealthStatus(value: unknown): value is HealthStatus {
+  return typeof value === 'string' && Object.hasOwn(SEVERITY, value);
+}
+
+/** What a resolved check result means; see {@link HealthCheckResult}. */
+export function toReport(result: unknown): CheckReport {
   if (result === false) return { status: 'critical', output: 'check returned false' };
-  const status: unknown = typeof result === 'object' && result !== null ? result.status : result;
-  if (typeof status !== 'string' || !(status in SEVERITY)) {
-    return { status: 'critical', output: `check returned ${describeValue(result)}; expected a boolean, a status or { status, output }` };
+  if (isHealthStatus(result)) return { status: result };
+  if (typeof result === 'object' && result !== null && 'status' in result && isHealthStatus(result.status)) {
+    const output = 'output' in result ? result.output : undefined;
+    return output === undefined || output === null ? { status: result.status } : { status: result.status, output: bounded(textOf(output)) };
   }
-  const output = typeof result === 'object' ? result.output : undefined;
-  return output === undefined ? { status: status as HealthStatus } : { status: status as HealthStatus, output };
+  return { status: 'passing' };
+}
+
+/** A check that threw or rejected: critical, with what it threw as output. Never throws itself. */
+function failureReport(error: unknown): CheckReport {
+  let output: string;
+  try {
+    output = textOf(error instanceof Error ? error.message : error);
+  } catch {
+    output = 'the check failed with a value that cannot be shown';
+  }
+  return { status: 'critical', output: bounded(output || 'the check failed') };
+}
+
+function textOf(value: unknown): string {
+  return typeof value === 'string' ? value : describeValue(value);
+}
+
+function bounded(text: string): string {
+  return text.length > MAX_OUTPUT_LENGTH ? `${text.slice(0, MAX_OUTPUT_LENGTH)}…` : text;
 }

@@ -3,82 +3,26 @@
  *
  * A small state machine: `starting → registered ⇄ standalone → draining → stopped`. Every
  * transition emits one `stateChange` event and at most one log line. An unreachable registry
- * never stops the service: it runs standalone and keeps retrying with backoff.
+ * never stops the service: it runs standalone and keeps retrying with backoff. A registry that
+ * refuses the instance as invalid is not an outage: retrying would never help, so it is surfaced.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname, networkInterfaces } from 'node:os';
 import { EventEmitter } from 'eventemitter3';
 import { ExponentialBackoff, TimeoutStrategy, timeout, type IBackoff } from 'cockatiel';
 import type { RegistryBackend } from '../backends/backend.js';
-import { jitterDown, sleep, systemClock, unrefTimeout, type Clock } from '../core/clock.js';
-import { DEFAULT_DRAIN_WAIT_MS } from '../core/defaults.js';
-import { InvalidArgumentError, RegistrationError, messageOf } from '../core/errors.js';
-import {
-  assertServiceName,
-  assertTtl,
-  createInstance,
-  withStatus,
-  type HealthStatus,
-  type InstanceInput,
-  type InstanceStatus,
-  type ServiceInstance,
-} from '../core/instance.js';
-import { loggerOption, type Logger, type LoggerLike } from '../core/logger.js';
-import { durationOption, integerOption } from '../core/options.js';
-import { HealthMonitor, type HealthCheck, type HealthReport } from './health.js';
+import { jitterDown, sleep, unrefTimeout, type Clock } from '../core/clock.js';
+import { InvalidArgumentError, RegistrationError, isRollcallError, messageOf, type RollcallError } from '../core/errors.js';
+import { assertServiceName, createInstance, withStatus, type HealthStatus, type InstanceStatus, type ServiceInstance } from '../core/instance.js';
+import { loggerOption, type Logger } from '../core/logger.js';
+import { durationOption } from '../core/options.js';
+import { HealthMonitor, type HealthReport } from './health.js';
+import { keepingAlive } from './keep-alive.js';
+import { resolveSettings, type AutoRegisterOptions, type RegistrationSettings } from './options.js';
+
+export type { AutoRegisterOptions } from './options.js';
 
 export type RegistrationState = 'starting' | 'registered' | 'standalone' | 'draining' | 'stopped';
-
-/** Options of {@link autoRegister}. Every duration is in milliseconds. */
-export interface AutoRegisterOptions extends Omit<InstanceInput, 'id' | 'host' | 'status' | 'registeredAt' | 'updatedAt'> {
-  /** The registry to write to. Registration never closes it: its owner does. */
-  backend: RegistryBackend;
-  /**
-   * Instance id, stable for the life of this registration. @default `<service>-<host>-<port>-<8 random hex>`,
-   * so two processes on one host and port never overwrite each other.
-   */
-  id?: string | undefined;
-  /** Address callers connect to. @default the first non-internal IPv4 address, else `127.0.0.1` */
-  host?: string | undefined;
-  /** How long the registry keeps the instance without a heartbeat. @default 15000 */
-  ttlMs?: number | undefined;
-  /** Time between heartbeats (minus up to 10% jitter); must be below `ttlMs`. @default ttlMs / 3 */
-  heartbeatIntervalMs?: number | undefined;
-  /** Local checks run before every heartbeat; their status travels with it. @default {} (always passing) */
-  healthChecks?: Readonly<Record<string, HealthCheck>> | undefined;
-  /** A check slower than this counts as critical. @default min(heartbeatIntervalMs / 2, 5000) */
-  healthCheckTimeoutMs?: number | undefined;
-  /** Failing check rounds in a row before the status turns critical. @default 3 */
-  failuresBeforeCritical?: number | undefined;
-  /** Good check rounds in a row before a critical status recovers. @default 2 */
-  successesBeforePassing?: number | undefined;
-  /** Throw {@link RegistrationError} instead of running standalone when the first registration fails. @default false */
-  required?: boolean | undefined;
-  /** How long `autoRegister()` waits for the first registration before going standalone. @default 5000 */
-  startupTimeoutMs?: number | undefined;
-  /** A registry call slower than this fails. @default min(heartbeatIntervalMs, 5000) */
-  operationTimeoutMs?: number | undefined;
-  /** First retry delay while standalone; grows exponentially with jitter. @default 1000 */
-  retryInitialDelayMs?: number | undefined;
-  /**
-   * Longest retry delay while standalone. Capped at the heartbeat interval by default, so that once
-   * the registry is back the instance is registered within one interval, however long the outage.
-   * @default max(heartbeatIntervalMs, retryInitialDelayMs)
-   */
-  retryMaxDelayMs?: number | undefined;
-  /**
-   * How long `drain()` waits after marking the instance draining, so that resolvers using
-   * rollcall's defaults have stopped picking it: one cache TTL (5000) plus the watch margin (1000).
-   * @default 6000
-   */
-  drainWaitMs?: number | undefined;
-  /** Receives one line per state transition. @default silent */
-  logger?: LoggerLike | undefined;
-  /** @default Date.now */
-  clock?: Clock | undefined;
-  /** @default Math.random */
-  random?: (() => number) | undefined;
-}
 
 export interface StateChangeEvent {
   readonly from: RegistrationState;
@@ -86,24 +30,31 @@ export interface StateChangeEvent {
   readonly reason: string;
 }
 
+/** Options of {@link Registration.drain}. */
+export interface DrainOptions {
+  /** How long to wait once the instance is marked draining. @default the registration's `drainWaitMs` */
+  waitMs?: number | undefined;
+}
+
 /** Events of a {@link Registration}. */
 export interface RegistrationEvents {
   stateChange: (event: StateChangeEvent) => void;
   /** The registry had lost the instance and it was registered again. */
   reregistered: (event: { readonly reason: string }) => void;
+  /**
+   * The registry refused the instance as invalid (`INVALID_ARGUMENT`, e.g. a field it does not
+   * accept) after `autoRegister()` returned: the registration stops calling the registry and stays
+   * `standalone`; local checks keep running. Logged once at error level.
+   */
+  refused: (event: { readonly error: RollcallError }) => void;
   /** The status reported by the local checks changed. */
   healthChange: (event: { readonly from: HealthStatus; readonly to: HealthStatus; readonly report: HealthReport }) => void;
 }
 
-interface Settings {
-  readonly ttlMs: number;
-  readonly heartbeatIntervalMs: number;
-  readonly operationTimeoutMs: number;
-  readonly startupTimeoutMs: number;
-  readonly drainWaitMs: number;
-  readonly required: boolean;
-  readonly retryInitialDelayMs: number;
-  readonly retryMaxDelayMs: number;
+interface TransitionLog {
+  readonly error?: unknown;
+  readonly level?: 'info' | 'warn' | 'error';
+  readonly message?: string;
 }
 
 /**
@@ -112,41 +63,27 @@ interface Settings {
  */
 export class Registration extends EventEmitter<RegistrationEvents> {
   readonly #backend: RegistryBackend;
-  readonly #settings: Settings;
+  readonly #settings: RegistrationSettings;
   readonly #health: HealthMonitor;
   readonly #log: Logger;
   readonly #clock: Clock;
-  readonly #random: () => number;
   #instance: ServiceInstance;
   #state: RegistrationState = 'starting';
   #timer: NodeJS.Timeout | undefined;
   #beat: Promise<void> | undefined;
   #backoff: IBackoff<unknown> | undefined;
+  #refused: RollcallError | undefined;
   #drain: Promise<void> | undefined;
   #stop: Promise<void> | undefined;
   readonly #drainAbort = new AbortController();
 
   constructor(options: AutoRegisterOptions) {
     super();
-    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'an autoRegister options object', options);
-    if (typeof options.backend?.register !== 'function') throw new InvalidArgumentError('backend', 'a RegistryBackend', options.backend);
-    this.#backend = options.backend;
-    this.#clock = options.clock ?? systemClock;
-    this.#random = options.random ?? Math.random;
     this.#settings = resolveSettings(options);
-    // Checked first: the default id is derived from it.
-    assertServiceName(options.service, 'options.service');
-    const host = options.host ?? defaultHost();
-    this.#instance = createInstance(
-      { ...options, host, id: options.id ?? defaultInstanceId(options.service, host, options.port), status: 'passing' },
-      this.#clock.now(),
-      'options',
-    );
-    this.#health = new HealthMonitor(options.healthChecks ?? {}, {
-      failuresBeforeCritical: integerOption(options.failuresBeforeCritical, 3, 'failuresBeforeCritical', 1),
-      successesBeforePassing: integerOption(options.successesBeforePassing, 2, 'successesBeforePassing', 1),
-      timeoutMs: durationOption(options.healthCheckTimeoutMs, Math.min(Math.floor(this.#settings.heartbeatIntervalMs / 2), 5_000), 'healthCheckTimeoutMs', 1),
-    });
+    this.#backend = this.#settings.backend;
+    this.#clock = this.#settings.clock;
+    this.#instance = initialInstance(options, this.#clock.now());
+    this.#health = new HealthMonitor(this.#settings.healthChecks, this.#settings.health);
     this.#log = loggerOption(options.logger, 'logger', { component: 'registration', service: this.#instance.service, id: this.#instance.id });
   }
 
@@ -164,64 +101,69 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     return this.#health.report();
   }
 
-  /** @internal Runs the first registration; used by {@link autoRegister}. */
-  async start(): Promise<void> {
-    await this.#checkHealth();
-    this.#instance = withStatus(this.#instance, this.#health.status, this.#clock.now());
-    try {
-      await this.#withTimeout(this.#settings.startupTimeoutMs, () => this.#register());
-      this.#transition('registered', 'registered with the registry');
-      this.#scheduleHeartbeat();
-    } catch (error) {
-      if (this.#settings.required) {
-        await this.stop();
-        throw new RegistrationError(this.#instance.service, `the registry did not accept it within ${this.#settings.startupTimeoutMs} ms: ${messageOf(error)}`, {
-          cause: error,
-        });
-      }
-      this.#goStandalone(error);
-    }
+  /**
+   * @internal Runs the first check round and the first registration; used by {@link autoRegister}.
+   * Keeps the process alive until it settles.
+   */
+  start(): Promise<void> {
+    return keepingAlive(this.#start());
   }
 
   /**
    * Marks the instance draining (resolvers stop picking it), tells the registry at once, then
-   * waits `waitMs` so that resolvers have noticed. Resolves early if `stop()` is called.
+   * waits `waitMs` so that resolvers have noticed. Resolves early if `stop()` is called, and at
+   * once after `stop()`. Keeps the process alive until it resolves, so `await drain()` completes
+   * even when nothing else holds the event loop. Rejects with `INVALID_ARGUMENT` for bad options.
    */
-  drain(options: { waitMs?: number | undefined } = {}): Promise<void> {
+  drain(options: DrainOptions = {}): Promise<void> {
+    let waitMs: number;
+    try {
+      waitMs = this.#drainWait(options);
+    } catch (error) {
+      // An async API rejects: callers awaiting drain() get the error where they catch the rest.
+      const invalid = error as InvalidArgumentError;
+      return Promise.reject(invalid);
+    }
     if (this.#drain !== undefined) return this.#drain;
-    if (this.#state === 'stopped') return Promise.resolve();
-    const waitMs = durationOption(options.waitMs, this.#settings.drainWaitMs, 'waitMs', 0);
+    if (this.#stop !== undefined) return Promise.resolve();
     this.#transition('draining', 'drain() called');
-    this.#drain = (async () => {
-      clearTimeout(this.#timer);
-      await this.#beat;
-      await this.#runBeat();
-      this.#scheduleNext();
-      await sleep(waitMs, this.#drainAbort.signal).catch(() => {});
-    })();
+    this.#drain = keepingAlive(
+      (async () => {
+        clearTimeout(this.#timer);
+        await this.#beat;
+        await this.#runBeat();
+        this.#scheduleNext();
+        await sleep(waitMs, this.#drainAbort.signal).catch(() => {});
+      })(),
+    );
     return this.#drain;
   }
 
-  /** Deregisters and clears every timer. Idempotent. A registry that cannot be reached is logged, not thrown. */
+  /**
+   * Deregisters and clears every timer. Idempotent. A registry that cannot be reached is logged,
+   * not thrown. Keeps the process alive until it resolves.
+   */
   stop(): Promise<void> {
-    this.#stop ??= (async () => {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-      this.#drainAbort.abort();
-      await this.#beat;
-      const wasKnown = this.#state !== 'starting';
-      try {
-        await this.#withTimeout(this.#settings.operationTimeoutMs, () =>
-          this.#backend.deregister({ service: this.#instance.service, id: this.#instance.id }),
-        );
-      } catch (error) {
-        if (wasKnown) {
-          this.#log.warn({ err: error }, `could not deregister; the registry drops the instance after ttlMs (${this.#settings.ttlMs} ms)`);
+    this.#stop ??= keepingAlive(
+      (async () => {
+        clearTimeout(this.#timer);
+        this.#timer = undefined;
+        this.#drainAbort.abort();
+        await this.#beat;
+        const wasKnown = this.#state !== 'starting';
+        try {
+          await this.#withTimeout(this.#settings.operationTimeoutMs, () =>
+            this.#backend.deregister({ service: this.#instance.service, id: this.#instance.id }),
+          );
+        } catch (error) {
+          if (wasKnown) {
+            this.#log.warn({ err: error }, `could not deregister; the registry drops the instance after ttlMs (${this.#settings.ttlMs} ms)`);
+          }
         }
-      }
-      this.#transition('stopped', 'stop() called');
-      this.removeAllListeners();
-    })();
+        this.#transition('stopped', 'stop() called');
+        this.removeAllListeners();
+      })(),
+    );
     return this.#stop;
   }
 
@@ -229,8 +171,34 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     await this.stop();
   }
 
+  async #start(): Promise<void> {
+    await this.#checkHealth();
+    this.#instance = withStatus(this.#instance, this.#health.status, this.#clock.now());
+    try {
+      await this.#withTimeout(this.#settings.startupTimeoutMs, () => this.#register());
+      this.#transition('registered', 'registered with the registry');
+      this.#scheduleHeartbeat();
+    } catch (error) {
+      const refused = isRefusal(error);
+      if (this.#settings.required || refused) {
+        await this.stop();
+        const why = refused
+          ? `the ${this.#backend.kind} registry refused the instance: ${messageOf(error)}`
+          : `the registry did not accept it within ${this.#settings.startupTimeoutMs} ms: ${messageOf(error)}`;
+        throw new RegistrationError(this.#instance.service, why, { cause: error });
+      }
+      this.#goStandalone(error);
+    }
+  }
+
+  #drainWait(options: DrainOptions): number {
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'drain options { waitMs? }', options);
+    if (options.waitMs === null) throw new InvalidArgumentError('waitMs', 'a number of milliseconds, or left out for drainWaitMs', null);
+    return durationOption(options.waitMs, this.#settings.drainWaitMs, 'waitMs', 0);
+  }
+
   #scheduleHeartbeat(): void {
-    this.#schedule(jitterDown(this.#settings.heartbeatIntervalMs, 0.1, this.#random));
+    this.#schedule(jitterDown(this.#settings.heartbeatIntervalMs, 0.1, this.#settings.random));
   }
 
   #schedule(delayMs: number): void {
@@ -243,7 +211,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
   }
 
   #scheduleNext(): void {
-    if (this.#state === 'standalone') this.#schedule(this.#nextBackoff());
+    if (this.#state === 'standalone' && this.#refused === undefined) this.#schedule(this.#nextBackoff());
     else this.#scheduleHeartbeat();
   }
 
@@ -252,8 +220,8 @@ export class Registration extends EventEmitter<RegistrationEvents> {
       // Only a throwing event listener can get here; the heartbeat itself turns failures into states.
       .catch((error: unknown) => this.#log.error({ err: error }, 'heartbeat failed unexpectedly'))
       .finally(() => {
-      if (this.#beat === beat) this.#beat = undefined;
-    });
+        if (this.#beat === beat) this.#beat = undefined;
+      });
     this.#beat = beat;
     return beat;
   }
@@ -264,6 +232,8 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     if (this.#stop !== undefined) return;
     const status: InstanceStatus = this.#state === 'draining' ? 'draining' : this.#health.status;
     this.#instance = this.#instance.status === status ? this.#instance : withStatus(this.#instance, status, this.#clock.now());
+    // Refused: the checks keep the health report current, the registry is left alone.
+    if (this.#refused !== undefined) return;
     const standalone = this.#state === 'standalone' || (this.#state === 'draining' && this.#backoff !== undefined);
     try {
       if (standalone) {
@@ -284,7 +254,8 @@ export class Registration extends EventEmitter<RegistrationEvents> {
         else this.#log.info({}, 'the registry is reachable again');
       }
     } catch (error) {
-      this.#goStandalone(error);
+      if (isRefusal(error)) this.#refuse(error);
+      else this.#goStandalone(error);
     }
   }
 
@@ -303,8 +274,18 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     }).next();
     const reason = `registry unreachable: ${messageOf(error)}`;
     if (this.#state === 'draining') this.#log.warn({ err: error }, `${reason}; still draining`);
-    else this.#transition('standalone', reason, error);
+    else this.#transition('standalone', reason, { error, level: 'warn', message: `standalone: ${reason}; retrying in the background` });
     if (this.#state === 'standalone' && this.#timer === undefined && this.#beat === undefined) this.#schedule(this.#backoff.duration);
+  }
+
+  #refuse(error: RollcallError): void {
+    this.#refused = error;
+    this.#backoff = undefined;
+    const reason = `the ${this.#backend.kind} registry refused the instance: ${error.message}`;
+    const message = `${reason}; not retrying: fix the registration options and restart`;
+    if (this.#state === 'registered') this.#transition('standalone', reason, { error, level: 'error', message: `standalone: ${message}` });
+    else this.#log.error({ err: error }, message);
+    this.emit('refused', { error });
   }
 
   #nextBackoff(): number {
@@ -321,13 +302,12 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     this.emit('healthChange', { from: previous, to: current, report: this.#health.report() });
   }
 
-  #transition(to: RegistrationState, reason: string, error?: unknown): void {
+  #transition(to: RegistrationState, reason: string, log: TransitionLog = {}): void {
     const from = this.#state;
     if (from === to) return;
     this.#state = to;
-    const fields = error === undefined ? { from, to } : { from, to, err: error };
-    if (to === 'standalone') this.#log.warn(fields, `standalone: ${reason}; retrying in the background`);
-    else this.#log.info(fields, `${from} → ${to}: ${reason}`);
+    const fields = log.error === undefined ? { from, to } : { from, to, err: log.error };
+    this.#log[log.level ?? 'info'](fields, log.message ?? `${from} → ${to}: ${reason}`);
     this.emit('stateChange', { from, to, reason });
   }
 
@@ -337,8 +317,10 @@ export class Registration extends EventEmitter<RegistrationEvents> {
 }
 
 /**
- * Registers this process and keeps it registered. Returns once the first registration succeeded,
- * or after `startupTimeoutMs` in `standalone` state (throws only with `required: true`).
+ * Registers this process and keeps it registered. Resolves once the first registration succeeded,
+ * or after `startupTimeoutMs` in `standalone` state. Rejects with `INVALID_ARGUMENT` for invalid
+ * options, and with {@link RegistrationError} (`REGISTRATION_FAILED`) when the registry refused the
+ * instance as invalid, or (with `required: true`) when it could not be registered in time.
  */
 export async function autoRegister(options: AutoRegisterOptions): Promise<Registration> {
   const registration = new Registration(options);
@@ -346,26 +328,26 @@ export async function autoRegister(options: AutoRegisterOptions): Promise<Regist
   return registration;
 }
 
-function resolveSettings(options: AutoRegisterOptions): Settings {
-  const ttlMs = options.ttlMs ?? 15_000;
-  assertTtl(ttlMs);
-  const heartbeatIntervalMs = durationOption(options.heartbeatIntervalMs, Math.floor(ttlMs / 3), 'heartbeatIntervalMs', 100);
-  if (heartbeatIntervalMs >= ttlMs) {
-    throw new InvalidArgumentError('heartbeatIntervalMs', `less than ttlMs (${ttlMs}) so the instance is renewed before it expires`, heartbeatIntervalMs);
-  }
-  const retryInitialDelayMs = durationOption(options.retryInitialDelayMs, 1_000, 'retryInitialDelayMs', 1);
-  const required = options.required ?? false;
-  if (typeof required !== 'boolean') throw new InvalidArgumentError('required', 'a boolean', required);
-  return {
-    ttlMs,
-    heartbeatIntervalMs,
-    operationTimeoutMs: durationOption(options.operationTimeoutMs, Math.min(heartbeatIntervalMs, 5_000), 'operationTimeoutMs', 1),
-    startupTimeoutMs: durationOption(options.startupTimeoutMs, 5_000, 'startupTimeoutMs', 1),
-    drainWaitMs: durationOption(options.drainWaitMs, DEFAULT_DRAIN_WAIT_MS, 'drainWaitMs', 0),
-    required,
-    retryInitialDelayMs,
-    retryMaxDelayMs: durationOption(options.retryMaxDelayMs, Math.max(heartbeatIntervalMs, retryInitialDelayMs), 'retryMaxDelayMs', retryInitialDelayMs),
-  };
+/** A registry call rejected as invalid input: retrying the same instance can never succeed. */
+function isRefusal(error: unknown): error is RollcallError {
+  return isRollcallError(error) && error.code === 'INVALID_ARGUMENT';
+}
+
+// Stands in for the id while the other fields are validated; the default id is derived from them.
+const PROVISIONAL_ID = 'provisional';
+
+function initialInstance(options: AutoRegisterOptions, now: number): ServiceInstance {
+  // Checked first, with the option's own name: the default id is derived from it.
+  assertServiceName(options.service, 'options.service');
+  const { service, port, protocol, tags, meta, weight, zone, version } = options;
+  const host = options.host ?? defaultHost();
+  const instance = createInstance(
+    { service, port, protocol, tags, meta, weight, zone, version, host, id: options.id ?? PROVISIONAL_ID, status: 'passing' },
+    now,
+    'options',
+  );
+  if (options.id !== undefined) return instance;
+  return Object.freeze({ ...instance, id: defaultInstanceId(instance.service, instance.host, instance.port) });
 }
 
 /** The first non-internal IPv4 address, else loopback. */

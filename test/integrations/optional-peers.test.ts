@@ -35,4 +35,21 @@ describe('optional framework peers', () => {
     expect(nest).toEqual(expect.arrayContaining(['@nestjs/common', '@nestjs/core']));
     expect(nest).not.toContain('fastify');
   });
+
+  it('rollcall/nest works without @nestjs/terminus installed: the health indicator needs none of it', async () => {
+    // A resolve hook makes terminus unresolvable, as when it is not installed.
+    const hook = `export async function resolve(specifier, context, next) {
+      if (specifier === '@nestjs/terminus' || specifier.startsWith('@nestjs/terminus/')) throw new Error('@nestjs/terminus is not installed');
+      return next(specifier, context);
+    }`;
+    const script = `
+      import { register } from 'node:module';
+      register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hook)}));
+      const nest = await import('./src/integrations/nest/index.ts');
+      const terminus = await import('@nestjs/terminus').then(() => 'loaded', (error) => error.message);
+      console.log(JSON.stringify({ indicator: typeof nest.RollcallHealthIndicator, terminus }));
+    `;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, timeout: 20_000 });
+    expect(JSON.parse(stdout)).toEqual({ indicator: 'function', terminus: '@nestjs/terminus is not installed' });
+  });
 });

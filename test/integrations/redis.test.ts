@@ -6,7 +6,8 @@ import express from 'express';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBackend } from '../../src/backends/redis/index.js';
-import { createResolver, type Resolver } from '../../src/index.js';
+import { Redis } from 'ioredis';
+import { autoRegister, createResolver, type Resolver } from '../../src/index.js';
 import { attach } from '../../src/integrations/express.js';
 import { rollcall } from '../../src/integrations/fastify.js';
 import { ROLLCALL_LIFESPAN, RollcallModule, type RollcallHandle } from '../../src/integrations/nest/index.js';
@@ -100,5 +101,27 @@ describe.each(frameworks)('%s on Redis', (name, boot) => {
     expect(await observer.instances(service)).toEqual([]);
     expect(app.handle.state).toBe('stopped');
     await expectNoNewHandles(before);
+  });
+});
+
+describe('a health check that pings Redis', () => {
+  it('counts ioredis PONG as passing, and a failing ping as critical after failuresBeforeCritical rounds', async () => {
+    const pinger = new Redis(redis.url, { maxRetriesPerRequest: 0 });
+    const registration = await autoRegister({
+      backend: observer,
+      service: 'redis-pinged',
+      host: '127.0.0.1',
+      port: 9000,
+      ttlMs: 1_000,
+      failuresBeforeCritical: 2,
+      healthChecks: { redis: () => pinger.ping() },
+    });
+    expect(registration.health.checks.redis).toEqual({ status: 'passing' });
+    expect(await observer.instances('redis-pinged')).toEqual([expect.objectContaining({ status: 'passing' })]);
+
+    pinger.disconnect();
+    await within(3_000, async () => (await observer.instances('redis-pinged'))[0]?.status === 'critical');
+    expect(registration.health.checks.redis).toEqual({ status: 'critical', output: expect.stringMatching(/closed/i) as unknown });
+    await registration.stop();
   });
 });

@@ -234,23 +234,24 @@ describe('health checks', () => {
     expect(changes).toEqual(['passing->critical', 'critical->passing']);
   });
 
-  it('counts a throwing, slow or nonsensical check as critical, and passes warning through', async () => {
+  it('counts a throwing, rejecting or slow check as critical, and passes warning through', async () => {
     const registration = await start({
+      failuresBeforeCritical: 1,
       healthCheckTimeoutMs: 200,
       healthChecks: {
         throws: () => {
           throw new Error('db down');
         },
+        rejects: () => Promise.reject(new Error('connection refused')),
         slow: () => new Promise(() => {}),
-        odd: () => 42 as never,
         degraded: () => ({ status: 'warning', output: 'high latency' }),
       },
     }, 200);
     expect(registration.health.status).toBe('critical');
     expect(registration.health.checks).toEqual({
       throws: { status: 'critical', output: 'db down' },
+      rejects: { status: 'critical', output: 'connection refused' },
       slow: { status: 'critical', output: 'timed out after 200 ms' },
-      odd: { status: 'critical', output: 'check returned 42; expected a boolean, a status or { status, output }' },
       degraded: { status: 'warning', output: 'high latency' },
     });
   });

@@ -1,74 +1,109 @@
 /**
- * `RollcallModule.forRoot()` / `forRootAsync()`: the lifespan, the resolver and the lifecycle
- * hooks as providers. Built from factory providers and tokens only, so the library itself needs
- * no decorators (nor `experimentalDecorators`) to compile.
+ * `RollcallModule.forRoot()` / `forRootAsync()`: the lifespan, the resolver, the lifecycle hooks
+ * and the terminus health indicator as providers. Built on Nest's ConfigurableModuleBuilder, so
+ * `forRootAsync` takes `useFactory`, `useClass` or `useExisting` as every Nest module does. Built
+ * from factory providers and tokens only: the library itself needs no decorators to compile.
  */
-import type { DynamicModule, FactoryProvider, ModuleMetadata, Provider } from '@nestjs/common';
+import { ConfigurableModuleBuilder, Logger, type ConfigurableModuleAsyncOptions, type DynamicModule, type Provider } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import { InvalidArgumentError } from '../../core/errors.js';
 import { Resolver } from '../../resolution/resolver.js';
 import { Lifespan, type RollcallOptions } from '../lifespan.js';
+import { RollcallHealthIndicator } from './health-indicator.js';
 import { RollcallLifecycle } from './lifecycle.js';
 import { ROLLCALL_LIFESPAN, ROLLCALL_OPTIONS, ROLLCALL_RESOLVER } from './tokens.js';
 
-/** Options of {@link RollcallModule.forRoot}. */
-export interface RollcallModuleOptions extends RollcallOptions {
-  /** Make the resolver and lifespan injectable in every module, without importing this one there. @default true */
-  isGlobal?: boolean | undefined;
-}
-
-/** Options of {@link RollcallModule.forRootAsync}: the usual Nest async-configuration shape. */
-export interface RollcallModuleAsyncOptions {
-  /** Modules whose providers `useFactory` needs (a ConfigModule, say). @default [] */
-  imports?: ModuleMetadata['imports'];
-  /** Providers passed to `useFactory`, in order. @default [] */
-  inject?: FactoryProvider['inject'];
-  /** Returns the rollcall options. */
-  useFactory: (...args: never[]) => RollcallOptions | Promise<RollcallOptions>;
-  /** @default true */
+/** Options of the module itself, next to the rollcall options. */
+export interface RollcallModuleExtras {
+  /** Make the resolver, lifespan and health indicator injectable in every module, without importing this one there. @default true */
   isGlobal?: boolean | undefined;
 }
 
 /**
+ * Options of {@link RollcallModule.forRoot}: {@link RollcallOptions} plus `isGlobal`. `logger`
+ * defaults to a Nest `Logger` with the context `Rollcall`, so rollcall's few lines (state
+ * transitions) land in the app's logs.
+ */
+export interface RollcallModuleOptions extends RollcallOptions, RollcallModuleExtras {}
+
+/** A class that builds the options, for `forRootAsync({ useClass })` and `forRootAsync({ useExisting })`. */
+export interface RollcallOptionsFactory {
+  createRollcallOptions(): RollcallOptions | Promise<RollcallOptions>;
+}
+
+/**
+ * Options of {@link RollcallModule.forRootAsync}, Nest's usual async shape: exactly one of
+ * `useFactory` (with `inject`), `useClass` or `useExisting` (a {@link RollcallOptionsFactory}),
+ * plus the `imports` they need. @default imports [], inject []
+ */
+export interface RollcallModuleAsyncOptions extends ConfigurableModuleAsyncOptions<RollcallOptions, 'createRollcallOptions'>, RollcallModuleExtras {}
+
+const { ConfigurableModuleClass } = new ConfigurableModuleBuilder<RollcallOptions>({ optionsInjectionToken: ROLLCALL_OPTIONS })
+  .setClassMethodName('forRoot')
+  .setFactoryMethodName('createRollcallOptions')
+  .setExtras<RollcallModuleExtras>({ isGlobal: true }, (definition, extras) => ({ ...definition, global: extras.isGlobal ?? true }))
+  .build();
+
+/**
  * The Nest module. Registers the service after `app.listen()` (on the port the server bound),
  * drains in `beforeApplicationShutdown`, deregisters in `onApplicationShutdown`. Call
- * `app.enableShutdownHooks()` for SIGTERM to run them.
+ * `app.enableShutdownHooks()` for SIGTERM to run them. Invalid options fail `NestFactory.create()`.
  *
  * @example
  * \@Module({ imports: [RollcallModule.forRoot({ backend, service: 'orders' })] })
  * class AppModule {}
  */
-export class RollcallModule {
-  static forRoot(options: RollcallModuleOptions): DynamicModule {
-    const { isGlobal, ...rest } = options;
-    return rollcallModule({ provide: ROLLCALL_OPTIONS, useValue: rest }, [], isGlobal);
+export class RollcallModule extends ConfigurableModuleClass {
+  static override forRoot(options: RollcallModuleOptions): DynamicModule {
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'RollcallModule.forRoot options', options);
+    assertExtras(options);
+    return withRollcallProviders(super.forRoot(options));
   }
 
-  static forRootAsync(options: RollcallModuleAsyncOptions): DynamicModule {
-    const optionsProvider: FactoryProvider<RollcallOptions | Promise<RollcallOptions>> = {
-      provide: ROLLCALL_OPTIONS,
-      useFactory: options.useFactory as (...args: unknown[]) => RollcallOptions | Promise<RollcallOptions>,
-      inject: options.inject ?? [],
-    };
-    return rollcallModule(optionsProvider, options.imports ?? [], options.isGlobal);
+  static override forRootAsync(options: RollcallModuleAsyncOptions): DynamicModule {
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'RollcallModule.forRootAsync options', options);
+    assertExtras(options);
+    const ways = (['useFactory', 'useClass', 'useExisting'] as const).filter((way) => options[way] !== undefined);
+    if (ways.length !== 1) {
+      throw new InvalidArgumentError('options', 'exactly one of useFactory, useClass or useExisting', ways.length === 0 ? 'none' : ways.join(' and '));
+    }
+    for (const way of ['useFactory', 'useClass'] as const) {
+      if (options[way] !== undefined && typeof options[way] !== 'function') throw new InvalidArgumentError(way, 'a function', options[way]);
+    }
+    for (const list of ['imports', 'inject'] as const) {
+      if (options[list] !== undefined && !Array.isArray(options[list])) throw new InvalidArgumentError(list, 'an array', options[list]);
+    }
+    return withRollcallProviders(super.forRootAsync(options));
   }
 }
 
-function rollcallModule(optionsProvider: Provider, imports: NonNullable<ModuleMetadata['imports']>, isGlobal = true): DynamicModule {
+function assertExtras(options: RollcallModuleExtras): void {
+  if (options.isGlobal !== undefined && typeof options.isGlobal !== 'boolean') throw new InvalidArgumentError('isGlobal', 'a boolean', options.isGlobal);
+}
+
+function createLifespan(options: RollcallOptions): Lifespan {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidArgumentError('options', 'rollcall options (what useFactory or createRollcallOptions() returned)', options);
+  }
+  return new Lifespan(options.logger === undefined ? { ...options, logger: new Logger('Rollcall') } : options);
+}
+
+const PROVIDERS: Provider[] = [
+  { provide: ROLLCALL_LIFESPAN, useFactory: createLifespan, inject: [ROLLCALL_OPTIONS] },
+  { provide: ROLLCALL_RESOLVER, useFactory: (life: Lifespan) => life.resolver, inject: [ROLLCALL_LIFESPAN] },
+  { provide: Resolver, useExisting: ROLLCALL_RESOLVER },
+  { provide: RollcallHealthIndicator, useFactory: (life: Lifespan) => new RollcallHealthIndicator(life), inject: [ROLLCALL_LIFESPAN] },
+  {
+    provide: RollcallLifecycle,
+    useFactory: (life: Lifespan, adapterHost: HttpAdapterHost) => new RollcallLifecycle(life, adapterHost),
+    inject: [ROLLCALL_LIFESPAN, HttpAdapterHost],
+  },
+];
+
+function withRollcallProviders(definition: DynamicModule): DynamicModule {
   return {
-    module: RollcallModule,
-    global: isGlobal,
-    imports,
-    providers: [
-      optionsProvider,
-      { provide: ROLLCALL_LIFESPAN, useFactory: (options: RollcallOptions) => new Lifespan(options), inject: [ROLLCALL_OPTIONS] },
-      { provide: ROLLCALL_RESOLVER, useFactory: (life: Lifespan) => life.resolver, inject: [ROLLCALL_LIFESPAN] },
-      { provide: Resolver, useExisting: ROLLCALL_RESOLVER },
-      {
-        provide: RollcallLifecycle,
-        useFactory: (life: Lifespan, adapterHost: HttpAdapterHost) => new RollcallLifecycle(life, adapterHost),
-        inject: [ROLLCALL_LIFESPAN, HttpAdapterHost],
-      },
-    ],
-    exports: [ROLLCALL_LIFESPAN, ROLLCALL_RESOLVER, Resolver],
+    ...definition,
+    providers: [...(definition.providers ?? []), ...PROVIDERS],
+    exports: [ROLLCALL_LIFESPAN, ROLLCALL_RESOLVER, Resolver, RollcallHealthIndicator],
   };
 }
