@@ -338,7 +338,8 @@ export class Resolver extends EventEmitter<ResolverEvents> {
   /** {@link status} of every service in cache, most recently used first. */
   statuses(): ServiceResolutionStatus[] {
     const result: ServiceResolutionStatus[] = [];
-    for (const service of this.#cache.keys()) {
+    // A snapshot: status() reads the cache, which reorders it, so a live iteration never ends.
+    for (const service of [...this.#cache.keys()]) {
       const status = this.status(service);
       if (status !== undefined) result.push(status);
     }
