@@ -56,11 +56,13 @@ export function createForwarder(settings: GatewaySettings, resolver: Resolver): 
     const key = keyHeader === undefined ? undefined : firstValue(request.headers[keyHeader]);
     const from: ForwardedFrom = { ip: request.ip, protocol: request.protocol, host: request.host, prefix: target.prefix };
     const tried = new Set<string>();
+    let tries = 0;
     const failures: UpstreamFailure[] = [];
     let budget: RetryBudget | undefined;
     const mayRetry = (): boolean =>
       retry !== undefined &&
-      tried.size < retry.attempts &&
+      // Counted per try, not per instance: a strategy may offer a tried instance again.
+      tries < retry.attempts &&
       (resolver.status(service)?.instances.some((instance) => !tried.has(instance.id)) ?? false) &&
       budget?.tryRetry() === true;
 
@@ -86,6 +88,7 @@ export function createForwarder(settings: GatewaySettings, resolver: Resolver): 
         return;
       }
       tried.add(instance.id);
+      tries++;
       const started = performance.now();
       const attempt = await send(request, reply, instance, target, from, settings.timeoutMs);
       const latencyMs = performance.now() - started;

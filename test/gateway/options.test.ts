@@ -1,8 +1,10 @@
 import Fastify from 'fastify';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Agent } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { rollcallGateway, type RollcallGatewayOptions } from '../../src/gateway/index.js';
-import { InvalidArgumentError, MemoryBackend, consistentHash, createResolver } from '../../src/index.js';
+import { InvalidArgumentError, MemoryBackend, consistentHash, createResolver, type RegistryBackend, type WatchHandlers } from '../../src/index.js';
 import { call, echoed, onCleanup, register, startGateway, startUpstream } from './helpers.js';
 
 async function registerError(options: unknown): Promise<unknown> {
@@ -67,6 +69,45 @@ describe('rollcallGateway options', () => {
     expect(await backend.services()).toEqual(['orders']);
     expect(dispatcher.closed).toBe(false);
     expect(dispatcher.destroyed).toBe(false);
+  });
+
+  it('closes the resolver and the upstream connections it created when the app closes', async () => {
+    const memory = new MemoryBackend();
+    let watches = 0;
+    const backend: RegistryBackend = {
+      kind: 'memory',
+      register: (instance, lease) => memory.register(instance, lease),
+      renew: (ref, status) => memory.renew(ref, status),
+      deregister: (ref) => memory.deregister(ref),
+      instances: (service) => memory.instances(service),
+      services: () => memory.services(),
+      close: () => memory.close(),
+      watch: (service: string, handlers: WatchHandlers) => {
+        watches++;
+        const unsubscribe = memory.watch(service, handlers);
+        return () => {
+          watches--;
+          unsubscribe();
+        };
+      },
+    };
+    const upstream = createServer((_req, res) => res.end('ok'));
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    onCleanup(() => new Promise((resolve) => upstream.close(resolve)));
+    await register(backend, 'orders', 'orders-1', (upstream.address() as AddressInfo).port);
+    const connections = (): Promise<number> => new Promise((resolve, reject) => upstream.getConnections((error, count) => (error ? reject(error) : resolve(count))));
+    const { app, base } = await startGateway({ backend });
+    expect((await call(`${base}/api/v1/orders/x`)).body).toBe('ok');
+    expect(await connections()).toBe(1);
+    const listing = await call(`${base}/services`);
+    expect(listing.json).toMatchObject({ resolver: { services: [{ service: 'orders', watching: true }] } });
+    expect(watches).toBe(1);
+
+    await app.close();
+
+    await expect.poll(connections).toBe(0);
+    expect(watches).toBe(0);
+    expect(await memory.services()).toEqual(['orders']);
   });
 
   it('picks by the affinity key of keyHeader, for consistent hashing', async () => {

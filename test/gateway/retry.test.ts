@@ -100,6 +100,23 @@ describe('rollcallGateway retries', () => {
     expect(outcomes).toEqual(['a failed', 'b failed']);
   });
 
+  it('bounds retries by tries, even when the strategy keeps offering the instance that failed', async () => {
+    const { backend, live } = await deadAndLive();
+    const outcomes: string[] = [];
+    const stubborn: Strategy = {
+      name: 'stubborn',
+      createPicker: (_service, instances) => ({ pick: () => instances.find((instance) => instance.id === 'a-dead') }),
+      callEnded: (_service, instance, outcome) => outcomes.push(`${instance.id} ${outcome.ok ? 'ok' : 'failed'}`),
+    };
+    const { base } = await startGateway({ backend, resolver: { strategy: stubborn }, retry: { attempts: 3 } });
+
+    const reply = await call(`${base}/api/v1/orders/x`);
+
+    expect(reply.status).toBe(502);
+    expect(outcomes).toEqual(['a-dead failed', 'a-dead failed', 'a-dead failed']);
+    expect(live.received).toEqual([]);
+  });
+
   it('does not retry with retry: false, bodies over maxBodyBytes, chunked bodies, nor timeouts', async () => {
     const { backend, live } = await deadAndLive();
     const strategy = { strategy: orderedStrategy() };
