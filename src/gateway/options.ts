@@ -14,7 +14,10 @@ import type { Resolver } from '../resolution/resolver.js';
 
 /** When a request is sent again, to another instance. */
 export interface GatewayRetryOptions {
-  /** Tries per request, the first included, each on an instance not tried yet, 2 to 10. @default 2 */
+  /**
+   * Tries per request, the first included, 2 to 10. Each retry asks the strategy for an instance
+   * not tried yet; a strategy that offers only a tried one (all others ejected) gets it again. @default 2
+   */
   attempts?: number | undefined;
   /**
    * Methods that may be sent twice. POST and PATCH are not idempotent: add them only for
