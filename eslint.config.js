@@ -23,11 +23,12 @@ export default tseslint.config(
       'src/registration/**',
       'src/balancing/**',
       'src/backends/*.ts',
+      'src/inspection/**',
       'src/integrations/{lifespan,options,address,health,signals}.ts',
       'src/index.ts',
     ],
     rules: {
-      'no-restricted-imports': ['error', { patterns: ['ioredis', 'fastify', 'fastify-plugin', 'express', '@nestjs/*', 'undici'] }],
+      'no-restricted-imports': ['error', { patterns: ['ioredis', 'fastify', 'fastify-plugin', '@fastify/*', 'express', '@nestjs/*', 'undici'] }],
     },
   },
   {

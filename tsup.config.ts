@@ -11,6 +11,7 @@ export default defineConfig({
     fastify: 'src/integrations/fastify.ts',
     express: 'src/integrations/express.ts',
     nest: 'src/integrations/nest/index.ts',
+    gateway: 'src/gateway/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

@@ -56,6 +56,15 @@ export {
 } from './resolution/resolver.js';
 export { defaultEnvVariable, type EnvFallbackOptions } from './resolution/env-fallback.js';
 export {
+  SERVICE_HEALTHS,
+  describeRegistry,
+  type DescribeRegistryOptions,
+  type RegistryDescription,
+  type ServiceDescription,
+  type ServiceHealth,
+  type StatusCounts,
+} from './inspection/describe.js';
+export {
   Lifespan,
   lifespan,
   type BoundAddress,

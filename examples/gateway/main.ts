@@ -1,18 +1,18 @@
 /**
- * The gateway example: `/api/v1/{service}/*` routed to a live instance of `{service}` found
- * through rollcall's resolver, plus `/gateway/services` and `/gateway/health`. Three demo
- * upstream instances (catalog ×2, orders ×1) run in this process so there is something to route to.
+ * The gateway example: `/api/v1/{service}/*` routed to a live instance of `{service}` by
+ * `rollcall/gateway`, plus `/gateway/services` and `/gateway/health`. Three demo upstream
+ * instances (catalog ×2, orders ×1) run in this process so there is something to route to.
  *
  *   node --import tsx examples/gateway/main.ts          # serve on PORT (default 8080) until Ctrl-C
  *   node --import tsx examples/gateway/main.ts --once   # a scripted tour, then a graceful exit
  *
  * The registry is in-process memory by default, Redis when REDIS_URL is set.
  */
-import { createServer } from 'node:http';
+import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { lifespan } from '../../src/integrations/lifespan.js';
+import { createInstance } from '../../src/index.js';
 import { createGateway } from './gateway.js';
-import { chooseRegistry } from './registry.js';
+import { chooseRegistry, type Registry } from './registry.js';
 import { startUpstream, type Upstream } from './upstreams.js';
 
 const once = process.argv.includes('--once');
@@ -34,33 +34,29 @@ async function main(): Promise<void> {
   ];
   for (const { name, life } of upstreams) say(`   ${name} registered at ${life.registration?.instance.host}:${life.registration?.instance.port}`);
 
-  const server = createServer();
-  const life = lifespan({ backend: () => registry.connect(), service: 'gateway', drainWaitMs }).attach(server);
-  const gateway = createGateway({ resolver: life.resolver, backend: life.backend, lifespan: life });
-  server.on('request', gateway.handle);
+  const app = await createGateway(() => registry.connect(), drainWaitMs);
   const stopAll = async (): Promise<void> => {
-    await life.shutdown();
-    gateway.close();
+    await app.close();
     await Promise.all(upstreams.map((upstream) => upstream.life.shutdown()));
   };
-  server.listen(Number(process.env.PORT ?? (once ? 0 : 8080)), process.env.HOST ?? '127.0.0.1');
-  await life.ready();
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  await app.listen({ port: Number(process.env.PORT ?? (once ? 0 : 8080)), host: process.env.HOST ?? '127.0.0.1' });
+  await app.rollcall.ready();
+  const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   say(`   gateway listening on ${base}`);
 
   if (!once) {
     say(`\nTry:\n  curl ${base}/gateway/services\n  curl ${base}/api/v1/catalog/items\n  curl ${base}/api/v1/payments/charges\nCtrl-C drains and stops everything.`);
-    life.handleSignals(['SIGTERM', 'SIGINT'], stopAll);
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void stopAll());
     return;
   }
-  await tour(base, upstreams);
+  await tour(base, registry, upstreams);
 
-  step(8, 'Graceful shutdown: drain → wait → finish in-flight → deregister → close');
+  step(9, 'Graceful shutdown: drain → wait → finish in-flight → deregister → close');
   await stopAll();
   say('   everything stopped. Done.');
 }
 
-async function tour(base: string, upstreams: readonly Upstream[]): Promise<void> {
+async function tour(base: string, registry: Registry, upstreams: readonly Upstream[]): Promise<void> {
   const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> => {
     const init: RequestInit = body === undefined ? { method } : { method, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } };
     const response = await fetch(base + path, init);
@@ -72,11 +68,16 @@ async function tour(base: string, upstreams: readonly Upstream[]): Promise<void>
     const served = typeof json.servedBy === 'string' ? `${json.servedBy} got ${String(json.method)} ${String(json.url)}${sent}` : JSON.stringify(json);
     say(`   ${method} ${path} → ${status} ${served}`);
   };
+  type Listing = {
+    registry: { services: Array<{ service: string; health: string; instances: Array<{ id: string; status: string; url: string }> }> };
+    resolver: { services: Array<{ service: string; eligible: string[] }> };
+  };
+  const listing = async (): Promise<Listing> => (await call('GET', '/gateway/services')).json as unknown as Listing;
+  const eligible = async (service: string): Promise<string[]> => (await listing()).resolver.services.find((s) => s.service === service)?.eligible ?? [];
 
-  step(2, 'GET /gateway/services: what the registry knows');
-  const { json: listing } = await call('GET', '/gateway/services');
-  for (const service of listing.services as Array<{ name: string; instances: Array<{ id: string; status: string; url: string }> }>) {
-    say(`   ${service.name}: ${service.instances.map((i) => `${i.id} (${i.status}) ${i.url}`).join(', ')}`);
+  step(2, 'GET /gateway/services: what the registry holds, with health');
+  for (const { service, health, instances } of (await listing()).registry.services) {
+    say(`   ${service} (${health}): ${instances.map((i) => `${i.id} (${i.status}) ${i.url}`).join(', ')}`);
   }
 
   step(3, 'GET /api/v1/catalog/items: round robin over both catalog instances');
@@ -88,7 +89,16 @@ async function tour(base: string, upstreams: readonly Upstream[]): Promise<void>
   step(5, 'GET /api/v1/payments/charges: no instance anywhere → 503 saying what was tried');
   await show('GET', '/api/v1/payments/charges');
 
-  step(6, 'catalog-1 drains: the gateway stops picking it at once');
+  step(6, 'catalog-3 crashed, still listed: its GETs go to a live instance');
+  const ghost = registry.connect();
+  await ghost.register(createInstance({ id: 'catalog-3', service: 'catalog', host: '127.0.0.1', port: await closedPort() }, Date.now()), { ttlMs: 60_000 });
+  await until(async () => (await eligible('catalog')).includes('catalog-3'));
+  say(`   gateway routes catalog to: ${(await eligible('catalog')).join(', ')}`);
+  for (let i = 0; i < 3; i++) await show('GET', '/api/v1/catalog/items');
+  await ghost.deregister({ service: 'catalog', id: 'catalog-3' });
+  await ghost.close();
+
+  step(7, 'catalog-1 drains: the gateway stops picking it at once');
   const leaving = upstreams[0] as Upstream;
   const drained = leaving.life.shutdown();
   await until(async () => !(await eligible('catalog')).includes(leaving.name));
@@ -97,16 +107,18 @@ async function tour(base: string, upstreams: readonly Upstream[]): Promise<void>
   await drained;
   say(`   ${leaving.name} deregistered`);
 
-  step(7, 'GET /gateway/health');
+  step(8, 'GET /gateway/health');
   const health = await call('GET', '/gateway/health');
   say(`   ${health.status} ${JSON.stringify(health.json)}`);
+}
 
-  // The gateway's own resolver view, from /gateway/services.
-  async function eligible(service: string): Promise<string[]> {
-    const { json } = await call('GET', '/gateway/services');
-    const entry = (json.services as Array<{ name: string; resolver: { eligible: string[] } | null }>).find((s) => s.name === service);
-    return entry?.resolver?.eligible ?? [];
-  }
+/** A port nothing listens on: connections to it are refused, as to a crashed process. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 async function until(check: () => Promise<boolean>, timeoutMs = 3_000): Promise<void> {
