@@ -170,5 +170,11 @@ export function describeValue(value: unknown): string {
 
 /** The message of anything thrown, for logs and tier reasons. */
 export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  if (error instanceof Error) return error.message;
+  try {
+    return String(error);
+  } catch {
+    // Null-prototype objects (and objects with a throwing toString) cannot be converted.
+    return describeValue(error);
+  }
 }

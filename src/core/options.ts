@@ -11,14 +11,15 @@ export const MAX_DURATION_MS = 86_400_000;
 
 /** An integer number of milliseconds from `min` to `max`, or `fallback` when absent. */
 export function durationOption(value: number | undefined, fallback: number, field: string, min: number, max = MAX_DURATION_MS): number {
-  const resolved = value ?? fallback;
+  // Only absence takes the default: null is a mistake worth naming.
+  const resolved = value === undefined ? fallback : value;
   assertDuration(resolved, field, min, max);
   return resolved;
 }
 
 /** An integer from `min` to `max` (unbounded by default), or `fallback` when absent. */
 export function integerOption(value: number | undefined, fallback: number, field: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const resolved = value ?? fallback;
+  const resolved = value === undefined ? fallback : value;
   if (typeof resolved !== 'number' || !Number.isInteger(resolved) || resolved < min || resolved > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`;
     throw new InvalidArgumentError(field, `an integer ${range}`, resolved);
@@ -28,7 +29,7 @@ export function integerOption(value: number | undefined, fallback: number, field
 
 /** A finite number from `min` to `max`, or `fallback` when absent. */
 export function numberOption(value: number | undefined, fallback: number, field: string, min: number, max: number): number {
-  const resolved = value ?? fallback;
+  const resolved = value === undefined ? fallback : value;
   if (typeof resolved !== 'number' || !Number.isFinite(resolved) || resolved < min || resolved > max) {
     throw new InvalidArgumentError(field, `a number from ${min} to ${max}`, resolved);
   }

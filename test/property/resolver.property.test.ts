@@ -273,7 +273,8 @@ describe('the environment tier', () => {
       protocol: fc.constantFrom('http', 'https', 'ws', 'wss'),
       host: fc.oneof(fc.domain(), fc.ipV4()),
       port: fc.option(fc.integer({ min: 1, max: 65_535 }), { nil: undefined }),
-      query: fc.option(fc.webQueryParameters().filter((query) => query !== ''), { nil: undefined }),
+      // A comma always separates URLs in the variable, so a query cannot hold one.
+      query: fc.option(fc.webQueryParameters().filter((query) => query !== '' && !query.includes(',')), { nil: undefined }),
     });
     fc.assert(
       fc.property(fc.array(urlArb, { minLength: 1, maxLength: 4 }), (urls) => {
