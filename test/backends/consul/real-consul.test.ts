@@ -7,6 +7,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { InvalidArgumentError, isRollcallError } from '../../../src/core/errors.js';
 import type { ServiceInstance } from '../../../src/core/instance.js';
 import { ConsulBackend } from '../../../src/backends/consul/index.js';
+import { autoRegister } from '../../../src/registration/registration.js';
 import type { ConsulDoubleOptions } from '../../helpers/consul-double/index.js';
 import { captureLogger, instance, useConsulHarness } from '../../helpers/consul-double/harness.js';
 
@@ -33,6 +34,15 @@ describe('requests Consul refuses (HTTP 400)', () => {
     expect(error).toBeInstanceOf(InvalidArgumentError);
     expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'instance.meta.note' });
     expect(String(error)).toContain('Consul refused register with 400: Invalid Service Meta');
+  });
+
+  it('make autoRegister reject with the reason instead of going standalone and retrying for ever', async () => {
+    const { double, backend } = await start();
+    double.injectFault({ path: '/v1/agent/service/register', status: 400, body: 'Invalid Service Address: not an address', times: 1 });
+    const error = await rejectionOf(autoRegister({ backend: backend(), service: 'auth_service', host: '10.0.0.1', port: 8080 }));
+    expect(error).toMatchObject({ code: 'REGISTRATION_FAILED' });
+    expect((error as Error).cause).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'instance.host' });
+    expect(double.requestsTo('/v1/agent/service/register')).toHaveLength(1);
   });
 
   it('name the Enterprise option the community edition refuses', async () => {
