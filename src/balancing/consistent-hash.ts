@@ -44,7 +44,7 @@ export function consistentHash(options: ConsistentHashOptions = {}): Strategy {
   return {
     name: 'consistent-hash',
     createPicker(service: string, instances: readonly ServiceInstance[]): Picker {
-      load.slotsFor(service, instances);
+      load.follow(service, instances);
       const sorted = [...instances].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
       const signature = sorted.map((instance) => `${instance.id}*${instance.weight}`).join(' ');
       let cached = rings.get(service);

@@ -35,9 +35,12 @@ export const LATENCY_WEIGHT = 0.1;
 
 export class LoadTracker {
   readonly #services = new Map<string, Map<string, LoadSlot>>();
+  /** Lists followed lazily whose slots are not built yet (see {@link follow}). */
+  readonly #pending = new Map<string, readonly ServiceInstance[]>();
 
   /** Slots aligned with `instances`: existing ones kept, new ones created, absent ones dropped. */
   slotsFor(service: string, instances: readonly ServiceInstance[]): LoadSlot[] {
+    this.#pending.delete(service);
     const previous = this.#services.get(service);
     const next = new Map<string, LoadSlot>();
     const slots = instances.map((instance) => {
@@ -49,14 +52,23 @@ export class LoadTracker {
     return slots;
   }
 
+  /**
+   * Makes `instances` the service's list without building its slots: for strategies that do not
+   * read load when picking. The slots are built on the first call feedback or inspection, so a
+   * new list (10,000 instances, say) costs nothing until someone reports or asks.
+   */
+  follow(service: string, instances: readonly ServiceInstance[]): void {
+    this.#pending.set(service, instances);
+  }
+
   started(service: string, id: string): void {
-    const slot = this.#services.get(service)?.get(id);
+    const slot = this.#slots(service)?.get(id);
     if (slot !== undefined) slot.outstanding++;
   }
 
   /** Counts an ended call; its slot, or `undefined` when the instance is no longer tracked. */
   ended(service: string, id: string, outcome: CallOutcome): LoadSlot | undefined {
-    const slot = this.#services.get(service)?.get(id);
+    const slot = this.#slots(service)?.get(id);
     if (slot === undefined) return undefined;
     // A call started before the instance left and came back may end on a fresh slot.
     if (slot.outstanding > 0) slot.outstanding--;
@@ -69,7 +81,7 @@ export class LoadTracker {
 
   /** Figures of `service`'s instances in list order; `undefined` for an untracked service. */
   figures(service: string, extra?: (figures: InstanceFigures, slot: LoadSlot) => InstanceFigures): InstanceFigures[] | undefined {
-    const slots = this.#services.get(service);
+    const slots = this.#slots(service);
     if (slots === undefined) return undefined;
     const result: InstanceFigures[] = [];
     for (const [id, slot] of slots) {
@@ -85,16 +97,26 @@ export class LoadTracker {
     return result;
   }
 
+  #slots(service: string): Map<string, LoadSlot> | undefined {
+    const pending = this.#pending.get(service);
+    if (pending !== undefined) this.slotsFor(service, pending);
+    return this.#services.get(service);
+  }
+
   release(service: string): void {
     this.#services.delete(service);
+    this.#pending.delete(service);
   }
 
   clear(): void {
     this.#services.clear();
+    this.#pending.clear();
   }
 
   get size(): number {
-    return this.#services.size;
+    let size = this.#services.size;
+    for (const service of this.#pending.keys()) if (!this.#services.has(service)) size++;
+    return size;
   }
 
   forEachSlot(visit: (slot: LoadSlot) => void): void {

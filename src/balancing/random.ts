@@ -19,7 +19,7 @@ export function random(options: RandomOptions = {}): Strategy {
     name: 'random',
     ...trackedBy(load),
     createPicker(service: string, instances: readonly ServiceInstance[]): Picker {
-      load.slotsFor(service, instances);
+      load.follow(service, instances);
       return {
         pick(context?: PickContext) {
           const exclude = context?.exclude;

@@ -27,7 +27,7 @@ export function roundRobin(options: RoundRobinOptions = {}): Strategy {
   return {
     name: 'round-robin',
     createPicker(service: string, instances: readonly ServiceInstance[]): Picker {
-      load.slotsFor(service, instances);
+      load.follow(service, instances);
       return new RoundRobinPicker(instances, drawIndex(random, instances.length));
     },
     ...trackedBy(load),

@@ -29,7 +29,7 @@ export function weighted(options: WeightedOptions = {}): Strategy {
     name: 'weighted',
     ...trackedBy(load),
     createPicker(service: string, instances: readonly ServiceInstance[]): Picker {
-      load.slotsFor(service, instances);
+      load.follow(service, instances);
       const start = drawIndex(random, instances.length);
       if (instances.every((instance) => instance.weight === instances[0]?.weight)) return new RoundRobinPicker(instances, start);
       return smoothPicker(rotate(instances, start));
