@@ -17,13 +17,9 @@ import {
   CircuitState,
   ConsecutiveBreaker,
   TaskCancelledError,
-  TimeoutStrategy,
   circuitBreaker,
   handleAll,
-  timeout,
-  wrap,
   type CircuitBreakerPolicy,
-  type IPolicy,
 } from 'cockatiel';
 import type { RegistryBackend, RegistryReset, Unsubscribe } from '../backends/backend.js';
 import { jitterDown, type Clock } from '../core/clock.js';
@@ -35,6 +31,7 @@ import { lookupEnv, type EnvFallbackOptions } from './env-fallback.js';
 import { assertResolveOptions, checkResolverOptions, type ResolverOptions, type WarningPolicy } from './options.js';
 import { assertRequestPath, joinPath } from './request-path.js';
 import { ResetGrace, missingFrom } from './reset-grace.js';
+import { withinTimeLimit } from './time-limit.js';
 
 export { DEFAULT_RESET_GRACE_MS, MAX_SERVICES_LIMIT, type ResolverOptions, type WarningPolicy } from './options.js';
 
@@ -181,7 +178,6 @@ export class Resolver extends EventEmitter<ResolverEvents> {
   readonly #cache: LRUCache<string, CacheEntry>;
   readonly #breaker: CircuitBreakerPolicy;
   readonly #consecutiveFailures: ConsecutiveBreaker;
-  readonly #policy: IPolicy;
   #breakerState: ResolverStats['breaker'] = 'closed';
   readonly #disposeBreakerListeners: () => void;
   readonly #stopResetListener: Unsubscribe;
@@ -252,10 +248,6 @@ export class Resolver extends EventEmitter<ResolverEvents> {
       this.#breaker.onReset(() => this.#onBreaker('closed')),
     ];
     this.#disposeBreakerListeners = () => listeners.forEach((listener) => listener.dispose());
-    // Breaker outside the timeout, so a registry that hangs counts as failing. Backends get no
-    // abort signal, so aborting one after every call (cockatiel's default) would be pure cost.
-    const registryTimeout = timeout(this.#registryTimeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false });
-    this.#policy = wrap(this.#breaker, registryTimeout.dangerouslyUnref());
 
     const stop: unknown = this.#backend.onReset?.((reset) => this.#onReset(reset));
     this.#stopResetListener = typeof stop === 'function' ? (stop as Unsubscribe) : () => {};
@@ -472,7 +464,8 @@ export class Resolver extends EventEmitter<ResolverEvents> {
     this.#counters.registryFetches++;
     let instances: readonly ServiceInstance[];
     try {
-      instances = await this.#policy.execute(() => this.#listInstances(service));
+      // Breaker outside the time limit, so a registry that hangs counts as failing.
+      instances = await this.#breaker.execute(() => withinTimeLimit(this.#listInstances(service), this.#registryTimeoutMs));
     } catch (error) {
       this.#counters.registryFailures++;
       if (error instanceof TaskCancelledError) this.#registryHanging = this.#describeRegistryFailure(error);
