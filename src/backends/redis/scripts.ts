@@ -344,11 +344,20 @@ export const RENEW = define(
   `
 local now, now_us = clock()
 local id, service = ARGV[1], ARGV[4]
-local score = redis.pcall('ZSCORE', KEYS[1], id)
 local fields = redis.pcall('HMGET', KEYS[2], id, OWNER .. id)
-local broken = planted(score, P_DEADLINES) + planted(fields, P_RECORDS)
+-- The two earliest members: whether this one is the earliest (then its deadline is the first
+-- score) and what the earliest becomes once it moves.
+local first = redis.pcall('ZRANGE', KEYS[1], 0, 1, 'WITHSCORES')
+local broken = planted(first, P_DEADLINES) + planted(fields, P_RECORDS)
 if broken > 0 then
   return {0, 0, broken, 0, 0, 0}
+end
+local was_first = first[1] == id
+local score
+if was_first then
+  score = first[2]
+else
+  score = redis.call('ZSCORE', KEYS[1], id)
 end
 local record, held = fields[1], fields[2]
 local live = score and tonumber(score) > now
@@ -377,8 +386,6 @@ if not ttl then
   return {0, 0, bits, 0, 0, 0}
 end
 local deadline = now + tonumber(ttl)
--- Only a renewal of the earliest instance moves the service's earliest deadline.
-local was_first = redis.call('ZRANGE', KEYS[1], 0, 0)[1] == id
 redis.call('ZADD', KEYS[1], deadline, id)
 local bits = 0
 if KEYS[4] then
@@ -400,14 +407,30 @@ end
 if #ids > 0 then
   bits = bits + changed(ARGV[3], now_us, ids)
 end
+-- Only a renewal of the earliest instance (or a prune) moves the service's earliest deadline:
+-- with every instance on the same heartbeat, most renewals are of the earliest one.
 local after, former = nil, 0
-if was_first or #ids > 0 then
+if #ids > 0 then
   after = earliest(now)
-  if was_first then
-    former = bounded(score, now)
+elseif was_first then
+  after = deadline
+  if first[4] and tonumber(first[4]) < deadline then
+    after = bounded(first[4], now)
   end
-  if KEYS[5] then
+end
+if was_first then
+  former = bounded(score, now)
+end
+if after and KEYS[5] then
+  if #ids > 0 then
     bits = bits + set_expiry(service, after, ARGV[7])
+  else
+    local b, added = on_key(P_EXPIRIES, 'ZADD', KEYS[5], after, service)
+    bits = bits + b
+    -- An entry that was missing (lost by hand) may be the namespace's earliest now.
+    if added == 1 and redis.call('ZRANGE', KEYS[5], 0, 0)[1] == service then
+      redis.call('PUBLISH', ARGV[7], '')
+    end
   end
 end
 return {1, deadline, bits, updated, after or 0, former}
