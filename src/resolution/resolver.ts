@@ -543,6 +543,9 @@ export class Resolver extends EventEmitter<ResolverEvents> {
   }
 
   #eligible(listed: readonly ServiceInstance[]): readonly ServiceInstance[] {
+    // Usually every instance passes: a frozen list (as watches deliver) is then kept as it is,
+    // rather than copied for each service and each change.
+    if (Object.isFrozen(listed) && listed.every((instance) => instance.status === 'passing')) return listed;
     const passing = listed.filter((instance) => instance.status === 'passing');
     if (this.#warning === 'exclude' || (this.#warning === 'fallback' && passing.length > 0)) return Object.freeze(passing);
     return Object.freeze(listed.filter((instance) => instance.status === 'passing' || instance.status === 'warning'));

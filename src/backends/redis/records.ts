@@ -177,8 +177,8 @@ export function parseListing(reply: unknown, service: string, keys: ServiceKeys,
 
 /**
  * `current` (sorted by id) with `changes` applied, still sorted by id: changed instances replaced,
- * new ones inserted, gone ones removed. Costs O(current + changes), and returns `current` itself
- * when nothing in it changed.
+ * new ones inserted, gone ones removed, frozen. Costs O(current + changes), and returns `current`
+ * itself when nothing in it changed.
  */
 export function applyChanges(current: readonly ServiceInstance[], changes: ReadonlyMap<string, ServiceInstance | undefined>): readonly ServiceInstance[] {
   if (changes.size === 0) return current;
@@ -207,7 +207,7 @@ export function applyChanges(current: readonly ServiceInstance[], changes: Reado
     }
   }
   addChangesBefore(undefined);
-  return changed ? result : current;
+  return changed ? Object.freeze(result) : current;
 }
 
 /**

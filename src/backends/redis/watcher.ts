@@ -298,7 +298,8 @@ export class RedisWatcher {
       // the same objects): nothing to deliver.
       const same = state.known !== undefined && state.known.epoch === listing.epoch && state.known.version === listing.version;
       changed = state.instances === undefined || (!same && !sameInstances(state.instances, listing.instances));
-      next = changed ? listing.instances : (state.instances as readonly ServiceInstance[]);
+      // Frozen: subscribers share the list (a resolver keeps it as it is when every instance passes).
+      next = changed ? Object.freeze(listing.instances) : (state.instances as readonly ServiceInstance[]);
     }
     // Without an epoch (no hash, or one written before epochs) only a whole read can be trusted.
     state.known = listing.epoch === '' ? undefined : { epoch: listing.epoch, version: listing.version };
