@@ -544,8 +544,9 @@ export class Resolver extends EventEmitter<ResolverEvents> {
 
   #eligible(listed: readonly ServiceInstance[]): readonly ServiceInstance[] {
     // Usually every instance passes: a frozen list (as watches deliver) is then kept as it is,
-    // rather than copied for each service and each change.
-    if (Object.isFrozen(listed) && listed.every((instance) => instance.status === 'passing')) return listed;
+    // rather than copied for each service and each change. A plain loop: V8's array builtins
+    // (every, filter, slice) are many times slower on frozen arrays.
+    if (Object.isFrozen(listed) && allPassing(listed)) return listed;
     const passing = listed.filter((instance) => instance.status === 'passing');
     if (this.#warning === 'exclude' || (this.#warning === 'fallback' && passing.length > 0)) return Object.freeze(passing);
     return Object.freeze(listed.filter((instance) => instance.status === 'passing' || instance.status === 'warning'));
@@ -748,6 +749,11 @@ export class Resolver extends EventEmitter<ResolverEvents> {
     if (error instanceof TaskCancelledError) return `no answer within registryTimeoutMs (${this.#registryTimeoutMs} ms)`;
     return messageOf(error);
   }
+}
+
+function allPassing(listed: readonly ServiceInstance[]): boolean {
+  for (let i = 0; i < listed.length; i++) if ((listed[i] as ServiceInstance).status !== 'passing') return false;
+  return true;
 }
 
 /** Creates a {@link Resolver}. */

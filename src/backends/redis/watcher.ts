@@ -334,7 +334,10 @@ export class RedisWatcher {
 }
 
 function sameInstances(a: readonly ServiceInstance[], b: readonly ServiceInstance[]): boolean {
-  return a.length === b.length && a.every((instance, i) => instance === b[i]);
+  if (a.length !== b.length) return false;
+  // A plain loop: `every` is many times slower on the frozen arrays watchers deliver.
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Closes a connection and waits (briefly) until its socket is gone. */
