@@ -1,6 +1,7 @@
 import { defineConfig } from 'tsup';
 
-// One entry per subpath export; package.json "exports" must list the same names.
+// One entry per subpath export; package.json "exports" must list the same names. `cli` is the
+// `rollcall` executable (package.json "bin"), not an export.
 export default defineConfig({
   entry: {
     index: 'src/index.ts',
@@ -12,6 +13,7 @@ export default defineConfig({
     express: 'src/integrations/express.ts',
     nest: 'src/integrations/nest/index.ts',
     gateway: 'src/gateway/index.ts',
+    cli: 'src/cli/main.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
