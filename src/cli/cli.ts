@@ -6,9 +6,12 @@
 import packageJson from '../../package.json' with { type: 'json' };
 import { isRollcallError, messageOf } from '../core/errors.js';
 import type { Command, CommandContext } from './command.js';
+import { deregisterCommand } from './commands/deregister.js';
 import { instancesCommand } from './commands/instances.js';
+import { resolveCommand } from './commands/resolve.js';
 import { servicesCommand } from './commands/services.js';
 import { statusCommand } from './commands/status.js';
+import { watchCommand } from './commands/watch.js';
 import { CliError, EXIT, exitCodeOf, type ExitCode } from './exit-codes.js';
 import { painter } from './format.js';
 import { commandHelp, generalHelp } from './help.js';
@@ -18,7 +21,7 @@ import { DEFAULT_TIMEOUT_MS, booleanValue, integerValue, parseCommandLine, strin
 import { chooseRegistry, type OpenedRegistry } from './registries.js';
 
 /** Every command, in the order `--help` lists them. */
-export const COMMANDS: readonly Command[] = [servicesCommand, instancesCommand, statusCommand];
+export const COMMANDS: readonly Command[] = [servicesCommand, instancesCommand, statusCommand, watchCommand, resolveCommand, deregisterCommand];
 
 /** Runs one command line (`argv` without `node` and the script) and returns its exit code. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCode> {
