@@ -32,6 +32,18 @@ export default tseslint.config(
     },
   },
   {
+    // The command line imports a backend only once it is chosen (src/cli/registries.ts), so that
+    // `rollcall --consul ...` runs without ioredis installed.
+    files: ['src/cli/**', 'src/dashboard/**'],
+    ignores: ['src/cli/redis-heartbeats.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['ioredis', '**/backends/redis/*', '**/backends/consul/*'], allowTypeImports: true, message: 'load backends in src/cli/registries.ts with import()' }] },
+      ],
+    },
+  },
+  {
     files: ['examples/**', 'bench/**', 'scripts/**', 'test/fixtures/**'],
     rules: { 'no-console': 'off' },
   },

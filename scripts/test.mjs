@@ -3,6 +3,7 @@
 // builds, checks and runs every test.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
+import { ensureChromium } from './ensure-chromium.mjs';
 import { ensureRedis } from './ensure-redis.mjs';
 
 function run(command, args, { exitOnFailure = true } = {}) {
@@ -17,6 +18,7 @@ function run(command, args, { exitOnFailure = true } = {}) {
 
 ensureRedis();
 console.log(execFileSync('redis-server', ['--version']).toString().trim());
+ensureChromium();
 run('npm', ['run', '-s', 'build']);
 run('npm', ['run', '-s', 'typecheck']);
 run('npm', ['run', '-s', 'lint']);

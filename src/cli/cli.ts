@@ -6,6 +6,7 @@
 import packageJson from '../../package.json' with { type: 'json' };
 import { isRollcallError, messageOf } from '../core/errors.js';
 import type { Command, CommandContext } from './command.js';
+import { dashboardCommand } from './commands/dashboard.js';
 import { deregisterCommand } from './commands/deregister.js';
 import { instancesCommand } from './commands/instances.js';
 import { resolveCommand } from './commands/resolve.js';
@@ -21,7 +22,7 @@ import { DEFAULT_TIMEOUT_MS, booleanValue, integerValue, parseCommandLine, strin
 import { chooseRegistry, type OpenedRegistry } from './registries.js';
 
 /** Every command, in the order `--help` lists them. */
-export const COMMANDS: readonly Command[] = [servicesCommand, instancesCommand, statusCommand, watchCommand, resolveCommand, deregisterCommand];
+export const COMMANDS: readonly Command[] = [servicesCommand, instancesCommand, statusCommand, watchCommand, resolveCommand, deregisterCommand, dashboardCommand];
 
 /** Runs one command line (`argv` without `node` and the script) and returns its exit code. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCode> {

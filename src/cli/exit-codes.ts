@@ -10,11 +10,11 @@ export const EXIT = {
   ok: 0,
   /** The answer is bad news: `status` found a service without a passing instance; `resolve` could name no instance. */
   unhealthy: 1,
-  /** Invalid command, option or argument, or no registry given. */
+  /** Invalid command, option or argument (a dashboard port in use included), or no registry given. */
   usage: 2,
   /** The registry could not be reached, timed out or failed. */
   unreachable: 3,
-  /** The registry refused: credentials, ACL, or an instance owned by another process. */
+  /** The registry refused: credentials, ACL, an instance owned by another process, or a deregistration it did not apply. */
   refused: 4,
   /** The registry lists no such service or instance. */
   notFound: 5,
@@ -32,7 +32,7 @@ export const EXIT_CODE_HELP: readonly (readonly [ExitCode, string])[] = [
   [EXIT.unhealthy, 'status: a service has no passing instance; resolve: no instance could be named'],
   [EXIT.usage, 'invalid command, option or argument, or no registry given'],
   [EXIT.unreachable, 'the registry could not be reached, timed out or failed'],
-  [EXIT.refused, 'the registry refused: credentials, ACL, or an instance another process owns'],
+  [EXIT.refused, 'the registry refused: credentials, ACL, an instance another process owns, or a deregistration'],
   [EXIT.notFound, 'the registry lists no such service or instance'],
   [EXIT.cancelled, 'deregister was not confirmed'],
   [EXIT.internal, 'unexpected failure (a bug: please report it)'],

@@ -5,7 +5,7 @@
  */
 import { stripVTControlCharacters, styleText } from 'node:util';
 import type { ServiceHealth, StatusCounts } from '../inspection/describe.js';
-import { INSTANCE_STATUSES, type InstanceStatus } from '../core/instance.js';
+import { INSTANCE_STATUSES, type InstanceStatus, type ServiceInstance } from '../core/instance.js';
 import type { Env, OutputStream } from './io.js';
 
 type Format = Parameters<typeof styleText>[0];
@@ -75,6 +75,13 @@ export function formatTime(epochMs: number): string {
   const at = new Date(epochMs);
   const two = (n: number): string => String(n).padStart(2, '0');
   return `${two(at.getHours())}:${two(at.getMinutes())}:${two(at.getSeconds())}.${String(at.getMilliseconds()).padStart(3, '0')}`;
+}
+
+/** How many of `instances` have each status. */
+export function countStatuses(instances: readonly ServiceInstance[]): Record<InstanceStatus, number> {
+  const counts = Object.fromEntries(INSTANCE_STATUSES.map((status) => [status, 0])) as Record<InstanceStatus, number>;
+  for (const instance of instances) counts[instance.status]++;
+  return counts;
 }
 
 /** `2 passing, 1 critical`: the statuses present, in order; `none` when there are none. */

@@ -136,7 +136,8 @@ async function describeService(backend: RegistryBackend, service: string, timeou
   return { service, health: healthOf(counts, instances.length), instances, counts };
 }
 
-function healthOf(counts: StatusCounts, total: number): ServiceHealth {
+/** The {@link ServiceHealth} of a service with `total` instances counted per status in `counts`. */
+export function healthOf(counts: StatusCounts, total: number): ServiceHealth {
   if (total === 0) return 'no-instances';
   if (counts.passing > 0) return 'passing';
   if (counts.warning > 0) return 'warning';

@@ -1,7 +1,7 @@
 /** `rollcall instances <service>`: one service's instances, as the registry lists them. */
-import { INSTANCE_STATUSES, assertServiceName, instanceOrigin, type InstanceStatus, type ServiceInstance } from '../../core/instance.js';
+import { assertServiceName, instanceOrigin } from '../../core/instance.js';
 import { CliError, EXIT } from '../exit-codes.js';
-import { ABSENT, STATUS_FORMAT, formatAge, formatCounts, plural, table } from '../format.js';
+import { ABSENT, STATUS_FORMAT, countStatuses, formatAge, formatCounts, plural, table } from '../format.js';
 import type { Command } from '../command.js';
 
 export const instancesCommand: Command = {
@@ -51,9 +51,3 @@ export const instancesCommand: Command = {
     return EXIT.ok;
   },
 };
-
-export function countStatuses(instances: readonly ServiceInstance[]): Record<InstanceStatus, number> {
-  const counts = Object.fromEntries(INSTANCE_STATUSES.map((status) => [status, 0])) as Record<InstanceStatus, number>;
-  for (const instance of instances) counts[instance.status]++;
-  return counts;
-}

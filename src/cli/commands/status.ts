@@ -5,9 +5,8 @@
 import { INSTANCE_STATUSES, assertServiceName } from '../../core/instance.js';
 import { SERVICE_HEALTHS, describeRegistry, type ServiceDescription } from '../../inspection/describe.js';
 import { EXIT } from '../exit-codes.js';
-import { ABSENT, HEALTH_FORMAT, plural, table } from '../format.js';
+import { ABSENT, HEALTH_FORMAT, countStatuses, plural, table } from '../format.js';
 import type { Command } from '../command.js';
-import { countStatuses } from './instances.js';
 
 export const statusCommand: Command = {
   name: 'status',

@@ -7,10 +7,9 @@ import { assertServiceName, instanceOrigin, type ServiceInstance } from '../../c
 import { messageOf } from '../../core/errors.js';
 import { describeFields, diffInstances, type InstanceChange } from '../changes.js';
 import { EXIT } from '../exit-codes.js';
-import { STATUS_FORMAT, formatCounts, formatTime, plural, type Paint } from '../format.js';
+import { STATUS_FORMAT, countStatuses, formatCounts, formatTime, plural, type Paint } from '../format.js';
 import { followService, untilInterrupted } from '../follow.js';
 import type { Command, CommandContext } from '../command.js';
-import { countStatuses } from './instances.js';
 
 export const watchCommand: Command = {
   name: 'watch',
