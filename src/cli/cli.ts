@@ -18,7 +18,7 @@ import { painter } from './format.js';
 import { commandHelp, generalHelp } from './help.js';
 import type { CliIo } from './io.js';
 import { stderrLogger } from './logger.js';
-import { DEFAULT_TIMEOUT_MS, booleanValue, integerValue, parseCommandLine, stringValue, type CommandLine } from './options.js';
+import { DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, booleanValue, integerValue, parseCommandLine, stringValue, type CommandLine } from './options.js';
 import { chooseRegistry, type OpenedRegistry } from './registries.js';
 
 /** Every command, in the order `--help` lists them. */
@@ -67,7 +67,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
       throw new CliError(EXIT.usage, `usage: rollcall ${`${command.name} ${command.arguments}`.trim()} (see rollcall help ${command.name})`);
     }
     const errorPaint = painter(io.stderr, color, io.env);
-    const timeoutMs = integerValue(values, 'timeout', DEFAULT_TIMEOUT_MS, 100, 600_000, ' of milliseconds');
+    const timeoutMs = integerValue(values, 'timeout', DEFAULT_TIMEOUT_MS, 100, MAX_TIMEOUT_MS, ' of milliseconds');
     const namespace = stringValue(values, 'namespace') ?? nonEmpty(io.env['ROLLCALL_NAMESPACE']);
     const { choice, address } = chooseRegistry(values, io.env);
     const context: CommandContext = {

@@ -22,6 +22,10 @@ export interface OptionSpec {
 
 /** Default of `--timeout`. */
 export const DEFAULT_TIMEOUT_MS = 3_000;
+/** Longest `--timeout`: the longest call deadline every backend accepts (Redis: 60 s). */
+export const MAX_TIMEOUT_MS = 60_000;
+/** Default of `dashboard --port`. */
+export const DEFAULT_DASHBOARD_PORT = 7411;
 
 export const OPTIONS: readonly OptionSpec[] = [
   ...REGISTRIES.map((choice): OptionSpec => ({
@@ -33,13 +37,13 @@ export const OPTIONS: readonly OptionSpec[] = [
   })),
   { name: 'namespace', type: 'string', value: 'NS', help: "rollcall namespace to read (default: $ROLLCALL_NAMESPACE, else the backend's default)", registry: true },
   { name: 'json', type: 'boolean', help: 'machine-readable output: one JSON document (watch: one JSON object per line)' },
-  { name: 'timeout', type: 'string', value: 'MS', help: `deadline of each registry call, 100 to 600000 ms (default: ${DEFAULT_TIMEOUT_MS})` },
+  { name: 'timeout', type: 'string', value: 'MS', help: `deadline of each registry call, 100 to ${MAX_TIMEOUT_MS} ms (default: ${DEFAULT_TIMEOUT_MS})` },
   { name: 'color', type: 'boolean', help: 'colour even when not on a terminal; --no-color: never (default: terminals that support it, NO_COLOR honoured)' },
   { name: 'verbose', type: 'boolean', help: "show the backend's informational log lines too, and stack traces" },
   { name: 'yes', type: 'boolean', short: 'y', help: 'do not ask for confirmation', commands: ['deregister'] },
   { name: 'env', type: 'boolean', help: 'use the environment tier (ORDERS_URL for orders); --no-env: skip it (default: on)', commands: ['resolve'] },
   { name: 'warning', type: 'string', value: 'POLICY', help: 'warning instances: include, fallback (only when none passes) or exclude (default: fallback)', commands: ['resolve'] },
-  { name: 'port', type: 'string', short: 'p', value: 'PORT', help: 'port to listen on, 0 for any free one (default: 7411)', commands: ['dashboard'] },
+  { name: 'port', type: 'string', short: 'p', value: 'PORT', help: `port to listen on, 0 for any free one (default: ${DEFAULT_DASHBOARD_PORT})`, commands: ['dashboard'] },
   { name: 'host', type: 'string', value: 'HOST', help: 'address to listen on (default: 127.0.0.1, this machine only)', commands: ['dashboard'] },
   { name: 'help', type: 'boolean', short: 'h', help: 'show help (also: rollcall help <command>)' },
   { name: 'version', type: 'boolean', help: "show rollcall's version" },

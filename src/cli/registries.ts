@@ -57,7 +57,7 @@ export const REGISTRIES: readonly RegistryChoice[] = [
       const { redisHeartbeats } = await import('./redis-heartbeats.js');
       const backend = new RedisBackend({
         url,
-        operationTimeoutMs: Math.max(100, Math.min(settings.timeoutMs, 60_000)),
+        operationTimeoutMs: settings.timeoutMs,
         logger: settings.logger,
         ...(settings.namespace === undefined ? {} : { namespace: settings.namespace }),
       });

@@ -236,7 +236,7 @@ describe('rollcall errors and exit codes', () => {
     [['instances', '--redis', 'redis://a'], 'usage: rollcall instances <service> (see rollcall help instances)'],
     [['instances', 'a', 'b', '--redis', 'redis://a'], 'usage: rollcall instances <service>'],
     [['instances', 'orders/1', '--redis', 'redis://a'], 'character "/" (U+002F) at position 7 is not allowed'],
-    [['status', '--redis', 'redis://a', '--timeout', 'soon'], 'Invalid --timeout: expected a whole number of milliseconds from 100 to 600000, got "soon"'],
+    [['status', '--redis', 'redis://a', '--timeout', 'soon'], 'Invalid --timeout: expected a whole number of milliseconds from 100 to 60000, got "soon"'],
     [['status', '--redis', 'redis://a', '--frobnicate'], "Unknown option '--frobnicate'"],
     [['status', '--redis', 'redis://a', '--yes'], 'status does not take --yes (only deregister)'],
   ])('exits 2 for a usage mistake: %j', async (args, message) => {

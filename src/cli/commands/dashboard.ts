@@ -6,11 +6,8 @@ import { LiveRegistry } from '../../dashboard/live-registry.js';
 import { startDashboardServer, type DashboardServer } from '../../dashboard/server.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import { untilInterrupted } from '../follow.js';
-import { integerValue, stringValue } from '../options.js';
+import { DEFAULT_DASHBOARD_PORT, integerValue, stringValue } from '../options.js';
 import type { Command } from '../command.js';
-
-/** Default of `--port`. */
-export const DEFAULT_DASHBOARD_PORT = 7411;
 
 export const dashboardCommand: Command = {
   name: 'dashboard',
@@ -18,7 +15,7 @@ export const dashboardCommand: Command = {
   arity: { min: 0, max: 0 },
   summary: 'a live web page of every service, its instances and their status, until Ctrl-C',
   details: [
-    'Serves http://127.0.0.1:7411/ (see --port, --host). The page updates itself through',
+    `Serves http://127.0.0.1:${DEFAULT_DASHBOARD_PORT}/ (see --port, --host). The page updates itself through`,
     'server-sent events as the registry\'s watches report changes; new services appear within two',
     'seconds. It also shows what a resolver answers for services it cannot serve from the',
     'registry (stale cache, the environment, or nothing), and the recent changes. Read-only: it',
