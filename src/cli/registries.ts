@@ -53,7 +53,7 @@ export const REGISTRIES: readonly RegistryChoice[] = [
     variable: 'REDIS_URL',
     help: 'Redis: redis://[user:password@]host:port[/db], rediss:// for TLS',
     async open(url, settings) {
-      const { RedisBackend } = await importBackend('redis', 'ioredis', () => import('../backends/redis/index.js'));
+      const { RedisBackend } = await withPeer('redis', 'ioredis', () => import('../backends/redis/index.js'));
       const { redisHeartbeats } = await import('./redis-heartbeats.js');
       const backend = new RedisBackend({
         url,
@@ -70,7 +70,7 @@ export const REGISTRIES: readonly RegistryChoice[] = [
     variable: 'CONSUL_HTTP_ADDR',
     help: 'Consul agent: host:port, http(s)://host:port or unix:///path; token from CONSUL_HTTP_TOKEN(_FILE)',
     async open(address, settings) {
-      const { ConsulBackend } = await importBackend('consul', undefined, () => import('../backends/consul/index.js'));
+      const { ConsulBackend } = await import('../backends/consul/index.js');
       const backend = new ConsulBackend({
         address,
         env: settings.env,
@@ -84,12 +84,8 @@ export const REGISTRIES: readonly RegistryChoice[] = [
 ];
 
 /** The registry named by flags, else by the environment; a usage error when none or several are. */
-export function chooseRegistry(
-  flags: Readonly<Record<string, unknown>>,
-  env: Env,
-  registries: readonly RegistryChoice[] = REGISTRIES,
-): { readonly choice: RegistryChoice; readonly address: string } {
-  const flagged = registries.filter((choice) => flags[choice.name] !== undefined);
+export function chooseRegistry(flags: Readonly<Record<string, unknown>>, env: Env): { readonly choice: RegistryChoice; readonly address: string } {
+  const flagged = REGISTRIES.filter((choice) => flags[choice.name] !== undefined);
   if (flagged.length > 1) {
     throw new CliError(EXIT.usage, `give one registry, not ${flagged.map((choice) => `--${choice.name}`).join(' and ')}`);
   }
@@ -101,27 +97,27 @@ export function chooseRegistry(
     }
     return { choice: fromFlag, address: address.trim() };
   }
-  const fromEnv = registries.filter((choice) => (env[choice.variable] ?? '').trim() !== '');
+  const fromEnv = REGISTRIES.filter((choice) => (env[choice.variable] ?? '').trim() !== '');
   if (fromEnv.length > 1) {
     const variables = fromEnv.map((choice) => choice.variable).join(' and ');
     throw new CliError(EXIT.usage, `${variables} are set: choose one with ${fromEnv.map((choice) => `--${choice.name}`).join(' or ')}`);
   }
   const [chosen] = fromEnv;
   if (chosen === undefined) {
-    const flagsText = registries.map((choice) => `--${choice.name} ${choice.valueName}`).join(' or ');
-    const variables = registries.map((choice) => choice.variable).join(' or ');
+    const flagsText = REGISTRIES.map((choice) => `--${choice.name} ${choice.valueName}`).join(' or ');
+    const variables = REGISTRIES.map((choice) => choice.variable).join(' or ');
     throw new CliError(EXIT.usage, `no registry given: pass ${flagsText}, or set ${variables}`);
   }
   return { choice: chosen, address: (env[chosen.variable] as string).trim() };
 }
 
-/** Imports a backend module, turning a missing optional peer into an instruction to install it. */
-async function importBackend<T>(name: string, peer: string | undefined, load: () => Promise<T>): Promise<T> {
+/** Imports a backend module, turning its missing optional peer into an instruction to install it. */
+async function withPeer<T>(name: string, peer: string, load: () => Promise<T>): Promise<T> {
   try {
     return await load();
   } catch (error) {
     const code = (error as { code?: unknown } | null)?.code;
-    if (peer !== undefined && (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && String(error).includes(peer)) {
+    if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && String(error).includes(`'${peer}'`)) {
       throw new CliError(EXIT.usage, `the ${name} registry needs the ${peer} package: npm install ${peer}`, { cause: error });
     }
     throw error;

@@ -17,11 +17,11 @@ function newestSource(): number {
   return Math.max(statSync(join(root, 'package.json')).mtimeMs, ...files.map((entry) => statSync(join(entry.parentPath, entry.name)).mtimeMs));
 }
 
-/** The command that runs `rollcall`, and which of the two it is. */
-export const executable: { readonly command: string; readonly prefix: readonly string[]; readonly kind: 'built' | 'source' } =
+/** Which of the two runs `rollcall`, and the node arguments that load it. */
+export const executable: { readonly kind: 'built' | 'source'; readonly script: readonly string[] } =
   existsSync(built) && statSync(built).mtimeMs >= newestSource()
-    ? { command: built, prefix: [], kind: 'built' }
-    : { command: process.execPath, prefix: ['--import', 'tsx', join(root, 'src/cli/main.ts')], kind: 'source' };
+    ? { kind: 'built', script: [built] }
+    : { kind: 'source', script: ['--import', 'tsx', join(root, 'src/cli/main.ts')] };
 
 /** Variables of this machine that would choose a registry or colours behind a test's back. */
 const SCRUBBED = /^(REDIS_URL|CONSUL_.*|ROLLCALL_.*|NO_COLOR|FORCE_COLOR|[A-Z0-9_]+_URL)$/;
@@ -39,6 +39,8 @@ export interface CliResult {
 
 export interface RunOptions {
   readonly env?: Readonly<Record<string, string>>;
+  /** Node options before the script (`--import` of a loader hook). */
+  readonly nodeOptions?: readonly string[];
   /** Written to stdin, which is then closed. */
   readonly input?: string;
 }
@@ -128,5 +130,7 @@ export function spawnRollcall(args: readonly string[], options: RunOptions = {})
 }
 
 function start(args: readonly string[], options: RunOptions): ChildProcessWithoutNullStreams {
-  return spawn(executable.command, [...executable.prefix, ...args], { cwd: root, env: childEnv(options.env ?? {}), stdio: 'pipe' });
+  // The built file runs as users run it, through its shebang; node options need node in front.
+  const [command, ...script] = executable.kind === 'built' && options.nodeOptions === undefined ? executable.script : [process.execPath, ...(options.nodeOptions ?? []), ...executable.script];
+  return spawn(command as string, [...script, ...args], { cwd: root, env: childEnv(options.env ?? {}), stdio: 'pipe' });
 }

@@ -257,3 +257,20 @@ describe('rollcall errors and exit codes', () => {
     expect(await rollcall(['--version'])).toEqual({ code: 0, stdout: `${packageJson.version}\n`, stderr: '' });
   });
 });
+
+describe('rollcall without the optional ioredis package', () => {
+  // A resolve hook that makes `ioredis` unresolvable, as in a project that did not install the peer.
+  const hook = `export async function resolve(specifier, context, next) {
+    if (specifier !== 'ioredis') return next(specifier, context);
+    throw Object.assign(new Error("Cannot find package 'ioredis' imported from " + context.parentURL), { code: 'ERR_MODULE_NOT_FOUND' });
+  }`;
+  const loader = `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hook)}`)});`;
+  const withoutIoredis = { nodeOptions: ['--import', `data:text/javascript,${encodeURIComponent(loader)}`] };
+
+  it('reads Consul, and asks for ioredis only when Redis is chosen', async () => {
+    const fromConsul = await rollcall(['status', 'orders', '--consul', consul.url], withoutIoredis);
+    expect(fromConsul.code).toBe(0);
+    const fromRedis = await rollcall(['services', '--redis', redis.url], withoutIoredis);
+    expect(fromRedis).toEqual({ code: 2, stdout: '', stderr: 'rollcall: error: the redis registry needs the ioredis package: npm install ioredis\n' });
+  });
+});
