@@ -45,6 +45,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'warning', type: 'string', value: 'POLICY', help: 'warning instances: include, fallback (only when none passes) or exclude (default: fallback)', commands: ['resolve'] },
   { name: 'port', type: 'string', short: 'p', value: 'PORT', help: `port to listen on, 0 for any free one (default: ${DEFAULT_DASHBOARD_PORT})`, commands: ['dashboard'] },
   { name: 'host', type: 'string', value: 'HOST', help: 'address to listen on (default: 127.0.0.1, this machine only)', commands: ['dashboard'] },
+  { name: 'allow-deregister', type: 'boolean', help: 'offer a deregister button per instance (default: read-only)', commands: ['dashboard'] },
   { name: 'help', type: 'boolean', short: 'h', help: 'show help (also: rollcall help <command>)' },
   { name: 'version', type: 'boolean', help: "show rollcall's version" },
 ];

@@ -22,6 +22,7 @@ export const PAGE_HTML = `<!doctype html>
   <span id="connection" class="connection" data-state="connecting">connecting</span>
 </header>
 <div id="banner" class="banner" hidden></div>
+<div id="notice" class="notice" role="status" hidden></div>
 <div class="layout">
   <main>
     <div id="summary" class="summary"></div>
@@ -57,6 +58,10 @@ body { margin: 0; }
 .connection[data-state="live"] { background: var(--passing); }
 .connection[data-state="reconnecting"] { background: var(--critical); }
 .banner { margin: 16px 24px 0; padding: 10px 14px; border-radius: 6px; background: #fdecea; color: var(--critical); border: 1px solid #f5c2c0; }
+.notice { margin: 16px 24px 0; padding: 10px 14px; border-radius: 6px; background: #e8f5ec; color: var(--passing); border: 1px solid #b7dfc3; }
+.notice[data-outcome="failed"] { background: #fdecea; color: var(--critical); border-color: #f5c2c0; }
+button.deregister { font: inherit; font-size: 12px; padding: 2px 8px; border: 1px solid var(--line); border-radius: 4px; background: var(--card); color: var(--critical); cursor: pointer; }
+button.deregister:hover { border-color: var(--critical); }
 .layout { display: grid; grid-template-columns: minmax(0, 1fr) 380px; gap: 24px; padding: 16px 24px 32px; }
 @media (max-width: 1000px) { .layout { grid-template-columns: minmax(0, 1fr); } }
 .summary { display: flex; flex-wrap: wrap; gap: 8px; margin-bottom: 16px; }
@@ -141,6 +146,42 @@ export const PAGE_SCRIPT = `'use strict';
     return count + ' ' + noun + (count === 1 ? '' : 's');
   }
 
+  function address(instance) {
+    return instance.protocol + '://' + (instance.host.includes(':') ? '[' + instance.host + ']' : instance.host) + ':' + instance.port;
+  }
+
+  function notify(text, outcome) {
+    const notice = document.getElementById('notice');
+    notice.textContent = text;
+    notice.dataset.outcome = outcome;
+    notice.hidden = false;
+  }
+
+  function deregisterButton(service, instance) {
+    const button = el('button', { class: 'deregister', type: 'button' }, 'deregister');
+    button.addEventListener('click', async () => {
+      const name = service + '/' + instance.id;
+      const question = 'Deregister ' + name + ' at ' + address(instance) + '? Callers stop being sent to it; a process still running registers again at its next heartbeat.';
+      if (!window.confirm(question)) return;
+      button.disabled = true;
+      try {
+        const response = await fetch('api/deregister', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-rollcall-action': 'deregister' },
+          body: JSON.stringify({ service, id: instance.id }),
+        });
+        const answer = await response.json();
+        if (response.ok) notify('Deregistered ' + name + '.', 'done');
+        else notify(name + ' was not deregistered: ' + answer.error, 'failed');
+      } catch (error) {
+        notify(name + ' was not deregistered: ' + error.message, 'failed');
+      } finally {
+        button.disabled = false;
+      }
+    });
+    return button;
+  }
+
   function serviceSection(service) {
     const counts = Object.entries(service.counts).filter(([, count]) => count > 0).map(([status, count]) => count + ' ' + status);
     const resolver = service.resolver;
@@ -151,18 +192,20 @@ export const PAGE_SCRIPT = `'use strict';
     const section = el('section', { class: 'service', 'data-service': service.service, 'data-health': service.health }, header);
     if (service.error) section.append(el('p', { class: 'error' }, 'cannot read its instances: ' + service.error));
     if (service.instances.length > 0) {
-      const head = el('tr', {}, ...['id', 'address', 'status', 'zone', 'version', 'age', 'last heartbeat'].map((title) => el('th', {}, title)));
+      const titles = ['id', 'address', 'status', 'zone', 'version', 'age', 'last heartbeat'].concat(view.canDeregister ? [''] : []);
+      const head = el('tr', {}, ...titles.map((title) => el('th', {}, title)));
       const rows = service.instances.map((instance) =>
         el(
           'tr',
           { 'data-instance': instance.id, 'data-status': instance.status },
           el('td', { class: 'mono' }, instance.id),
-          el('td', { class: 'mono' }, instance.protocol + '://' + (instance.host.includes(':') ? '[' + instance.host + ']' : instance.host) + ':' + instance.port),
+          el('td', { class: 'mono' }, address(instance)),
           el('td', {}, el('span', { class: 'badge', 'data-status': instance.status }, instance.status)),
           el('td', {}, instance.zone || '-'),
           el('td', {}, instance.version || '-'),
           since(instance.registeredAt, ''),
           since(instance.lastHeartbeatAt, ' ago'),
+          view.canDeregister ? el('td', {}, deregisterButton(service.service, instance)) : undefined,
         ),
       );
       section.append(el('table', {}, el('thead', {}, head), el('tbody', {}, ...rows)));

@@ -2,8 +2,10 @@ import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ConsulBackend } from '../../src/backends/consul/index.js';
 import { RedisBackend } from '../../src/backends/redis/index.js';
-import type { DashboardView } from '../../src/dashboard/live-registry.js';
+import type { PageView } from '../../src/dashboard/server.js';
+import { ConsulDouble } from '../helpers/consul-double/index.js';
 import { startRedis, until, type RedisServer } from '../helpers/redis-server.js';
 import { launchChromium } from './browser.js';
 import { fleetInstance, registerFleet } from './fleet.js';
@@ -34,9 +36,9 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-/** Starts `rollcall dashboard` on a free port and returns its URL. */
-async function dashboard(redisUrl: string, env: Record<string, string> = {}): Promise<{ cli: RunningCli; url: string }> {
-  const cli = spawnRollcall(['dashboard', '--port', '0', '--json', '--redis', redisUrl], { env });
+/** Starts `rollcall dashboard` on a free port for `registry` (`--redis URL` by default) and returns its URL. */
+async function dashboard(registry: string | string[], env: Record<string, string> = {}): Promise<{ cli: RunningCli; url: string }> {
+  const cli = spawnRollcall(['dashboard', '--port', '0', '--json', ...(typeof registry === 'string' ? ['--redis', registry] : registry)], { env });
   running.push(cli);
   const { url } = JSON.parse(await cli.nextLine((line) => line.startsWith('{'), { timeoutMs: 15_000 })) as { url: string };
   return { cli, url };
@@ -126,11 +128,48 @@ describe(`rollcall dashboard in headless chromium (${executable.kind})`, () => {
   });
 });
 
+describe('rollcall dashboard --allow-deregister in headless chromium', () => {
+  it('deregisters an instance from Consul once the operator confirms, and nothing when they decline', async () => {
+    const consul = await ConsulDouble.start();
+    const writer = new ConsulBackend({ address: consul.url, env: {} });
+    try {
+      await writer.register(fleetInstance('reports', 'reports-1', 8001, 'critical'), { ttlMs: 600_000 });
+      await writer.register(fleetInstance('reports', 'reports-2', 8002, 'passing'), { ttlMs: 600_000 });
+      const { url } = await dashboard(['--allow-deregister', '--consul', consul.url]);
+      const page = await open(url);
+      const button = page.locator('[data-service="reports"] [data-instance="reports-1"] button.deregister');
+
+      page.once('dialog', (dialog) => void dialog.dismiss());
+      await button.click();
+      expect(consul.requestsTo('/v1/agent/service/deregister')).toEqual([]);
+
+      const questions: string[] = [];
+      page.once('dialog', (dialog) => {
+        questions.push(dialog.message());
+        void dialog.accept();
+      });
+      await button.click();
+      await page.waitForSelector('[data-service="reports"] [data-instance="reports-1"]', { state: 'detached' });
+      expect(questions).toEqual([
+        'Deregister reports/reports-1 at http://127.0.0.1:8001? Callers stop being sent to it; a process still running registers again at its next heartbeat.',
+      ]);
+      expect(await page.locator('#notice').textContent()).toBe('Deregistered reports/reports-1.');
+      expect((await writer.instances('reports')).map((i) => i.id)).toEqual(['reports-2']);
+      // One deregistration only: the declined one sent nothing.
+      expect(consul.requestsTo('/v1/agent/service/deregister')).toHaveLength(1);
+      await page.close();
+    } finally {
+      await writer.close();
+      await consul.close();
+    }
+  });
+});
+
 describe('rollcall dashboard server', () => {
   it('serves the view as JSON and events, read-only, to this machine only', async () => {
     const { cli, url } = await dashboard(redis.url);
-    const view = (await (await fetch(`${url}api/view`)).json()) as DashboardView;
-    expect(view).toMatchObject({ backend: 'redis', registry: `redis at ${redis.url}`, reachable: true });
+    const view = (await (await fetch(`${url}api/view`)).json()) as PageView;
+    expect(view).toMatchObject({ backend: 'redis', registry: `redis at ${redis.url}`, reachable: true, canDeregister: false });
     expect(view.services.map((s) => [s.service, s.health])).toEqual([
       ['auth_service', 'critical'],
       ['orders', 'passing'],
@@ -150,12 +189,33 @@ describe('rollcall dashboard server', () => {
     await reader.cancel();
 
     expect((await fetch(url, { method: 'POST' })).status).toBe(405);
+    expect((await deregisterRequest(url, { service: 'orders', id: 'orders-3' })).status).toBe(405);
     // A page elsewhere that resolves its own name to 127.0.0.1 (DNS rebinding) is refused.
     const port = new URL(url).port;
     const rebound = await rawStatus(Number(port), 'attacker.example');
     expect(rebound).toBe(403);
     expect(await rawStatus(Number(port), `localhost:${port}`)).toBe(200);
     expect(await cli.stop('SIGTERM')).toBe(0);
+  });
+
+  it('with --allow-deregister, deregisters for the page only, and says why it could not', async () => {
+    const { url } = await dashboard(['--allow-deregister', '--redis', redis.url]);
+    expect(((await (await fetch(`${url}api/view`)).json()) as PageView).canDeregister).toBe(true);
+    // A page elsewhere can send a simple POST, but neither the header nor a JSON body without a preflight.
+    const crossSite = await fetch(`${url}api/deregister`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{"service":"orders","id":"orders-3"}' });
+    expect(crossSite.status).toBe(403);
+    const foreignOrigin = await deregisterRequest(url, { service: 'orders', id: 'orders-3' }, { origin: 'http://attacker.example' });
+    expect(foreignOrigin.status).toBe(403);
+
+    const owned = await deregisterRequest(url, { service: 'orders', id: 'orders-3' });
+    expect(owned.status).toBe(409);
+    expect(((await owned.json()) as { error: string }).error).toMatch(/instance orders\/orders-3 belongs to another RedisBackend/);
+    const missing = await deregisterRequest(url, { service: 'orders', id: 'orders-99' });
+    expect(missing.status).toBe(404);
+    const invalid = await deregisterRequest(url, { service: 'orders', id: 'orders 1' });
+    expect(invalid.status).toBe(400);
+    expect(((await invalid.json()) as { error: string }).error).toContain('Invalid id');
+    expect((await owner.instances('orders')).map((i) => i.id)).toEqual(['orders-1', 'orders-2', 'orders-3']);
   });
 
   it('exits 2 when its port is taken', async () => {
@@ -165,6 +225,15 @@ describe('rollcall dashboard server', () => {
     expect(taken.stderr).toContain(`port ${new URL(url).port} is in use: choose another with --port (0 for any free one)`);
   });
 });
+
+/** What the page's script sends to deregister, with other headers when given. */
+function deregisterRequest(url: string, body: object, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${url}api/deregister`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-rollcall-action': 'deregister', ...headers },
+    body: JSON.stringify(body),
+  });
+}
 
 /** The status of `GET /` sent with a chosen Host header (fetch does not let a caller set it). */
 async function rawStatus(port: number, host: string): Promise<number> {
