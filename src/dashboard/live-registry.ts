@@ -218,6 +218,7 @@ export class LiveRegistry {
       if (listed.has(name) || tracked.instances.length > 0) continue;
       tracked.stop();
       this.#services.delete(name);
+      this.#reasons.delete(name);
       this.#record({ kind: 'gone', service: name, text: `${name} is no longer listed` });
     }
     await this.#readDetails([...this.#services.keys()]);

@@ -97,12 +97,18 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
     return { ...live.view(), canDeregister: options.deregister !== undefined };
   }
 
+  function viewEvent(): string {
+    return `event: view\ndata: ${JSON.stringify(pageView())}\n\n`;
+  }
+
   function pushView(response: ServerResponse): void {
-    response.write(`event: view\ndata: ${JSON.stringify(pageView())}\n\n`);
+    response.write(viewEvent());
   }
 
   const stopUpdates = live.onUpdate(() => {
-    for (const response of streams) pushView(response);
+    if (streams.size === 0) return;
+    const event = viewEvent();
+    for (const response of streams) response.write(event);
   });
   const keepAlive = setInterval(() => {
     for (const response of streams) response.write(': keep-alive\n\n');
