@@ -7,6 +7,7 @@ export default defineConfig({
     testing: 'src/testing/index.ts',
     redis: 'src/backends/redis/index.ts',
     consul: 'src/backends/consul/index.ts',
+    etcd: 'src/backends/etcd/index.ts',
     http: 'src/http/index.ts',
     fastify: 'src/integrations/fastify.ts',
     express: 'src/integrations/express.ts',
