@@ -10,6 +10,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LOOPBACK, freePort, type TlsFiles } from './redis-server.js';
@@ -233,4 +234,54 @@ function killProcess(child: ChildProcess): Promise<void> {
     });
     child.kill('SIGKILL');
   });
+}
+
+/** A TCP relay in front of a server, whose connections a test can cut and hold off. */
+export interface TcpProxy {
+  /** `http://127.0.0.1:<port>` of the relay. */
+  readonly url: string;
+  /** Closes every relayed connection and refuses new ones until {@link release}. */
+  cut(): void;
+  /** Accepts and relays connections again. */
+  release(): void;
+  stop(): Promise<void>;
+}
+
+/** Starts a relay on a free loopback port to `target` (`http://host:port`). */
+export async function startTcpProxy(target: string): Promise<TcpProxy> {
+  const { hostname, port } = new URL(target);
+  const sockets = new Set<Socket>();
+  let holding = false;
+  const server = createServer((client) => {
+    if (holding) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(Number(port), hostname);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, LOOPBACK, resolve));
+  const address = server.address() as AddressInfo;
+  return {
+    url: `http://${LOOPBACK}:${address.port}`,
+    cut: () => {
+      holding = true;
+      for (const socket of sockets) socket.destroy();
+    },
+    release: () => {
+      holding = false;
+    },
+    stop: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }

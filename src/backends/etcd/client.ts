@@ -110,7 +110,7 @@ export class EtcdClient {
    */
   async watch(operation: string, body: EtcdObject, signal: AbortSignal): Promise<EtcdStream> {
     return this.#withFailover(operation, signal, async (endpoint, attemptSignal) => {
-      const response = await this.#send(endpoint, '/v3/watch', body, attemptSignal, this.#settings.requestTimeoutMs, true);
+      const response = await this.#send(endpoint, '/v3/watch', body, attemptSignal, this.#settings.requestTimeoutMs, { stream: true });
       if (response.statusCode !== 200) parseAnswer(response.statusCode, await response.body.text());
       response.body.setEncoding('utf8');
       return { endpoint, messages: streamMessages(response.body as AsyncIterable<string>) };
@@ -182,8 +182,15 @@ export class EtcdClient {
   }
 
   /** Sends one request to `endpoint`, with the auth token when there are credentials. */
-  async #send(endpoint: string, path: string, body: EtcdObject, outer: AbortSignal | undefined, timeoutMs: number, stream = false): Promise<Awaited<ReturnType<typeof request>>> {
-    const token = await this.#authToken(endpoint, outer);
+  async #send(
+    endpoint: string,
+    path: string,
+    body: EtcdObject,
+    outer: AbortSignal | undefined,
+    timeoutMs: number,
+    { stream = false, anonymous = false } = {},
+  ): Promise<Awaited<ReturnType<typeof request>>> {
+    const token = anonymous ? undefined : await this.#authToken(endpoint, outer);
     const headers: Record<string, string> = { 'content-type': 'application/json', ...REQUIRE_LEADER };
     if (token !== undefined) headers['authorization'] = token;
     const controller = new AbortController();
@@ -229,7 +236,9 @@ export class EtcdClient {
     const credentials = this.#settings.credentials;
     if (credentials === undefined) return Promise.resolve(undefined);
     this.#token ??= (async () => {
-      const response = await this.#send(endpoint, '/v3/auth/authenticate', { name: credentials.username, password: credentials.password }, signal, this.#settings.requestTimeoutMs);
+      const response = await this.#send(endpoint, '/v3/auth/authenticate', { name: credentials.username, password: credentials.password }, signal, this.#settings.requestTimeoutMs, {
+        anonymous: true,
+      });
       const text = await response.body.text();
       try {
         const answer = parseAnswer(response.statusCode, text);
