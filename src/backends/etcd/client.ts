@@ -112,8 +112,7 @@ export class EtcdClient {
     return this.#withFailover(operation, signal, async (endpoint, attemptSignal) => {
       const response = await this.#send(endpoint, '/v3/watch', body, attemptSignal, this.#settings.requestTimeoutMs, { stream: true });
       if (response.statusCode !== 200) parseAnswer(response.statusCode, await response.body.text());
-      response.body.setEncoding('utf8');
-      return { endpoint, messages: streamMessages(response.body as AsyncIterable<string>) };
+      return { endpoint, messages: streamMessages(response.body as AsyncIterable<Uint8Array>) };
     });
   }
 
@@ -318,10 +317,12 @@ export function text(value: unknown): string | undefined {
 }
 
 /** Splits the gateway's newline-delimited JSON into messages; a line carrying an error throws it. */
-async function* streamMessages(body: AsyncIterable<string>): AsyncGenerator<EtcdObject> {
+async function* streamMessages(body: AsyncIterable<Uint8Array>): AsyncGenerator<EtcdObject> {
+  // A multi-byte character may straddle two chunks: the decoder keeps its first bytes for the next.
+  const decoder = new TextDecoder();
   let buffered = '';
   for await (const chunk of body) {
-    buffered += chunk;
+    buffered += decoder.decode(chunk, { stream: true });
     let newline: number;
     while ((newline = buffered.indexOf('\n')) >= 0) {
       const line = buffered.slice(0, newline).trim();

@@ -185,15 +185,17 @@ export class EtcdBackend implements RegistryBackend {
     });
   }
 
-  /** Deletes the instance's key and revokes the lease this backend held for it, if any. */
+  /** Deletes the instance's key, then revokes (in the background) the lease this backend held for it, if any. */
   deregister(ref: InstanceRef): Promise<void> {
     return this.#run(async () => {
       assertInstanceRef(ref);
       const key = this.#layout.instance(ref.service, ref.id);
       const owned = this.#owned.get(key);
       this.#owned.delete(key);
+      // The key may be attached to another lease (or none): it is deleted by name.
       this.#observe(await this.#call('deregister', '/v3/kv/deleterange', { key: b64(key) }));
-      if (owned !== undefined) await this.#revoke(owned.lease);
+      // The lease holds nothing now; revoking it only frees etcd sooner, so callers do not wait (close() does).
+      if (owned !== undefined) this.#track(this.#revoke(owned.lease));
     });
   }
 
