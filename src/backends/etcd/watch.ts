@@ -12,7 +12,7 @@ import { MalformedRecordError, messageOf } from '../../core/errors.js';
 import type { ServiceInstance } from '../../core/instance.js';
 import type { Logger } from '../../core/logger.js';
 import type { WatchSink, WatchSource } from '../watch-hub.js';
-import { text, type EtcdClient, type EtcdObject } from './client.js';
+import { EtcdRpcError, text, type EtcdClient, type EtcdObject } from './client.js';
 import { prefixRange, type KeyLayout } from './keys.js';
 import type { EtcdSettings } from './options.js';
 import { keyValue, readInstance } from './records.js';
@@ -105,7 +105,8 @@ class ServiceWatch {
         if (opened === 'relist') this.#revision = undefined;
       } catch (error) {
         if (this.#signal.aborted) return;
-        const failure = error instanceof Error ? error : new Error(messageOf(error));
+        // What etcd refused (a permission, a token) reaches subscribers as rollcall's typed error.
+        const failure = error instanceof EtcdRpcError ? this.#deps.client.translate('watch', error) : error instanceof Error ? error : new Error(messageOf(error));
         if (backoff === undefined) logger.warn({ service, err: failure }, `watch of ${service} failing, retrying with backoff: ${failure.message}`);
         else logger.debug({ service, err: failure }, `watch of ${service} still failing`);
         backoff = backoff === undefined ? backoffFactory.next() : backoff.next(undefined);
