@@ -153,6 +153,27 @@ describe('etcd watch through disconnects', () => {
   });
 });
 
+describe('etcd data changed behind the backend', () => {
+  it('answers lost when the key was deleted or its lease revoked by hand, and registers again', async () => {
+    const ns = namespace();
+    const writer = backend({ endpoints: member.clientUrl, namespace: ns });
+    await writer.register(instance('by-hand'), { ttlMs: 30_000 });
+    const ref = { service: 'orders', id: 'by-hand' };
+    await expect(writer.renew(ref, 'passing')).resolves.toBe('renewed');
+
+    // The key goes while its lease lives on: only the lease-guarded transaction can tell.
+    etcdctl([member.clientUrl], undefined, 'del', `/rollcall/${ns}/orders/instances/by-hand`);
+    await expect(writer.renew(ref, 'passing')).resolves.toBe('lost');
+    await writer.register(instance('by-hand'), { ttlMs: 30_000 });
+    await expect(writer.renew(ref, 'draining')).resolves.toBe('renewed');
+
+    const leases = etcdctl([member.clientUrl], undefined, 'lease', 'list').match(/[0-9a-f]{16}/g) ?? [];
+    for (const lease of leases) etcdctl([member.clientUrl], undefined, 'lease', 'revoke', lease);
+    await expect(writer.renew(ref, 'passing')).resolves.toBe('lost');
+    expect(await writer.instances('orders')).toEqual([]);
+  });
+});
+
 describe('etcd restarts', () => {
   it('kill -9 and a restart with the data kept: leases survive, nothing re-registers, no loss reported, the watch goes on', async () => {
     const ns = namespace();
