@@ -3,6 +3,7 @@ import { DnsBackend, ReadOnlyRegistryError, consulDnsName, kubernetesDnsName } f
 import { assertDnsServiceName, srvName } from '../../../src/backends/dns/names.js';
 import { resolveSettings } from '../../../src/backends/dns/options.js';
 import { InvalidArgumentError, isRollcallError } from '../../../src/core/errors.js';
+import { autoRegister } from '../../../src/registration/registration.js';
 
 const invalid = (run: () => unknown): InvalidArgumentError => {
   try {
@@ -64,6 +65,14 @@ describe('writes to the DNS backend', () => {
     expect(error).toBeInstanceOf(ReadOnlyRegistryError);
     expect(isRollcallError(error) && error.code).toBe('INVALID_ARGUMENT');
     expect((error as ReadOnlyRegistryError).operation).toBe('deregister');
+    expect((error as Error).message).toContain('read-only');
+    await backend.close();
+  });
+
+  it('make autoRegister fail at once with the reason instead of retrying', async () => {
+    const backend = new DnsBackend({ env: {}, servers: ['127.0.0.1:9'] });
+    const error: unknown = await autoRegister({ backend, service: 'orders', host: '127.0.0.1', port: 8080 }).catch((e: unknown) => e);
+    expect(isRollcallError(error) && error.code).toBe('REGISTRATION_FAILED');
     expect((error as Error).message).toContain('read-only');
     await backend.close();
   });
