@@ -9,6 +9,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { promises } from 'node:dns';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { isIP } from 'node:net';
@@ -75,7 +76,26 @@ function binary(name: 'knotd' | 'knotc'): string {
   throw new Error(`${name} not found. These tests need a real DNS server: run \`npm test\` (it installs Debian's knot) or \`apt-get install knot\`.`);
 }
 
+/**
+ * Starts knotd and resolves once it answers for the zone; starts over on another port when another
+ * process took the port between the check and the bind (knotd then serves nothing there).
+ */
 export async function startDnsServer(): Promise<DnsServer> {
+  for (let attempt = 0; ; attempt++) {
+    const server = await startKnot();
+    const resolver = new promises.Resolver({ timeout: 500, tries: 2 });
+    resolver.setServers([server.server]);
+    try {
+      await resolver.resolveSoa(`${ZONE}.`);
+      return server;
+    } catch (error) {
+      await server.stop();
+      if (attempt >= 2) throw new Error(`knotd does not answer on ${server.server}: ${String(error)}`);
+    }
+  }
+}
+
+async function startKnot(): Promise<DnsServer> {
   const knotd = binary('knotd');
   const knotc = binary('knotc');
   const dir = await mkdtemp(join(tmpdir(), 'rollcall-dns-'));

@@ -83,15 +83,39 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdMem
   return cluster.members[0] as EtcdMember;
 }
 
-/** `size` members forming one cluster; resolves once every member serves clients. */
+/**
+ * `size` members forming one cluster; resolves once every member serves clients. Starts over on
+ * other ports when another process took one between the check and the bind.
+ */
 export async function startEtcdCluster(size = 3, options: StartEtcdOptions = {}): Promise<EtcdCluster> {
   requireEtcd();
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await startCluster(size, options);
+    } catch (error) {
+      if (attempt >= 2 || !(error instanceof Error) || !/address already in use/i.test(error.message)) throw error;
+    }
+  }
+}
+
+async function startCluster(size: number, options: StartEtcdOptions): Promise<EtcdCluster> {
   const root = await mkdtemp(join(tmpdir(), 'rollcall-etcd-'));
   directories.add(root);
   const scheme = options.tls === undefined ? 'http' : 'https';
   const token = `rollcall-${process.pid}-${Date.now()}`;
   const specs: { name: string; client: number; peer: number }[] = [];
-  for (let i = 0; i < size; i++) specs.push({ name: `m${i}`, client: await freePort(), peer: await freePort() });
+  const taken = new Set<number>();
+  const distinctPort = async (): Promise<number> => {
+    // Two calls may be handed the same ephemeral port: every member needs its own two.
+    for (;;) {
+      const port = await freePort();
+      if (!taken.has(port)) {
+        taken.add(port);
+        return port;
+      }
+    }
+  };
+  for (let i = 0; i < size; i++) specs.push({ name: `m${i}`, client: await distinctPort(), peer: await distinctPort() });
   const initialCluster = specs.map((spec) => `${spec.name}=http://${LOOPBACK}:${spec.peer}`).join(',');
 
   const members = specs.map((spec) => {
