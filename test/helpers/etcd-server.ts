@@ -80,7 +80,9 @@ export function requireEtcd(): void {
 /** A one-member cluster. */
 export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdMember> {
   const cluster = await startEtcdCluster(1, options);
-  return cluster.members[0] as EtcdMember;
+  const member = cluster.members[0] as EtcdMember;
+  // Stopping the only member stops the cluster: its directory goes too.
+  return Object.assign(Object.create(member) as EtcdMember, { stop: () => cluster.stop() });
 }
 
 /**
