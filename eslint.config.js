@@ -16,6 +16,13 @@ export default tseslint.config(
     },
   },
   {
+    // etcd3 and @grpc/* are dev dependencies (the bench compares etcd's gRPC API with the JSON gateway rollcall/etcd uses).
+    files: ['src/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: ['etcd3', '@grpc/*'] }],
+    },
+  },
+  {
     // The root entry must never load an optional peer: those live behind their own subpaths.
     files: [
       'src/core/**',
@@ -28,7 +35,7 @@ export default tseslint.config(
       'src/index.ts',
     ],
     rules: {
-      'no-restricted-imports': ['error', { patterns: ['ioredis', 'fastify', 'fastify-plugin', '@fastify/*', 'express', '@nestjs/*', 'undici'] }],
+      'no-restricted-imports': ['error', { patterns: ['ioredis', 'fastify', 'fastify-plugin', '@fastify/*', 'express', '@nestjs/*', 'undici', 'etcd3', '@grpc/*'] }],
     },
   },
   {

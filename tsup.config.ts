@@ -8,6 +8,8 @@ export default defineConfig({
     testing: 'src/testing/index.ts',
     redis: 'src/backends/redis/index.ts',
     consul: 'src/backends/consul/index.ts',
+    etcd: 'src/backends/etcd/index.ts',
+    dns: 'src/backends/dns/index.ts',
     http: 'src/http/index.ts',
     fastify: 'src/integrations/fastify.ts',
     express: 'src/integrations/express.ts',

@@ -5,6 +5,7 @@
 import { resolve } from 'node:path';
 import { absorbListing, cachedResolve, memoryPerInstance, outageThroughput, scale } from './core.js';
 import type { Figure } from './figure.js';
+import { etcdBench } from './etcd.js';
 import { discoveryFetchThroughput } from './http.js';
 import { redisBench } from './redis.js';
 import { printTable, writeReports } from './report.js';
@@ -26,6 +27,13 @@ async function main(): Promise<void> {
     figures.push(...(await redis.figures()));
   } finally {
     await redis.stop();
+  }
+  process.stdout.write('measuring through an etcd member started for the bench ...\n');
+  const etcd = await etcdBench();
+  try {
+    figures.push(...(await etcd.figures()));
+  } finally {
+    await etcd.stop();
   }
   console.log('');
   printTable(figures);
