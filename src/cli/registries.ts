@@ -81,6 +81,36 @@ export const REGISTRIES: readonly RegistryChoice[] = [
       return { backend };
     },
   },
+  {
+    name: 'etcd',
+    valueName: 'ENDPOINTS',
+    variable: 'ETCD_ENDPOINTS',
+    help: 'etcd v3: client URLs, comma-separated; user from ETCD_USERNAME / ETCD_PASSWORD, TLS from ETCD_CACERT ...',
+    async open(endpoints, settings) {
+      const { EtcdBackend } = await import('../backends/etcd/index.js');
+      const backend = new EtcdBackend({
+        endpoints,
+        env: settings.env,
+        requestTimeoutMs: settings.timeoutMs,
+        logger: settings.logger,
+        ...(settings.namespace === undefined ? {} : { namespace: settings.namespace }),
+      });
+      return { backend };
+    },
+  },
+  {
+    name: 'dns',
+    valueName: 'SERVERS',
+    variable: 'DNS_SERVERS',
+    help: 'DNS SRV records, read-only: servers ip[:port], comma-separated; names from DNS_NAME_TEMPLATE, else {service}',
+    async open(servers, settings) {
+      if (settings.namespace !== undefined) {
+        throw new CliError(EXIT.usage, 'the dns registry has no namespaces: its names come from DNS_NAME_TEMPLATE (unset --namespace / ROLLCALL_NAMESPACE)');
+      }
+      const { DnsBackend } = await import('../backends/dns/index.js');
+      return { backend: new DnsBackend({ servers, env: settings.env, timeoutMs: settings.timeoutMs, logger: settings.logger }) };
+    },
+  },
 ];
 
 /** The registry named by flags, else by the environment; a usage error when none or several are. */

@@ -24,7 +24,7 @@ export const executable: { readonly kind: 'built' | 'source'; readonly script: r
     : { kind: 'source', script: ['--import', 'tsx', join(root, 'src/cli/main.ts')] };
 
 /** Variables of this machine that would choose a registry or colours behind a test's back. */
-const SCRUBBED = /^(REDIS_URL|CONSUL_.*|ROLLCALL_.*|NO_COLOR|FORCE_COLOR|[A-Z0-9_]+_URL)$/;
+const SCRUBBED = /^(REDIS_URL|CONSUL_.*|ETCD_.*|DNS_.*|ROLLCALL_.*|NO_COLOR|FORCE_COLOR|[A-Z0-9_]+_URL)$/;
 
 function childEnv(env: Readonly<Record<string, string>>): NodeJS.ProcessEnv {
   const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !SCRUBBED.test(name)));

@@ -118,8 +118,8 @@ describe(`rollcall read commands on real Redis (${executable.kind})`, () => {
       unhealthy: ['nobody'],
       healthCounts: { passing: 1, warning: 0, critical: 0, 'no-instances': 1, unknown: 0 },
       services: [
-        { service: 'orders', health: 'passing', counts: { passing: 2, warning: 0, critical: 1, draining: 0 } },
         { service: 'nobody', health: 'no-instances', counts: { passing: 0, warning: 0, critical: 0, draining: 0 } },
+        { service: 'orders', health: 'passing', counts: { passing: 2, warning: 0, critical: 1, draining: 0 } },
       ],
     });
   });
@@ -230,7 +230,7 @@ describe('rollcall errors and exit codes', () => {
   });
 
   it.each([
-    [['services'], 'no registry given: pass --redis URL or --consul ADDR, or set REDIS_URL or CONSUL_HTTP_ADDR'],
+    [['services'], 'no registry given: pass --redis URL or --consul ADDR or --etcd ENDPOINTS or --dns SERVERS, or set REDIS_URL or CONSUL_HTTP_ADDR or ETCD_ENDPOINTS or DNS_SERVERS'],
     [['services', '--redis', 'redis://a', '--consul', 'b:8500'], 'give one registry, not --redis and --consul'],
     [['teleport', '--redis', 'redis://a'], 'unknown command "teleport"; commands: services, instances, status'],
     [['instances', '--redis', 'redis://a'], 'usage: rollcall instances <service> (see rollcall help instances)'],

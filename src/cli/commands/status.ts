@@ -3,9 +3,9 @@
  * code is 1 when a service has no passing instance, so CI can wait on it or fail on it.
  */
 import { INSTANCE_STATUSES, assertServiceName } from '../../core/instance.js';
-import { SERVICE_HEALTHS, describeRegistry, type ServiceDescription } from '../../inspection/describe.js';
+import { SERVICE_HEALTHS, describeRegistry, describeServices } from '../../inspection/describe.js';
 import { EXIT } from '../exit-codes.js';
-import { ABSENT, HEALTH_FORMAT, countStatuses, plural, table } from '../format.js';
+import { ABSENT, HEALTH_FORMAT, plural, table } from '../format.js';
 import type { Command } from '../command.js';
 
 export const statusCommand: Command = {
@@ -14,15 +14,17 @@ export const statusCommand: Command = {
   arity: { min: 0, max: Number.POSITIVE_INFINITY },
   summary: "every service's health; exits 1 when one has no passing instance",
   details: [
-    'With service names, only those are checked, and a name the registry does not list counts as',
-    'no-instances. A service whose instances could not be read (unknown) counts as unhealthy too.',
+    'With service names, only those are read (also where the registry cannot list its services, as',
+    'DNS), and a name without instances counts as no-instances. A service whose instances could not',
+    'be read (unknown) counts as unhealthy too.',
   ],
   async run(context) {
     const names = [...new Set(context.args)];
     for (const name of names) assertServiceName(name, 'service');
     const { backend } = await context.openRegistry();
-    const registry = await describeRegistry(backend, { timeoutMs: context.timeoutMs });
-    const services = names.length === 0 ? registry.services : names.map((name) => registry.services.find((s) => s.service === name) ?? absent(name));
+    // Named services are read directly: a registry that cannot list its services (DNS) can still tell about them.
+    const registry = names.length === 0 ? await describeRegistry(backend, { timeoutMs: context.timeoutMs }) : await describeServices(backend, names, { timeoutMs: context.timeoutMs });
+    const { services } = registry;
     const unhealthy = services.filter((service) => service.health !== 'passing').map((service) => service.service);
     const healthCounts = Object.fromEntries(SERVICE_HEALTHS.map((health) => [health, services.filter((s) => s.health === health).length]));
 
@@ -62,8 +64,3 @@ export const statusCommand: Command = {
     return unhealthy.length === 0 ? EXIT.ok : EXIT.unhealthy;
   },
 };
-
-/** A service asked for by name that the registry does not list. */
-function absent(service: string): ServiceDescription {
-  return { service, health: 'no-instances', instances: [], counts: countStatuses([]) };
-}
