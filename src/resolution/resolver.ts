@@ -483,7 +483,7 @@ export class Resolver extends EventEmitter<ResolverEvents> {
     if (this.#closed) throw new ClosedError('Resolver');
     this.#registryHanging = undefined;
     const entry = this.#store(service, instances);
-    this.#markRecovered(service);
+    this.#registryServed(service, entry);
     return entry;
   }
 
@@ -631,8 +631,7 @@ export class Resolver extends EventEmitter<ResolverEvents> {
           state.healthy = true;
           this.#counters.watchUpdates++;
           this.#registryAnswered();
-          this.#store(service, instances);
-          this.#markRecovered(service);
+          this.#registryServed(service, this.#store(service, instances));
         },
         onError: (error) => {
           if (this.#watches.get(service) !== state || !state.healthy) return;
@@ -710,6 +709,13 @@ export class Resolver extends EventEmitter<ResolverEvents> {
     const served = source === 'stale' ? 'stale cache' : 'environment fallback';
     this.#log.warn({ service, source, reason }, `serving ${service} from ${served}: ${reason}`);
     this.emit('degraded', { service, source, reason });
+  }
+
+  // An answer with nobody eligible sends callers on to the environment: a service served from
+  // there stays degraded, rather than flapping recovered / degraded on every retry.
+  #registryServed(service: string, entry: CacheEntry): void {
+    if (entry.picker === undefined && this.#degraded.get(service)?.source === 'env') return;
+    this.#markRecovered(service);
   }
 
   #markRecovered(service: string): void {
