@@ -24,11 +24,12 @@ export default tseslint.config(
       'src/balancing/**',
       'src/backends/*.ts',
       'src/inspection/**',
+      'src/observability/**',
       'src/integrations/{lifespan,options,address,health,signals}.ts',
       'src/index.ts',
     ],
     rules: {
-      'no-restricted-imports': ['error', { patterns: ['ioredis', 'fastify', 'fastify-plugin', '@fastify/*', 'express', '@nestjs/*', 'undici'] }],
+      'no-restricted-imports': ['error', { patterns: ['ioredis', 'fastify', 'fastify-plugin', '@fastify/*', 'express', '@nestjs/*', 'undici', 'prom-client', '@opentelemetry/*'] }],
     },
   },
   {

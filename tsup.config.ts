@@ -12,6 +12,7 @@ export default defineConfig({
     express: 'src/integrations/express.ts',
     nest: 'src/integrations/nest/index.ts',
     gateway: 'src/gateway/index.ts',
+    prometheus: 'src/prometheus/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
