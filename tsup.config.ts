@@ -13,6 +13,7 @@ export default defineConfig({
     nest: 'src/integrations/nest/index.ts',
     gateway: 'src/gateway/index.ts',
     prometheus: 'src/prometheus/index.ts',
+    otel: 'src/otel/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

@@ -30,13 +30,15 @@ describe('optional framework peers', () => {
   });
 
   it('are loaded by their own subpaths only (which also shows the check sees them)', async () => {
-    const [fastify, nest, gateway, prometheus] = await Promise.all([
+    const [fastify, nest, gateway, prometheus, otel] = await Promise.all([
       frameworksLoadedBy('./src/integrations/fastify.ts'),
       frameworksLoadedBy('./src/integrations/nest/index.ts'),
       frameworksLoadedBy('./src/gateway/index.ts'),
       frameworksLoadedBy('./src/prometheus/index.ts'),
+      frameworksLoadedBy('./src/otel/index.ts'),
     ]);
     expect(prometheus).toContain('prom-client');
+    expect(otel).toEqual(['@opentelemetry/api']);
     expect(fastify).toEqual(['fastify-plugin']);
     expect(gateway).toEqual(expect.arrayContaining(['@fastify/reply-from', 'fastify-plugin']));
     expect(nest).toEqual(expect.arrayContaining(['@nestjs/common', '@nestjs/core']));
