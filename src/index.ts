@@ -68,6 +68,17 @@ export {
   type StatusCounts,
 } from './inspection/describe.js';
 export {
+  CHANNELS,
+  HttpAttemptMessage,
+  type EjectionMessage,
+  type HttpAttemptOutcome,
+  type HttpClientKind,
+  type HttpRetryMessage,
+  type RegistryCallMessage,
+  type RegistryCallOutcome,
+  type RegistryTarget,
+} from './observability/channels.js';
+export {
   Lifespan,
   lifespan,
   type BoundAddress,

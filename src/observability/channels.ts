@@ -7,7 +7,7 @@
  * A leaf module (node built-ins and types only), so every room may publish here.
  */
 import { channel, tracingChannel, type Channel, type TracingChannel } from 'node:diagnostics_channel';
-import type { InstanceStatus, ServiceInstance } from '../core/instance.js';
+import type { ServiceInstance } from '../core/instance.js';
 import type { ResolveSource } from '../resolution/resolver.js';
 
 /** Names of rollcall's diagnostics channels. Subscribe with `diagnostics_channel.subscribe(name, fn)`. */
@@ -162,9 +162,6 @@ export interface EjectionMessage {
   readonly durationMs: number;
   readonly ejections: number;
 }
-
-/** Status counts carried by messages and views. */
-export type InstanceStatusCounts = Readonly<Record<InstanceStatus, number>>;
 
 export const registryCallChannel: TracingChannel<unknown, RegistryCallMessage & object> = tracingChannel(CHANNELS.registryCall);
 export const httpAttemptChannel: TracingChannel<unknown, HttpAttemptMessage> = tracingChannel(CHANNELS.httpAttempt);
