@@ -79,6 +79,18 @@ export {
   type RegistryTarget,
 } from './observability/channels.js';
 export {
+  describeStatus,
+  type RegistryStatus,
+  type RegistryStatusService,
+  type ResolverStatusInstance,
+  type ResolverStatusService,
+  type StatusFigures,
+  type StatusInstance,
+  type StatusOptions,
+  type StatusResolves,
+  type StatusView,
+} from './observability/status.js';
+export {
   Lifespan,
   lifespan,
   type BoundAddress,
