@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { absorbListing, cachedResolve, memoryPerInstance, outageThroughput, scale } from './core.js';
 import type { Figure } from './figure.js';
 import { discoveryFetchThroughput } from './http.js';
+import { resolveWithMetrics, scrapeCost } from './observability.js';
 import { redisBench } from './redis.js';
 import { printTable, writeReports } from './report.js';
 
@@ -14,7 +15,7 @@ const root = resolve(import.meta.dirname, '..');
 async function main(): Promise<void> {
   const started = Date.now();
   const figures: Figure[] = [];
-  for (const measure of [cachedResolve, scale, memoryPerInstance, absorbListing, outageThroughput]) {
+  for (const measure of [cachedResolve, resolveWithMetrics, scale, memoryPerInstance, absorbListing, outageThroughput, scrapeCost]) {
     process.stdout.write(`measuring ${measure.name} ...\n`);
     figures.push(await measure());
   }
