@@ -31,6 +31,13 @@ export interface OtelTracingOptions {
   propagator?: TextMapPropagator | undefined;
   /** A span per registry call that went to the network. @default true */
   registryCalls?: boolean | undefined;
+  /**
+   * Trace only registry calls made inside a trace (a resolve while a request is handled), not
+   * the background ones that would each start a trace of their own: heartbeats, watches, a Consul
+   * watch's long polls (as `requireParentSpan` does in OpenTelemetry's Redis instrumentations).
+   * @default false
+   */
+  requireParentSpan?: boolean | undefined;
   /** A span per discovery-HTTP attempt, with the context propagated to the instance. @default true */
   httpAttempts?: boolean | undefined;
 }
@@ -73,7 +80,7 @@ export function traceRollcall(options: OtelTracingOptions = {}): RollcallTracing
   const { tracerProvider, propagator } = options;
   if (tracerProvider !== undefined && typeof tracerProvider?.getTracer !== 'function') throw new InvalidArgumentError('tracerProvider', 'an OpenTelemetry TracerProvider', tracerProvider);
   if (propagator !== undefined && typeof propagator?.inject !== 'function') throw new InvalidArgumentError('propagator', 'an OpenTelemetry TextMapPropagator', propagator);
-  for (const field of ['registryCalls', 'httpAttempts'] as const) {
+  for (const field of ['registryCalls', 'httpAttempts', 'requireParentSpan'] as const) {
     if (options[field] !== undefined && typeof options[field] !== 'boolean') throw new InvalidArgumentError(field, 'a boolean', options[field]);
   }
   const tracer = (tracerProvider ?? trace.getTracerProvider()).getTracer(TRACER_NAME);
@@ -95,8 +102,11 @@ export function traceRollcall(options: OtelTracingOptions = {}): RollcallTracing
   };
 
   if (options.registryCalls !== false) {
+    const requireParent = options.requireParentSpan === true;
     on<RegistryCallMessage>(`tracing:${CHANNELS.registryCall}:start`, (message) => {
-      const span = tracer.startSpan(`registry ${message.operation}`, { kind: SpanKind.CLIENT, attributes: registryAttributes(message) }, context.active());
+      const parent = context.active();
+      if (requireParent && trace.getSpan(parent) === undefined) return;
+      const span = tracer.startSpan(`registry ${message.operation}`, { kind: SpanKind.CLIENT, attributes: registryAttributes(message) }, parent);
       spans.set(message, span);
     });
     on<RegistryCallMessage>(`tracing:${CHANNELS.registryCall}:asyncEnd`, (message) => {

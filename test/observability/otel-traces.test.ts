@@ -192,6 +192,24 @@ describe('with an OpenTelemetry SDK', () => {
     expect(orders.received[0]?.['traceparent']).toBe(`00-${job.spanContext().traceId}-${attempt?.spanContext().spanId}-01`);
   });
 
+  it('with requireParentSpan, traces registry calls inside a trace only', async () => {
+    const redis: RedisServer = await startRedis();
+    cleanups.push(() => redis.stop());
+    const { provider, exporter } = tracing();
+    traced({ tracerProvider: provider, requireParentSpan: true });
+    const backend = new RedisBackend({ url: redis.url });
+    cleanups.push(() => backend.close());
+    const instance = createInstance({ id: 'o1', service: 'orders', host: '127.0.0.1', port: 8001 }, Date.now());
+    await backend.register(instance, { ttlMs: 30_000 });
+
+    const job = provider.getTracer('test').startSpan('job');
+    await context.with(trace.setSpan(context.active(), job), () => backend.instances('orders'));
+    job.end();
+
+    const registry = exporter.getFinishedSpans().filter((span) => span.instrumentationScope.name === 'rollcall');
+    expect(registry.map((span) => [span.name, parentOf(span)])).toEqual([['registry instances', job.spanContext().spanId]]);
+  });
+
   it('marks a registry call that failed, and stops tracing once closed', async () => {
     const { provider, exporter } = tracing();
     const rollcallTracing = traced({ tracerProvider: provider });
