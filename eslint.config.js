@@ -31,11 +31,12 @@ export default tseslint.config(
       'src/balancing/**',
       'src/backends/*.ts',
       'src/inspection/**',
+      'src/observability/**',
       'src/integrations/{lifespan,options,address,health,signals}.ts',
       'src/index.ts',
     ],
     rules: {
-      'no-restricted-imports': ['error', { patterns: ['ioredis', 'fastify', 'fastify-plugin', '@fastify/*', 'express', '@nestjs/*', 'undici', 'etcd3', '@grpc/*'] }],
+      'no-restricted-imports': ['error', { patterns: ['ioredis', 'fastify', 'fastify-plugin', '@fastify/*', 'express', '@nestjs/*', 'undici', 'etcd3', '@grpc/*', 'prom-client', '@opentelemetry/*'] }],
     },
   },
   {

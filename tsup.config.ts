@@ -16,6 +16,8 @@ export default defineConfig({
     nest: 'src/integrations/nest/index.ts',
     gateway: 'src/gateway/index.ts',
     cli: 'src/cli/main.ts',
+    prometheus: 'src/prometheus/index.ts',
+    otel: 'src/otel/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

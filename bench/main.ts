@@ -7,6 +7,7 @@ import { absorbListing, cachedResolve, memoryPerInstance, outageThroughput, scal
 import type { Figure } from './figure.js';
 import { etcdBench } from './etcd.js';
 import { discoveryFetchThroughput } from './http.js';
+import { resolveWithMetrics, scrapeCost } from './observability.js';
 import { redisBench } from './redis.js';
 import { printTable, writeReports } from './report.js';
 
@@ -15,7 +16,7 @@ const root = resolve(import.meta.dirname, '..');
 async function main(): Promise<void> {
   const started = Date.now();
   const figures: Figure[] = [];
-  for (const measure of [cachedResolve, scale, memoryPerInstance, absorbListing, outageThroughput]) {
+  for (const measure of [cachedResolve, resolveWithMetrics, scale, memoryPerInstance, absorbListing, outageThroughput, scrapeCost]) {
     process.stdout.write(`measuring ${measure.name} ...\n`);
     figures.push(await measure());
   }

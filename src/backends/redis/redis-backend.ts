@@ -27,6 +27,8 @@ import { unrefTimeout } from '../../core/clock.js';
 import { durationOption, integerOption } from '../../core/options.js';
 import { loggerOption, type Logger, type LoggerLike } from '../../core/logger.js';
 import { MalformedRecords } from '../malformed-records.js';
+import type { RegistryTarget } from '../../observability/channels.js';
+import { observeRegistryCall } from '../../observability/registry-call.js';
 import type { Lease, RegistryBackend, RegistryReset, RenewResult, Unsubscribe, WatchHandlers } from '../backend.js';
 import { WatchHub } from '../watch-hub.js';
 import { InstanceOwnedError, Redactor, connectionError, redactUrl, translateError } from './errors.js';
@@ -151,6 +153,8 @@ export interface RedisBackendStats {
   readonly watchRefreshes: number;
   /** Losses of registry data detected (each reported through `onReset`). */
   readonly resetsDetected: number;
+  /** Times the watch connection was lost and a new one read every watched service again. */
+  readonly watchReconnects: number;
 }
 
 /** Services whose keys are remembered; the memory starts over beyond it. */
@@ -222,6 +226,8 @@ export class RedisBackend implements RegistryBackend {
   readonly #malformedRecords: MalformedRecords;
   readonly #onMalformed: MalformedHandler = (error, key, id) => this.#malformed(error, key, id);
   readonly #listeners: [string, (...args: unknown[]) => void][] = [];
+  readonly #target: RegistryTarget;
+  #watchReconnects = 0;
   #everReady: boolean;
   #connected: boolean;
   #lastError: unknown;
@@ -243,6 +249,7 @@ export class RedisBackend implements RegistryBackend {
     this.client = client;
     this.#ownsClient = owns;
     this.#isCluster = client.isCluster;
+    this.#target = targetOf(client);
     this.#redactor = new Redactor([...secretsOf(client), this.#ownerSecret]);
     this.#indexKey = servicesIndexKey(this.namespace);
     this.#everReady = client.status === 'ready';
@@ -260,14 +267,16 @@ export class RedisBackend implements RegistryBackend {
       this.#checkServer(client as Redis, 'server', 'the Redis server');
     }
     this.#watcher = new RedisWatcher({
-      list: (service) => this.#call('watch', () => this.#list(service)),
+      list: (service) => this.#call('watch', () => this.#list(service), service),
       change: (service, message) => this.#change(service, message),
       channel: (service) => this.#service(service).keys.channel,
       connect: () => this.#subscriberConnection(),
       connectionError: (error) => connectionError('watch', 'the watch connection to Redis was lost', error, this.#redactor),
       onTransition: (up, error) => {
-        if (up) this.#log.info({}, 'watch connection to Redis is back; watched services were read again');
-        else this.#log.warn({ error: this.#redactor.message(error) }, 'watch connection to Redis lost; reconnecting');
+        if (up) {
+          this.#watchReconnects++;
+          this.#log.info({}, 'watch connection to Redis is back; watched services were read again');
+        } else this.#log.warn({ error: this.#redactor.message(error) }, 'watch connection to Redis lost; reconnecting');
       },
     });
     this.#hub = new WatchHub(this.#watcher.source, (error) => this.#log.error({ error: this.#redactor.message(error) }, 'watch subscriber threw'));
@@ -295,7 +304,7 @@ export class RedisBackend implements RegistryBackend {
       this.#planted(replaced, keys, true);
       if (written !== 1) throw new InstanceOwnedError('register', valid.service, valid.id, deadlineOrLeft);
       if (this.#isCluster) await this.#raiseIndex(valid.service, deadlineOrLeft);
-    });
+    }, valid.service);
   }
 
   /**
@@ -315,7 +324,7 @@ export class RedisBackend implements RegistryBackend {
       if (renewed !== 1) return 'lost';
       if (this.#isCluster) await this.#raiseIndex(ref.service, deadline);
       return 'renewed';
-    });
+    }, ref.service);
   }
 
   /**
@@ -335,13 +344,13 @@ export class RedisBackend implements RegistryBackend {
         const replaced = await runScript(this.client, INDEX_AFTER_DEREGISTER, [this.#indexKey], [ref.service, removedDeadline, remaining]);
         this.#planted(integer(replaced), keys, true);
       }
-    });
+    }, ref.service);
   }
 
   async instances(service: string): Promise<ServiceInstance[]> {
     this.#assertOpen();
     assertServiceName(service);
-    const listing = await this.#call('instances', () => this.#list(service));
+    const listing = await this.#call('instances', () => this.#list(service), service);
     return listing.instances;
   }
 
@@ -399,6 +408,7 @@ export class RedisBackend implements RegistryBackend {
       activeWatches: this.#hub.activeWatches,
       watchRefreshes: this.#watcher.refreshes,
       resetsDetected: this.#resets.detected,
+      watchReconnects: this.#watchReconnects,
     };
   }
 
@@ -489,7 +499,11 @@ export class RedisBackend implements RegistryBackend {
   // error leaves as a rollcall error with credentials scrubbed. A timer per call (let alone a
   // cockatiel timeout, whose AbortController and abort cost more than the call) would be a good
   // part of a heartbeat's time; one sweeper serves all.
-  #call<T>(operation: string, run: () => Promise<T>): Promise<T> {
+  #call<T>(operation: string, run: () => Promise<T>, service?: string): Promise<T> {
+    return observeRegistryCall(this.#target, { operation, service }, () => this.#bounded(operation, run));
+  }
+
+  #bounded<T>(operation: string, run: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const connecting = this.client.status !== 'ready';
       const pending: PendingCall = { operation, deadline: performance.now() + this.#operationTimeoutMs, connecting, reject };
@@ -744,6 +758,15 @@ function describeClient(client: RedisClient): string {
   if (sentinels !== undefined && sentinels !== null) return `Redis (${client.status}) master ${JSON.stringify(name)} of ${sentinels.length} sentinels${credentials === '' ? '' : ', credentials ***'}`;
   const where = path !== undefined && path !== null ? path : `${host ?? ''}:${port ?? ''}/${db ?? 0}`;
   return `Redis (${client.status}) ${tls === undefined ? 'redis' : 'rediss'}://${credentials}${where}`;
+}
+
+/** Where calls go, for tracing: a standalone server's address; a Cluster's or Sentinel's master is not fixed. */
+function targetOf(client: RedisClient): RegistryTarget {
+  if (client.isCluster) return { backend: 'redis', address: undefined, port: undefined };
+  const { host, port, path, sentinels } = (client as Redis).options;
+  if (sentinels !== undefined && sentinels !== null) return { backend: 'redis', address: undefined, port: undefined };
+  if (path !== undefined && path !== null) return { backend: 'redis', address: path, port: undefined };
+  return { backend: 'redis', address: host ?? 'localhost', port: port ?? 6379 };
 }
 
 function secretsOf(client: RedisClient): (string | undefined)[] {
