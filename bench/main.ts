@@ -4,9 +4,11 @@
  */
 import { resolve } from 'node:path';
 import { cachedResolve, concurrentMisses, scale } from './core.js';
+import { etcdFigures } from './etcd.js';
 import { repeated, repeatedAll, type Figure } from './figure.js';
 import { discoveryFetchThroughput } from './http.js';
 import { memoryFigures } from './memory.js';
+import { resolveWithMetrics, scrapeCost } from './observability.js';
 import { redisFigures } from './redis.js';
 import { printTable, writeReports } from './report.js';
 
@@ -20,11 +22,14 @@ async function main(): Promise<void> {
     return run();
   };
   figures.push(await step('cached resolve()', () => repeated(cachedResolve)));
+  figures.push(await step('cached resolve() with metrics and tracing on', () => repeated(resolveWithMetrics)));
   figures.push(await step('resolve() at 10,000 services', () => repeated(scale)));
   figures.push(await step('concurrent misses', () => repeated(concurrentMisses)));
   figures.push(...(await step('memory on the watch path (in a child process)', memoryFigures)));
+  figures.push(await step('a metrics scrape', () => repeated(scrapeCost)));
   figures.push(...(await step('discovery-aware fetch against plain undici fetch', () => repeatedAll(discoveryFetchThroughput))));
   figures.push(...(await step('through redis-servers started for the bench', redisFigures)));
+  figures.push(...(await step('through an etcd member started for the bench', etcdFigures)));
   console.log('');
   printTable(figures);
   writeReports(root, figures, Date.now() - started);

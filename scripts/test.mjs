@@ -3,6 +3,9 @@
 // builds, checks and runs every test.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
+import { ensureChromium } from './ensure-chromium.mjs';
+import { ensureDns } from './ensure-dns.mjs';
+import { ensureEtcd } from './ensure-etcd.mjs';
 import { ensureRedis } from './ensure-redis.mjs';
 
 function run(command, args, { exitOnFailure = true } = {}) {
@@ -16,7 +19,11 @@ function run(command, args, { exitOnFailure = true } = {}) {
 }
 
 ensureRedis();
+ensureEtcd();
+ensureDns();
+ensureChromium();
 console.log(execFileSync('redis-server', ['--version']).toString().trim());
+console.log(execFileSync('etcd', ['--version']).toString().split('\n')[0]);
 run('npm', ['run', '-s', 'build']);
 run('npm', ['run', '-s', 'typecheck']);
 run('npm', ['run', '-s', 'lint']);

@@ -23,7 +23,7 @@ export {
 export { systemClock, type Clock } from './core/clock.js';
 export { silentLogger, type Logger, type LoggerLike, type MessageFirstLogger } from './core/logger.js';
 export { DEFAULT_CACHE_TTL_MS, DEFAULT_DRAIN_WAIT_MS, WATCH_PROPAGATION_MARGIN_MS } from './core/defaults.js';
-export type { Lease, RegistryBackend, RegistryReset, RenewResult, Unsubscribe, WatchHandlers } from './backends/backend.js';
+export type { Lease, RegistryBackend, RegistryBackendStats, RegistryReset, RenewResult, Unsubscribe, WatchHandlers } from './backends/backend.js';
 export { WatchHub, type WatchSink, type WatchSource } from './backends/watch-hub.js';
 export { MemoryBackend, MemoryRegistry, type MemoryBackendOptions } from './backends/memory.js';
 export * from './balancing/index.js';
@@ -34,6 +34,7 @@ export {
   type DrainOptions,
   type RegistrationEvents,
   type RegistrationState,
+  type RegistrationStats,
   type StateChangeEvent,
 } from './registration/registration.js';
 export type { CheckReport, HealthCheck, HealthCheckResult, HealthReport } from './registration/health.js';
@@ -48,10 +49,12 @@ export {
   type RecoveredEvent,
   type ResetEvent,
   type ResolveOptions,
+  type ResolveSource,
   type ResolverEvents,
   type ResolverOptions,
   type ResolverStats,
   type ServiceResolutionStatus,
+  type ServiceResolveCounts,
   type WarningPolicy,
 } from './resolution/resolver.js';
 export { defaultEnvVariable, type EnvFallbackOptions } from './resolution/env-fallback.js';
@@ -64,6 +67,29 @@ export {
   type ServiceHealth,
   type StatusCounts,
 } from './inspection/describe.js';
+export {
+  CHANNELS,
+  HttpAttemptMessage,
+  type EjectionMessage,
+  type HttpAttemptOutcome,
+  type HttpClientKind,
+  type HttpRetryMessage,
+  type RegistryCallMessage,
+  type RegistryCallOutcome,
+  type RegistryTarget,
+} from './observability/channels.js';
+export {
+  describeStatus,
+  type RegistryStatus,
+  type RegistryStatusService,
+  type ResolverStatusInstance,
+  type ResolverStatusService,
+  type StatusFigures,
+  type StatusInstance,
+  type StatusOptions,
+  type StatusResolves,
+  type StatusView,
+} from './observability/status.js';
 export {
   Lifespan,
   lifespan,

@@ -1,6 +1,6 @@
 /**
  * The gateway example: `/api/v1/{service}/*` routed to a live instance of `{service}` by
- * `rollcall/gateway`, plus `/gateway/services` and `/gateway/health`. Three demo upstream
+ * `rollcall/gateway`, plus `/gateway/services`, `/gateway/status`, `/gateway/health` and `/metrics`. Three demo upstream
  * instances (catalog ×2, orders ×1) run in this process so there is something to route to.
  *
  *   node --import tsx examples/gateway/main.ts          # serve on PORT (default 8080) until Ctrl-C
@@ -45,13 +45,13 @@ async function main(): Promise<void> {
   say(`   gateway listening on ${base}`);
 
   if (!once) {
-    say(`\nTry:\n  curl ${base}/gateway/services\n  curl ${base}/api/v1/catalog/items\n  curl ${base}/api/v1/payments/charges\nCtrl-C drains and stops everything.`);
+    say(`\nTry:\n  curl ${base}/gateway/services\n  curl ${base}/api/v1/catalog/items\n  curl ${base}/api/v1/payments/charges\n  curl ${base}/gateway/status\n  curl ${base}/metrics\nCtrl-C drains and stops everything.`);
     for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void stopAll());
     return;
   }
   await tour(base, registry, upstreams);
 
-  step(9, 'Graceful shutdown: drain → wait → finish in-flight → deregister → close');
+  step(10, 'Graceful shutdown: drain → wait → finish in-flight → deregister → close');
   await stopAll();
   say('   everything stopped. Done.');
 }
@@ -110,6 +110,11 @@ async function tour(base: string, registry: Registry, upstreams: readonly Upstre
   step(8, 'GET /gateway/health');
   const health = await call('GET', '/gateway/health');
   say(`   ${health.status} ${JSON.stringify(health.json)}`);
+
+  step(9, 'GET /metrics: what the tour did, as Prometheus scrapes it');
+  const metrics = await (await fetch(`${base}/metrics`)).text();
+  const shown = /^rollcall_(resolves_total|http_request_duration_seconds_count|http_retries_total)\{/;
+  for (const line of metrics.split('\n').filter((text) => shown.test(text) && !text.endsWith(' 0'))) say(`   ${line}`);
 }
 
 /** A port nothing listens on: connections to it are refused, as to a crashed process. */

@@ -42,6 +42,19 @@ export interface RegistryReset {
   readonly reason: string;
 }
 
+/**
+ * Counters a backend may report (see {@link RegistryBackend.stats}); metrics exporters and status
+ * views read the fields present. Plain integers, cheap to read.
+ */
+export interface RegistryBackendStats {
+  /** Registry data skipped because it was not valid (each skip counts, also on re-reads). */
+  readonly malformedRecords?: number | undefined;
+  /** Services with an underlying watch running. */
+  readonly activeWatches?: number | undefined;
+  /** Times a broken watch got the registry back (a new subscriber connection, a poll loop recovered). */
+  readonly watchReconnects?: number | undefined;
+}
+
 /** Stops a subscription. Safe to call more than once. */
 export type Unsubscribe = () => void;
 
@@ -89,6 +102,9 @@ export interface RegistryBackend {
    * as provisional.
    */
   onReset?(listener: (reset: RegistryReset) => void): Unsubscribe;
+
+  /** Optional: the backend's counters, for metrics and status views. */
+  stats?(): RegistryBackendStats;
 
   /** Releases what the backend opened. Idempotent; later calls reject with `CLOSED`. */
   close(): Promise<void>;

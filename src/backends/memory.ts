@@ -20,7 +20,7 @@ import {
 } from '../core/instance.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { loggerOption, type LoggerLike } from '../core/logger.js';
-import type { Lease, RegistryBackend, RenewResult, Unsubscribe, WatchHandlers } from './backend.js';
+import type { Lease, RegistryBackend, RegistryBackendStats, RenewResult, Unsubscribe, WatchHandlers } from './backend.js';
 import { WatchHub, type WatchSink } from './watch-hub.js';
 
 interface Entry {
@@ -255,6 +255,11 @@ export class MemoryBackend implements RegistryBackend {
   /** Number of services this backend is watching in its registry. */
   get activeWatches(): number {
     return this.#hub.activeWatches;
+  }
+
+  /** Its watches (an in-process registry holds no malformed data and never loses a watch). */
+  stats(): RegistryBackendStats {
+    return { activeWatches: this.#hub.activeWatches, malformedRecords: 0, watchReconnects: 0 };
   }
 
   close(): Promise<void> {

@@ -79,9 +79,16 @@ export class LoadTracker {
     return slot;
   }
 
-  /** Figures of `service`'s instances in list order; `undefined` for an untracked service. */
+  /**
+   * Figures of `service`'s instances in list order; `undefined` for an untracked service. A list
+   * followed lazily is read without building its slots: metrics scrapes and status pages inspect
+   * every service, and must not cost what laziness saves.
+   */
   figures(service: string, extra?: (figures: InstanceFigures, slot: LoadSlot) => InstanceFigures): InstanceFigures[] | undefined {
-    const slots = this.#slots(service);
+    const built = this.#services.get(service);
+    const pending = this.#pending.get(service);
+    let slots: Iterable<[string, LoadSlot]> | undefined = built;
+    if (pending !== undefined) slots = new Map(pending.map((instance) => [instance.id, built?.get(instance.id) ?? newSlot()]));
     if (slots === undefined) return undefined;
     const result: InstanceFigures[] = [];
     for (const [id, slot] of slots) {

@@ -5,6 +5,7 @@ import { InstancesEjectedError } from './instances-ejected-error.js';
 import { LoadTracker } from './load-tracker.js';
 import type { CallOutcome, EjectionReason, InstanceEjection, InstanceFigures, PickContext, Picker, Strategy } from './strategy.js';
 import { clockOption, integerOption, numberOption } from '../core/options.js';
+import { ejectionChannel, type EjectionMessage } from '../observability/channels.js';
 import { childOption } from './validate.js';
 
 /** Options of {@link outlierEjection}. Defaults follow Envoy's outlier detection, except `maxEjectedPercent`. */
@@ -174,8 +175,13 @@ export function outlierEjection(options: OutlierEjectionOptions, child: Strategy
     state.current = state.failing ? failFast(service, state) : inner.createPicker(service, state.panic ? state.instances : available);
   };
   const notify = (service: string, id: string, host: Host, type: EjectionEvent['type'], durationMs = 0): void => {
+    const reason = type === 'readmitted' ? undefined : host.reason;
+    if (ejectionChannel.hasSubscribers) {
+      const message: EjectionMessage = { service, instanceId: id, type, reason, durationMs, ejections: host.ejections };
+      ejectionChannel.publish(message);
+    }
     try {
-      onChange?.({ service, instanceId: id, type, ejected: type !== 'readmitted', reason: type === 'readmitted' ? undefined : host.reason, durationMs, ejections: host.ejections });
+      onChange?.({ service, instanceId: id, type, ejected: type !== 'readmitted', reason, durationMs, ejections: host.ejections });
     } catch {
       // A listener's failure must not break the call that reported an outcome, nor a timer.
     }

@@ -10,6 +10,7 @@ import { ServiceUnavailableError, messageOf } from '../core/errors.js';
 import { instanceOrigin, type ServiceInstance } from '../core/instance.js';
 import { isConnectionError } from '../http/options.js';
 import type { RetryBudget } from '../http/retry-budget.js';
+import { addedHeaders, attemptEnded, attemptStarted, retryDecided } from '../observability/http-attempt.js';
 import type { Pick, Resolver } from '../resolution/resolver.js';
 import { forwardedRequestHeaders, forwardedResponseHeaders, type ForwardedFrom } from './headers.js';
 import type { GatewaySettings } from './options.js';
@@ -59,12 +60,14 @@ export function createForwarder(settings: GatewaySettings, resolver: Resolver): 
     let tries = 0;
     const failures: UpstreamFailure[] = [];
     let budget: RetryBudget | undefined;
-    const mayRetry = (): boolean =>
-      retry !== undefined &&
+    const mayRetry = (failedId: string, reason: 'status' | 'connection'): boolean => {
       // Counted per try, not per instance: a strategy may offer a tried instance again.
-      tries < retry.attempts &&
-      (resolver.status(service)?.instances.some((instance) => !tried.has(instance.id)) ?? false) &&
-      budget?.tryRetry() === true;
+      if (retry === undefined || budget === undefined || tries >= retry.attempts) return false;
+      if (!(resolver.status(service)?.instances.some((instance) => !tried.has(instance.id)) ?? false)) return false;
+      const allowed = budget.tryRetry();
+      retryDecided(!allowed, 'gateway', service, failedId, reason);
+      return allowed;
+    };
 
     for (;;) {
       let picked: Pick;
@@ -87,21 +90,34 @@ export function createForwarder(settings: GatewaySettings, resolver: Resolver): 
         sendError(reply, 502, { error: 'unsupported_protocol', service, message: `Instance ${instance.id} speaks ${instance.protocol}; the gateway forwards http and https.`, ...upstreams(failures) });
         return;
       }
+      const message = attemptStarted({
+        client: 'gateway',
+        service,
+        instance,
+        method: request.method,
+        url: instanceOrigin(instance) + target.path + (target.query === '' ? '' : `?${target.query}`),
+        source: picked.source,
+        resendCount: tries,
+        incomingHeaders: request.headers,
+      });
       tried.add(instance.id);
       tries++;
       const started = performance.now();
-      const attempt = await send(request, reply, instance, target, from, settings.timeoutMs);
+      const attempt = await send(request, reply, instance, target, from, settings.timeoutMs, addedHeaders(message));
       const latencyMs = performance.now() - started;
       if (attempt.kind === 'gone' || attempt.kind === 'refused') {
         // A client that leaves (or a request never sent) says nothing about the instance.
         picked.done({ ok: true, latencyMs });
+        attemptEnded(message, attempt.kind === 'gone' ? 'cancelled' : 'error', latencyMs, undefined, attempt.kind === 'refused' ? attempt.error : undefined);
         if (attempt.kind === 'refused') throw attempt.error;
         return;
       }
       const url = instanceOrigin(instance);
       if (attempt.kind === 'answered') {
-        picked.done({ ok: !isFailure(attempt.status), latencyMs });
-        if (replayable && retry?.statuses.has(attempt.status) === true && mayRetry()) {
+        const ok = !isFailure(attempt.status);
+        picked.done({ ok, latencyMs });
+        attemptEnded(message, ok ? 'ok' : 'failure', latencyMs, attempt.status);
+        if (replayable && retry?.statuses.has(attempt.status) === true && mayRetry(instance.id, 'status')) {
           discard(attempt.stream);
           for (const name of attempt.copied) reply.removeHeader(name);
           failures.push({ instance: instance.id, url, status: attempt.status });
@@ -111,10 +127,11 @@ export function createForwarder(settings: GatewaySettings, resolver: Resolver): 
         return;
       }
       picked.done({ ok: false, latencyMs });
+      const timedOut = TIMEOUT_CODES.has(codeOf(attempt.error));
+      attemptEnded(message, timedOut ? 'timeout' : 'error', latencyMs, undefined, attempt.error);
       for (const name of attempt.copied) reply.removeHeader(name);
       failures.push({ instance: instance.id, url, error: messageOf(attempt.error) });
-      if (replayable && isConnectionError(attempt.error) && mayRetry()) continue;
-      const timedOut = TIMEOUT_CODES.has(codeOf(attempt.error));
+      if (replayable && isConnectionError(attempt.error) && mayRetry(instance.id, 'connection')) continue;
       sendError(reply, timedOut ? 504 : 502, {
         error: timedOut ? 'upstream_timeout' : 'bad_gateway',
         service,
@@ -127,7 +144,15 @@ export function createForwarder(settings: GatewaySettings, resolver: Resolver): 
 }
 
 /** One try on `instance` through `reply.from()`; settles when the instance answers (headers), fails, or the client leaves. */
-function send(request: FastifyRequest, reply: FastifyReply, instance: ServiceInstance, target: ServiceRequest, from: ForwardedFrom, timeoutMs: number): Promise<Attempt> {
+function send(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  instance: ServiceInstance,
+  target: ServiceRequest,
+  from: ForwardedFrom,
+  timeoutMs: number,
+  added: Readonly<Record<string, string>> | undefined,
+): Promise<Attempt> {
   return new Promise((resolve) => {
     const copied: string[] = [];
     let settled = false;
@@ -151,7 +176,7 @@ function send(request: FastifyRequest, reply: FastifyReply, instance: ServiceIns
         timeout: timeoutMs,
         // Retries are ours, to another instance: never reply-from's, to the same URL.
         retryDelay: () => null,
-        rewriteRequestHeaders: (_request, headers) => forwardedRequestHeaders(headers, from),
+        rewriteRequestHeaders: (_request, headers) => ({ ...forwardedRequestHeaders(headers, from), ...added }),
         rewriteHeaders: (headers) => {
           const kept = forwardedResponseHeaders(headers);
           copied.push(...Object.keys(kept));

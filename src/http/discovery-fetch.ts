@@ -1,5 +1,6 @@
 import { Headers, Request, fetch, type Dispatcher, type RequestInit, type RequestRedirect, type Response } from 'undici';
 import { InvalidArgumentError } from '../core/errors.js';
+import { addedHeaders, attemptEnded, attemptStarted, retryDecided } from '../observability/http-attempt.js';
 import type { Pick, Resolver } from '../resolution/resolver.js';
 import { httpPolicy, isConnectionError, isIdempotent, isTimeout, type DiscoveryHttpOptions, type HttpPolicy } from './options.js';
 import { instanceOriginFor } from './target.js';
@@ -104,25 +105,33 @@ async function callService(resolver: Resolver, policy: HttpPolicy, service: stri
   budget.recordRequest();
   const mayRetry = policy.retryStatuses !== undefined && prepared.replayable;
   let failed: string | undefined;
-  for (;;) {
+  for (let resendCount = 0; ; resendCount++) {
     const picked = await pickOrFail(resolver, service, key, failed);
     const target = instanceOriginFor(picked.instance, url.protocol) + url.pathname + url.search;
+    const method = init.method ?? 'GET';
+    const attempt = attemptStarted({ client: 'fetch', service, instance: picked.instance, method, url: target, source: picked.source, resendCount });
+    const added = addedHeaders(attempt);
     const started = performance.now();
     let response: Response;
     try {
-      response = await fetch(target, init);
+      response = await fetch(target, added === undefined ? init : withHeaders(init, added));
     } catch (error) {
       const aborted = signal?.aborted === true;
       const timedOut = aborted ? isTimeout(signal.reason) : isTimeout(error);
-      picked.done({ ok: aborted && !timedOut, latencyMs: performance.now() - started });
-      if (!aborted && failed === undefined && mayRetry && isConnectionError(error) && canRetry(resolver, service, picked, budget)) {
+      const latencyMs = performance.now() - started;
+      picked.done({ ok: aborted && !timedOut, latencyMs });
+      attemptEnded(attempt, timedOut ? 'timeout' : aborted ? 'cancelled' : 'error', latencyMs, undefined, error);
+      if (!aborted && failed === undefined && mayRetry && isConnectionError(error) && canRetry(resolver, service, picked, budget, 'connection')) {
         failed = picked.instance.id;
         continue;
       }
       throw error;
     }
-    picked.done({ ok: !policy.isFailure(response.status), latencyMs: performance.now() - started });
-    if (failed === undefined && mayRetry && policy.retryStatuses?.has(response.status) === true && canRetry(resolver, service, picked, budget)) {
+    const latencyMs = performance.now() - started;
+    const ok = !policy.isFailure(response.status);
+    picked.done({ ok, latencyMs });
+    attemptEnded(attempt, ok ? 'ok' : 'failure', latencyMs, response.status);
+    if (failed === undefined && mayRetry && policy.retryStatuses?.has(response.status) === true && canRetry(resolver, service, picked, budget, 'status')) {
       // Cancelling frees the connection without reading a body nobody will look at.
       await response.body?.cancel().catch(() => undefined);
       failed = picked.instance.id;
@@ -133,9 +142,19 @@ async function callService(resolver: Resolver, policy: HttpPolicy, service: stri
 }
 
 /** A retry needs another instance to go to, and the service's budget must allow it. */
-function canRetry(resolver: Resolver, service: string, picked: Pick, budget: { tryRetry(): boolean }): boolean {
+function canRetry(resolver: Resolver, service: string, picked: Pick, budget: { tryRetry(): boolean }, reason: 'status' | 'connection'): boolean {
   const others = resolver.status(service)?.instances.some((instance) => instance.id !== picked.instance.id) ?? false;
-  return others && budget.tryRetry();
+  if (!others) return false;
+  const allowed = budget.tryRetry();
+  retryDecided(!allowed, 'fetch', service, picked.instance.id, reason);
+  return allowed;
+}
+
+/** `init` with `added` headers set over its own (a tracer's `traceparent`). */
+function withHeaders(init: RequestInit, added: Readonly<Record<string, string>>): RequestInit {
+  const headers = new Headers(init.headers);
+  for (const [name, value] of Object.entries(added)) headers.set(name, value);
+  return { ...init, headers };
 }
 
 async function pickOrFail(resolver: Resolver, service: string, key: string | undefined, failed: string | undefined): Promise<Pick> {

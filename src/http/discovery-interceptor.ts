@@ -1,8 +1,10 @@
 import type { Duplex } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import { InvalidArgumentError } from '../core/errors.js';
+import type { HttpAttemptMessage, HttpAttemptOutcome } from '../observability/channels.js';
+import { addedHeaders, attemptEnded, attemptStarted, retryDecided } from '../observability/http-attempt.js';
 import type { Pick, Resolver } from '../resolution/resolver.js';
-import { headerValue } from './headers.js';
+import { headerValue, withHeaders } from './headers.js';
 import { httpPolicy, isConnectionError, isIdempotent, isTimeout, type DiscoveryHttpOptions, type HttpPolicy } from './options.js';
 import type { RetryBudget } from './retry-budget.js';
 import { SwitchingController } from './switching-controller.js';
@@ -81,6 +83,8 @@ class ServiceCall implements Dispatcher.DispatchHandler {
   #reported = false;
   #discarding = false;
   #failed: string | undefined;
+  #attempts = 0;
+  #message: HttpAttemptMessage | undefined;
 
   constructor(
     resolver: Resolver,
@@ -118,14 +122,14 @@ class ServiceCall implements Dispatcher.DispatchHandler {
   }
 
   onRequestUpgrade(_controller: Dispatcher.DispatchController, statusCode: number, headers: Headers, socket: Duplex): void {
-    this.#report(true);
+    this.#report('ok', statusCode);
     this.#downstream.onRequestUpgrade?.(this.#controller, statusCode, headers, socket);
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Headers, statusMessage?: string): void {
     if (statusCode >= 200) {
-      this.#report(!this.#policy.isFailure(statusCode));
-      if (this.#policy.retryStatuses?.has(statusCode) === true && this.#shouldRetry()) {
+      this.#report(this.#policy.isFailure(statusCode) ? 'failure' : 'ok', statusCode);
+      if (this.#policy.retryStatuses?.has(statusCode) === true && this.#shouldRetry('status')) {
         this.#discarding = true;
         return;
       }
@@ -145,9 +149,10 @@ class ServiceCall implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
     const cancelled = this.#controller.aborted;
     // A caller's cancellation is not the instance's fault; a caller's deadline is.
-    this.#report(cancelled && !isTimeout(this.#controller.reason));
+    const timedOut = cancelled ? isTimeout(this.#controller.reason) : isTimeout(error);
+    this.#report(timedOut ? 'timeout' : cancelled ? 'cancelled' : 'error', undefined, error);
     // A discarded answer that breaks off while draining changes nothing: the retry was decided.
-    if (!cancelled && (this.#discarding || (isConnectionError(error) && this.#shouldRetry()))) {
+    if (!cancelled && (this.#discarding || (isConnectionError(error) && this.#shouldRetry('connection')))) {
       this.#retry();
       return;
     }
@@ -166,9 +171,20 @@ class ServiceCall implements Dispatcher.DispatchHandler {
           this.#fail(this.#controller.reason ?? new Error('aborted'));
           return;
         }
+        const origin = instanceOriginFor(picked.instance, this.#url.protocol);
+        this.#message = attemptStarted({
+          client: 'dispatcher',
+          service: this.#service,
+          instance: picked.instance,
+          method: this.#opts.method,
+          url: origin + this.#opts.path,
+          source: picked.source,
+          resendCount: this.#attempts++,
+        });
+        const added = addedHeaders(this.#message);
         this.#started = performance.now();
         try {
-          this.#dispatch({ ...this.#opts, origin: instanceOriginFor(picked.instance, this.#url.protocol) }, this);
+          this.#dispatch({ ...this.#opts, origin, ...(added === undefined ? {} : { headers: withHeaders(this.#opts.headers, added) }) }, this);
         } catch (error) {
           this.onResponseError(undefined, error as Error);
         }
@@ -177,11 +193,14 @@ class ServiceCall implements Dispatcher.DispatchHandler {
     );
   }
 
-  #shouldRetry(): boolean {
+  #shouldRetry(reason: 'status' | 'connection'): boolean {
     if (!this.#mayRetry || this.#failed !== undefined || this.#picked === undefined) return false;
     const id = this.#picked.instance.id;
     const others = this.#resolver.status(this.#service)?.instances.some((instance) => instance.id !== id) ?? false;
-    return others && this.#budget.tryRetry();
+    if (!others) return false;
+    const allowed = this.#budget.tryRetry();
+    retryDecided(!allowed, 'dispatcher', this.#service, id, reason);
+    return allowed;
   }
 
   #retry(): void {
@@ -189,10 +208,12 @@ class ServiceCall implements Dispatcher.DispatchHandler {
     this.#attempt();
   }
 
-  #report(ok: boolean): void {
+  #report(outcome: HttpAttemptOutcome, statusCode?: number, error?: unknown): void {
     if (this.#reported || this.#picked === undefined) return;
     this.#reported = true;
-    this.#picked.done({ ok, latencyMs: performance.now() - this.#started });
+    const latencyMs = performance.now() - this.#started;
+    this.#picked.done({ ok: outcome === 'ok' || outcome === 'cancelled', latencyMs });
+    attemptEnded(this.#message, outcome, latencyMs, statusCode, error);
   }
 
   #fail(error: Error): void {

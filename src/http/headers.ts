@@ -29,3 +29,37 @@ function first(value: unknown): string | undefined {
   // Raw header arrays carry Buffers.
   return Buffer.isBuffer(single) ? single.toString('latin1') : undefined;
 }
+
+/**
+ * `headers` (any shape undici accepts) as an object, with `added` (lower-case names) set over
+ * headers of the same name.
+ */
+export function withHeaders(headers: Dispatcher.DispatchOptions['headers'], added: Readonly<Record<string, string>>): Record<string, string | string[]> {
+  const result: Record<string, string | string[]> = {};
+  const put = (name: unknown, value: unknown): void => {
+    const lower = String(name).toLowerCase();
+    if (Object.hasOwn(added, lower)) return;
+    for (const single of Array.isArray(value) ? (value as unknown[]) : [value]) {
+      const text = headerText(single);
+      if (text === undefined) continue;
+      const previous = result[lower];
+      result[lower] = previous === undefined ? text : [...(Array.isArray(previous) ? previous : [previous]), text];
+    }
+  };
+  if (Array.isArray(headers)) {
+    for (let i = 0; i + 1 < headers.length; i += 2) put(headers[i], headers[i + 1]);
+  } else if (headers !== undefined && headers !== null && typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') {
+    for (const pair of headers as Iterable<[string, string | string[] | undefined]>) put(pair[0], pair[1]);
+  } else if (headers !== undefined && headers !== null) {
+    for (const [name, value] of Object.entries(headers)) put(name, value);
+  }
+  for (const [name, value] of Object.entries(added)) result[name] = value;
+  return result;
+}
+
+/** A header value as text: raw header arrays carry Buffers, and numbers are accepted. */
+function headerText(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number') return String(value);
+  return Buffer.isBuffer(value) ? value.toString('latin1') : undefined;
+}

@@ -7,7 +7,7 @@
 import type { RegistryBackend } from '../backends/backend.js';
 import { systemClock, unrefTimeout, type Clock } from '../core/clock.js';
 import { InvalidArgumentError, RegistryUnavailableError, describeValue, isRollcallError, messageOf } from '../core/errors.js';
-import { INSTANCE_STATUSES, type InstanceStatus, type ServiceInstance } from '../core/instance.js';
+import { INSTANCE_STATUSES, assertServiceName, type InstanceStatus, type ServiceInstance } from '../core/instance.js';
 import { clockOption, durationOption, integerOption, objectOption } from '../core/options.js';
 
 /**
@@ -76,22 +76,50 @@ export interface RegistryDescription {
  * for (const { service, health, counts } of registry.services) console.log(service, health, counts.passing);
  */
 export async function describeRegistry(backend: RegistryBackend, options?: DescribeRegistryOptions): Promise<RegistryDescription> {
-  if (typeof backend?.services !== 'function' || typeof backend.instances !== 'function') {
-    throw new InvalidArgumentError('backend', 'a RegistryBackend', backend);
-  }
-  const { concurrency, timeoutMs, clock } = describeSettings(options);
-  const readAt = clock.now();
+  assertBackend(backend);
+  const settings = describeSettings(options);
+  const readAt = settings.clock.now();
 
   let names: string[];
   try {
-    names = await withDeadline(backend.services(), timeoutMs, backend.kind, 'services');
+    names = await withDeadline(backend.services(), settings.timeoutMs, backend.kind, 'services');
     if (!Array.isArray(names)) throw new Error(`answered ${describeValue(names)} instead of a list of names`);
   } catch (error) {
     if (isRollcallError(error)) throw error;
     throw new RegistryUnavailableError(backend.kind, 'services', messageOf(error), { cause: error });
   }
-  const sorted = [...new Set(names)].sort(byCodeUnits);
+  return describeNames(backend, names, settings, readAt);
+}
 
+/**
+ * {@link describeRegistry} for the named services only, without asking the registry for its list
+ * of services: for a check of a few services, and for registries that cannot list them (DNS). A
+ * service the registry has no instance of is described as `no-instances`. Never rejects for a
+ * registry failure (each service is then `unknown`), only with `INVALID_ARGUMENT` for a bad
+ * backend, name or option.
+ */
+export async function describeServices(backend: RegistryBackend, services: readonly string[], options?: DescribeRegistryOptions): Promise<RegistryDescription> {
+  assertBackend(backend);
+  if (!Array.isArray(services)) throw new InvalidArgumentError('services', 'an array of service names', services);
+  services.forEach((service, index) => assertServiceName(service, `services[${index}]`));
+  const settings = describeSettings(options);
+  return describeNames(backend, services, settings, settings.clock.now());
+}
+
+function assertBackend(backend: RegistryBackend): void {
+  if (typeof backend?.services !== 'function' || typeof backend.instances !== 'function') {
+    throw new InvalidArgumentError('backend', 'a RegistryBackend', backend);
+  }
+}
+
+/** Reads the instances of each of `names` (deduplicated, sorted), `concurrency` at a time, and counts them. */
+async function describeNames(
+  backend: RegistryBackend,
+  names: readonly string[],
+  { concurrency, timeoutMs }: { concurrency: number; timeoutMs: number },
+  readAt: number,
+): Promise<RegistryDescription> {
+  const sorted = [...new Set(names)].sort(byCodeUnits);
   const services = new Array<ServiceDescription>(sorted.length);
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -136,7 +164,8 @@ async function describeService(backend: RegistryBackend, service: string, timeou
   return { service, health: healthOf(counts, instances.length), instances, counts };
 }
 
-function healthOf(counts: StatusCounts, total: number): ServiceHealth {
+/** The {@link ServiceHealth} of a service with `total` instances counted per status in `counts`. */
+export function healthOf(counts: StatusCounts, total: number): ServiceHealth {
   if (total === 0) return 'no-instances';
   if (counts.passing > 0) return 'passing';
   if (counts.warning > 0) return 'warning';

@@ -7,7 +7,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server } from 'node:net';
 import { InvalidArgumentError } from '../core/errors.js';
 import { assertServer } from './address.js';
+import type { DescribeRegistryOptions } from '../inspection/describe.js';
+import { statusReader } from '../observability/status.js';
 import { lifespan, type Lifespan, type LifespanOptions, type RollcallHandle } from './lifespan.js';
+import { DEFAULT_STATUS_PATH, sendStatus } from './status-route.js';
 
 /**
  * Registers the service once `server` listens (on the port it really bound) and returns its
@@ -59,6 +62,38 @@ export function healthRouter(handle: Pick<RollcallHandle, 'health'>, options: He
       'cache-control': 'no-store',
     });
     response.end(method === 'HEAD' ? undefined : json);
+  };
+}
+
+/** Options of {@link statusRouter}. */
+export interface StatusRouterOptions {
+  /** Path answered (`GET` and `HEAD`, any query string). @default '/rollcall/status' */
+  path?: string | undefined;
+  /** How the registry is read. @default describeRegistry's defaults */
+  describe?: DescribeRegistryOptions | undefined;
+}
+
+/**
+ * Middleware answering the status view (`describeStatus`) as JSON: the resolver's services with
+ * their answers, instances, ejections and latency, the whole registry, and the registration. It
+ * lists instance addresses: mount it where only operators reach it. Other requests pass through.
+ *
+ * @example
+ * app.use(statusRouter(rollcall));
+ */
+export function statusRouter(handle: Pick<RollcallHandle, 'resolver' | 'backend' | 'registration'>, options: StatusRouterOptions = {}): Middleware {
+  if (typeof handle?.resolver?.statuses !== 'function') throw new InvalidArgumentError('handle', 'a rollcall lifespan (from attach() or lifespan())', handle);
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'status route options { path?, describe? }', options);
+  const path = options.path === undefined ? DEFAULT_STATUS_PATH : options.path;
+  if (typeof path !== 'string' || !path.startsWith('/')) throw new InvalidArgumentError('path', "a path starting with '/'", path);
+  const read = statusReader({ resolver: handle.resolver, backend: handle.backend, registration: () => handle.registration, describe: options.describe });
+  return (request, response, next) => {
+    const method = request.method ?? 'GET';
+    if ((method !== 'GET' && method !== 'HEAD') || pathOf(request.url) !== path) {
+      next();
+      return;
+    }
+    sendStatus(read, response, method === 'HEAD').catch(next);
   };
 }
 

@@ -12,6 +12,8 @@ import { boundAddress } from './address.js';
 import { rejectNullOptions } from '../registration/options.js';
 import { Lifespan, type RollcallHandle, type RollcallOptions } from './lifespan.js';
 import { LIFESPAN_OPTION_NAMES } from './options.js';
+import { DEFAULT_STATUS_PATH } from './status-route.js';
+import { statusReader } from '../observability/status.js';
 import { signalList } from './signals.js';
 
 /** Options of the {@link rollcall} Fastify plugin. Every duration is in milliseconds. */
@@ -22,6 +24,13 @@ export interface RollcallFastifyOptions extends RollcallOptions {
    * starts. @default false (no route)
    */
   healthRoute?: boolean | string | undefined;
+  /**
+   * Serve the status view (`describeStatus`: the resolver's services with their answers, instances,
+   * ejections and latency, the whole registry, the registration) as JSON on this path (`true`:
+   * `/rollcall/status`). It lists instance addresses: expose it to operators only. Each request
+   * reads the registry (concurrent requests share one read). @default false (no route)
+   */
+  statusRoute?: boolean | string | undefined;
   /**
    * Call `fastify.close()` (which drains and deregisters) on these signals; `true` means
    * `['SIGTERM', 'SIGINT']`. Never installed unless asked for. @default false
@@ -51,9 +60,10 @@ const plugin: FastifyPluginCallback<RollcallFastifyOptions> = (fastify, options,
 
 function setUp(fastify: FastifyInstance, options: RollcallFastifyOptions): void {
   // Before the defaults below: `logger: null` must not quietly become `fastify.log`.
-  rejectNullOptions(options, [...LIFESPAN_OPTION_NAMES, 'healthRoute']);
-  const { healthRoute = false, signals, ...rest } = options;
-  const path = healthPath(healthRoute);
+  rejectNullOptions(options, [...LIFESPAN_OPTION_NAMES, 'healthRoute', 'statusRoute']);
+  const { healthRoute = false, statusRoute = false, signals, ...rest } = options;
+  const path = routePath(healthRoute, '/health', 'healthRoute');
+  const statusPath = routePath(statusRoute, DEFAULT_STATUS_PATH, 'statusRoute');
   const signalsToHandle = signalList(signals);
   const life = new Lifespan({ ...rest, logger: rest.logger ?? fastify.log });
   fastify.decorate('rollcall', life as RollcallHandle);
@@ -63,6 +73,13 @@ function setUp(fastify: FastifyInstance, options: RollcallFastifyOptions): void 
     fastify.get(path, { logLevel: 'warn' }, (_request, reply) => {
       const { statusCode, body } = life.health();
       return reply.code(statusCode).header('cache-control', 'no-store').send(body);
+    });
+  }
+  if (statusPath !== undefined) {
+    const read = statusReader({ resolver: life.resolver, backend: life.backend, registration: () => life.registration });
+    fastify.get(statusPath, { logLevel: 'warn' }, async (_request, reply) => {
+      reply.header('cache-control', 'no-store');
+      return read();
     });
   }
   // Start errors are logged by the lifespan and surface through ready().
@@ -76,10 +93,10 @@ function setUp(fastify: FastifyInstance, options: RollcallFastifyOptions): void 
   if (signalsToHandle.length > 0) life.handleSignals(signalsToHandle, () => fastify.close());
 }
 
-function healthPath(value: boolean | string): string | undefined {
+function routePath(value: boolean | string, byDefault: string, field: string): string | undefined {
   if (value === false) return undefined;
-  if (value === true) return '/health';
-  if (typeof value !== 'string' || !value.startsWith('/')) throw new InvalidArgumentError('healthRoute', "a boolean or a path starting with '/'", value);
+  if (value === true) return byDefault;
+  if (typeof value !== 'string' || !value.startsWith('/')) throw new InvalidArgumentError(field, "a boolean or a path starting with '/'", value);
   return value;
 }
 

@@ -36,6 +36,16 @@ export interface DrainOptions {
   waitMs?: number | undefined;
 }
 
+/** Counters of a {@link Registration}, plain integers: see {@link Registration.stats}. */
+export interface RegistrationStats {
+  /**
+   * Heartbeats that reached for the registry, by outcome (draining ones included). `ok`: it renewed
+   * the lease (or, while standalone, registered again). `lost`: the registry no longer knew the
+   * instance, which was registered again. `failed`: the registry could not be reached or refused.
+   */
+  readonly heartbeats: { readonly ok: number; readonly lost: number; readonly failed: number };
+}
+
 /** Events of a {@link Registration}. */
 export interface RegistrationEvents {
   stateChange: (event: StateChangeEvent) => void;
@@ -76,6 +86,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
   #drain: Promise<void> | undefined;
   #stop: Promise<void> | undefined;
   readonly #drainAbort = new AbortController();
+  readonly #heartbeats = { ok: 0, lost: 0, failed: 0 };
 
   constructor(options: AutoRegisterOptions) {
     super();
@@ -99,6 +110,11 @@ export class Registration extends EventEmitter<RegistrationEvents> {
   /** The local checks' status and last results. */
   get health(): HealthReport {
     return this.#health.report();
+  }
+
+  /** Heartbeats by outcome since the registration started; a snapshot. */
+  stats(): RegistrationStats {
+    return { heartbeats: { ...this.#heartbeats } };
   }
 
   /**
@@ -236,6 +252,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
     if (this.#refused !== undefined) return;
     const standalone = this.#state === 'standalone' || (this.#state === 'draining' && this.#backoff !== undefined);
     try {
+      let lost = false;
       if (standalone) {
         await this.#withTimeout(this.#settings.operationTimeoutMs, () => this.#register());
       } else {
@@ -243,17 +260,20 @@ export class Registration extends EventEmitter<RegistrationEvents> {
           this.#backend.renew({ service: this.#instance.service, id: this.#instance.id }, status),
         );
         if (result === 'lost') {
+          lost = true;
           await this.#withTimeout(this.#settings.operationTimeoutMs, () => this.#register());
           this.#log.info({}, 'the registry had lost this instance; registered it again');
           this.emit('reregistered', { reason: 'the registry no longer knew the instance' });
         }
       }
+      this.#heartbeats[lost ? 'lost' : 'ok']++;
       if (this.#backoff !== undefined) {
         this.#backoff = undefined;
         if (this.#state === 'standalone') this.#transition('registered', 'the registry is reachable again');
         else this.#log.info({}, 'the registry is reachable again');
       }
     } catch (error) {
+      this.#heartbeats.failed++;
       if (isRefusal(error)) this.#refuse(error);
       else this.#goStandalone(error);
     }

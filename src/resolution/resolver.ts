@@ -24,7 +24,7 @@ import {
 import type { RegistryBackend, RegistryReset, Unsubscribe } from '../backends/backend.js';
 import { jitterDown, type Clock } from '../core/clock.js';
 import { ClosedError, RegistryUnavailableError, ServiceUnavailableError, describeValue, messageOf, type TierAttempt } from '../core/errors.js';
-import { SERVICE_NAME_PATTERN, assertServiceName, instanceOrigin, type ServiceInstance } from '../core/instance.js';
+import { SERVICE_NAME_PATTERN, assertServiceName, instanceOrigin, type InstanceStatus, type ServiceInstance } from '../core/instance.js';
 import type { Logger } from '../core/logger.js';
 import type { CallOutcome, InstanceFigures, PickContext, Picker, Strategy } from '../balancing/strategy.js';
 import { lookupEnv, type EnvFallbackOptions } from './env-fallback.js';
@@ -38,9 +38,18 @@ export { DEFAULT_RESET_GRACE_MS, MAX_SERVICES_LIMIT, type ResolverOptions, type 
 /** Options of one resolve call. */
 export type ResolveOptions = PickContext;
 
+/**
+ * Which tier supplied an answer. `cache`: the cached registry answer, current. `registry`: a
+ * registry call the caller waited for (a miss). `stale`: an older registry answer, the registry
+ * failing. `env`: the environment tier.
+ */
+export type ResolveSource = 'cache' | 'registry' | 'stale' | 'env';
+
 /** An instance picked for one call, with the callback that reports how the call went. */
 export interface Pick {
   readonly instance: ServiceInstance;
+  /** Which tier supplied the instance. */
+  readonly source: ResolveSource;
   /** Reports the call's outcome to the strategy. Call it once when the call ends; later calls are ignored. */
   done(outcome: CallOutcome): void;
 }
@@ -75,6 +84,26 @@ export interface ServiceResolutionStatus {
   readonly instances: readonly ServiceInstance[];
   /** Instances the registry listed, eligible or not (instances kept through a reset not included). */
   readonly listed: number;
+  /** Those `listed` instances by status (environment answers count as `passing`). */
+  readonly counts: Readonly<Record<InstanceStatus, number>>;
+}
+
+/**
+ * Resolves of one service by the tier that answered them, since the resolver first counted the
+ * service (see {@link Resolver.resolveCounts}). `resolve()`, `pick()` and `resolveAll()` count.
+ */
+export interface ServiceResolveCounts {
+  readonly service: string;
+  /** Answered from the cached registry answer while current. */
+  readonly cache: number;
+  /** Answered by a registry call the caller waited for. */
+  readonly registry: number;
+  /** Answered from stale cache while the registry failed. */
+  readonly stale: number;
+  /** Answered by the environment tier. */
+  readonly env: number;
+  /** Ended in `ServiceUnavailableError`: no tier had an eligible instance, or the strategy picked none. */
+  readonly unavailable: number;
 }
 
 /** Cheap counters, plain integers. */
@@ -132,10 +161,21 @@ export interface ResolverEvents {
   reset: (event: ResetEvent) => void;
 }
 
+/** One counter, shared by reference so that a cache hit increments it without a lookup. */
+interface Counter {
+  count: number;
+}
+
+/** A service's resolves by answering tier. */
+type Tally = Readonly<Record<ResolveSource | 'unavailable', Counter>>;
+
 interface CacheEntry {
   /** Eligible instances only. */
   readonly instances: readonly ServiceInstance[];
   readonly listed: number;
+  readonly counts: Readonly<Record<InstanceStatus, number>>;
+  /** What a cache hit on this entry counts: its service's counter for `source`. */
+  readonly hits: Counter;
   /** Undefined when no instance is eligible (a cached "nobody"). */
   readonly picker: Picker | undefined;
   readonly updatedAt: number;
@@ -156,6 +196,12 @@ interface Degradation {
 }
 
 const NO_CONTEXT: PickContext = {};
+/**
+ * Services counted while not in cache (their lookups failed, or they were evicted) beyond those
+ * cached: the oldest of them is forgotten first, so names nobody can resolve cannot grow the
+ * counts without bound.
+ */
+const UNCACHED_COUNTED = 100;
 const NOTHING_KEPT: readonly ServiceInstance[] = [];
 const CONTROL_CHARACTERS = /\p{Cc}/gu;
 const MAX_REASON_LENGTH = 200;
@@ -186,6 +232,8 @@ export class Resolver extends EventEmitter<ResolverEvents> {
   readonly #registryCalls = new Map<string, Promise<CacheEntry>>();
   readonly #watches = new Map<string, WatchState>();
   readonly #degraded = new Map<string, Degradation>();
+  /** Every cached service's counts, and those of up to {@link UNCACHED_COUNTED} others. */
+  readonly #tallies = new Map<string, Tally>();
   /**
    * Set when a registry call timed out: callers should not wait for the registry. Cleared when a
    * call or watch delivery succeeds, or a call fails fast (an answering registry stalls nobody).
@@ -258,36 +306,27 @@ export class Resolver extends EventEmitter<ResolverEvents> {
     // The warm path is not an async function: one with an await allocates its suspended frame on
     // every call, which at thousands of services is a good part of a cached answer's cost.
     if (options === undefined) {
-      const instance = this.#cache.get(service)?.picker?.pick(NO_CONTEXT);
-      if (instance !== undefined) {
-        this.#counters.hits++;
-        return Promise.resolve(instance);
+      const entry = this.#cache.get(service);
+      if (entry !== undefined) {
+        let instance: ServiceInstance | undefined;
+        try {
+          instance = this.#pickCached(service, entry, undefined);
+        } catch (error) {
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- what the strategy threw, as the async path rejects with it
+          return Promise.reject(error);
+        }
+        if (instance !== undefined) return Promise.resolve(instance);
       }
-      return this.#resolve(service, options, true);
+      return this.#resolveMissed(service, undefined).then(({ instance }) => instance);
     }
-    return this.#resolve(service, options, false);
+    return this.#resolveWith(service, options);
   }
 
-  async #resolve(service: string, options: ResolveOptions | undefined, cacheTried: boolean): Promise<ServiceInstance> {
-    if (options !== undefined) assertResolveOptions(options);
-    const entry = cacheTried ? undefined : this.#cache.get(service);
-    if (entry !== undefined && entry.picker !== undefined) {
-      // Pickers honour `exclude` themselves, in a rotation of their own, so a retry never takes a
-      // turn from ordinary picks.
-      const instance = entry.picker.pick(options ?? NO_CONTEXT);
-      if (instance !== undefined) {
-        this.#counters.hits++;
-        return instance;
-      }
-    }
-    const found = await this.#lookup(service);
-    const picked = found.picker?.pick(options ?? NO_CONTEXT);
-    if (picked !== undefined) return picked;
-    // A strategy may refuse every instance (a strict filter); that is its answer, not ours to override.
-    this.#counters.unavailable++;
-    throw new ServiceUnavailableError(service, [
-      { tier: 'balancer', reason: `strategy ${this.#strategy.name} picked none of ${found.instances.length} eligible instance(s)` },
-    ]);
+  async #resolveWith(service: string, options: ResolveOptions): Promise<ServiceInstance> {
+    assertResolveOptions(options);
+    const entry = this.#cache.get(service);
+    const instance = entry === undefined ? undefined : this.#pickCached(service, entry, options);
+    return instance ?? (await this.#resolveMissed(service, options)).instance;
   }
 
   /**
@@ -295,18 +334,42 @@ export class Resolver extends EventEmitter<ResolverEvents> {
    * `done()` so load- and outcome-aware strategies learn from it. `createDiscoveryFetch` does this.
    */
   async pick(service: string, options?: ResolveOptions): Promise<Pick> {
-    const instance = await this.resolve(service, options);
+    if (options !== undefined) assertResolveOptions(options);
+    const entry = this.#cache.get(service);
+    const cached = entry === undefined ? undefined : this.#pickCached(service, entry, options);
+    const { instance, source } = cached === undefined ? await this.#resolveMissed(service, options) : { instance: cached, source: (entry as CacheEntry).source };
     const strategy = this.#strategy;
     strategy.callStarted?.(service, instance);
     let ended = false;
     return {
       instance,
+      source,
       done(outcome: CallOutcome): void {
         if (ended) return;
         ended = true;
         strategy.callEnded?.(service, instance, outcome);
       },
     };
+  }
+
+  /**
+   * Resolves of each service by the tier that answered them: every service in cache, and the
+   * last 100 others counted (lookups that failed, services evicted). A snapshot, for metrics
+   * scrapes and status pages; the counting itself is a plain integer increment per resolve.
+   */
+  resolveCounts(): ServiceResolveCounts[] {
+    const result: ServiceResolveCounts[] = [];
+    for (const [service, tally] of this.#tallies) {
+      result.push({
+        service,
+        cache: tally.cache.count,
+        registry: tally.registry.count,
+        stale: tally.stale.count,
+        env: tally.env.count,
+        unavailable: tally.unavailable.count,
+      });
+    }
+    return result;
   }
 
   /**
@@ -323,9 +386,12 @@ export class Resolver extends EventEmitter<ResolverEvents> {
     const entry = this.#cache.get(service);
     if (entry !== undefined && entry.picker !== undefined) {
       this.#counters.hits++;
+      entry.hits.count++;
       return entry.instances;
     }
-    return (await this.#lookup(service)).instances;
+    const found = await this.#lookupCounted(service);
+    this.#countMiss(service, found);
+    return found.instances;
   }
 
   /**
@@ -386,6 +452,7 @@ export class Resolver extends EventEmitter<ResolverEvents> {
     this.#inflight.clear();
     this.#registryCalls.clear();
     this.#degraded.clear();
+    this.#tallies.clear();
     this.#grace.clear();
     this.#disposeBreakerListeners();
     this.#strategy.close?.();
@@ -395,6 +462,80 @@ export class Resolver extends EventEmitter<ResolverEvents> {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  /** An instance of a cached entry (counted), or `undefined` when its picker offers none. */
+  #pickCached(service: string, entry: CacheEntry, options: ResolveOptions | undefined): ServiceInstance | undefined {
+    if (entry.picker === undefined) return undefined;
+    let instance: ServiceInstance | undefined;
+    try {
+      // Pickers honour `exclude` themselves, in a rotation of their own, so a retry never takes a
+      // turn from ordinary picks.
+      instance = entry.picker.pick(options ?? NO_CONTEXT);
+    } catch (error) {
+      // A strict filter, or outlier ejection with every instance out, refusing the call.
+      if (error instanceof ServiceUnavailableError) this.#tallyOf(service).unavailable.count++;
+      throw error;
+    }
+    if (instance !== undefined) {
+      this.#counters.hits++;
+      entry.hits.count++;
+    }
+    return instance;
+  }
+
+  /** Past the fresh cache: the tiers, then the strategy's pick, counted by the tier that answered. */
+  async #resolveMissed(service: string, options: ResolveOptions | undefined): Promise<{ instance: ServiceInstance; source: ResolveSource }> {
+    const found = await this.#lookupCounted(service);
+    let picked: ServiceInstance | undefined;
+    try {
+      picked = found.picker?.pick(options ?? NO_CONTEXT);
+    } catch (error) {
+      if (error instanceof ServiceUnavailableError) this.#tallyOf(service).unavailable.count++;
+      throw error;
+    }
+    if (picked !== undefined) return { instance: picked, source: this.#countMiss(service, found) };
+    // A strategy may refuse every instance (a strict filter); that is its answer, not ours to override.
+    this.#counters.unavailable++;
+    this.#tallyOf(service).unavailable.count++;
+    throw new ServiceUnavailableError(service, [
+      { tier: 'balancer', reason: `strategy ${this.#strategy.name} picked none of ${found.instances.length} eligible instance(s)` },
+    ]);
+  }
+
+  /** {@link #lookup}, counting a `ServiceUnavailableError` against the service. */
+  async #lookupCounted(service: string): Promise<CacheEntry> {
+    try {
+      return await this.#lookup(service);
+    } catch (error) {
+      if (error instanceof ServiceUnavailableError) this.#tallyOf(service).unavailable.count++;
+      throw error;
+    }
+  }
+
+  /** Counts an answer found past the fresh cache: a registry answer was waited for; stale and env answers are what they are. */
+  #countMiss(service: string, found: CacheEntry): ResolveSource {
+    const source: ResolveSource = found.source === 'cache' ? 'registry' : found.source;
+    this.#tallyOf(service)[source].count++;
+    return source;
+  }
+
+  /** The counts of `service`, created on first use; makes room by forgetting the oldest service not in cache. */
+  #tallyOf(service: string): Tally {
+    let tally = this.#tallies.get(service);
+    if (tally !== undefined) return tally;
+    // Every cached service has counts, so the difference is the number of uncached ones.
+    if (this.#tallies.size - this.#cache.size >= UNCACHED_COUNTED) {
+      for (const name of this.#tallies.keys()) {
+        if (name !== service && this.#cache.peek(name, { allowStale: true }) === undefined) {
+          this.#tallies.delete(name);
+          break;
+        }
+      }
+    }
+    tally = { cache: { count: 0 }, registry: { count: 0 }, stale: { count: 0 }, env: { count: 0 }, unavailable: { count: 0 } };
+    this.#tallies.set(service, tally);
+    return tally;
   }
 
   // One lookup per service at a time, however many callers miss together: they share its registry
@@ -490,7 +631,7 @@ export class Resolver extends EventEmitter<ResolverEvents> {
     if (this.#closed) throw new ClosedError('Resolver');
     this.#registryHanging = undefined;
     const entry = this.#store(service, instances);
-    this.#markRecovered(service);
+    this.#registryServed(service, entry);
     return entry;
   }
 
@@ -516,6 +657,8 @@ export class Resolver extends EventEmitter<ResolverEvents> {
     const entry: CacheEntry = {
       instances,
       listed: listed.length,
+      counts: countByStatus(listed),
+      hits: this.#tallyOf(service).cache,
       picker: instances.length === 0 ? undefined : this.#strategy.createPicker(service, instances),
       updatedAt: now,
       confirmedAt: now,
@@ -570,6 +713,7 @@ export class Resolver extends EventEmitter<ResolverEvents> {
       ageMs: Math.max(0, now - confirmedAt),
       instances: entry.instances,
       listed: entry.listed,
+      counts: entry.counts,
     };
   }
 
@@ -590,7 +734,7 @@ export class Resolver extends EventEmitter<ResolverEvents> {
       return undefined;
     }
     this.#counters.staleFallbacks++;
-    const entry: CacheEntry = { ...stale, source: 'stale' };
+    const entry: CacheEntry = { ...stale, source: 'stale', hits: this.#tallyOf(service).stale };
     this.#cache.set(service, entry, { ttl: Math.max(1, Math.min(this.#retryDelay(), this.#maxStaleMs - age)) });
     this.#markDegraded(service, 'stale', reason);
     return entry;
@@ -611,6 +755,8 @@ export class Resolver extends EventEmitter<ResolverEvents> {
     const entry: CacheEntry = {
       instances: found.instances,
       listed: found.instances.length,
+      counts: countByStatus(found.instances),
+      hits: this.#tallyOf(service).env,
       picker: this.#strategy.createPicker(service, found.instances),
       updatedAt: now,
       confirmedAt: now,
@@ -642,8 +788,7 @@ export class Resolver extends EventEmitter<ResolverEvents> {
           state.healthy = true;
           this.#counters.watchUpdates++;
           this.#registryAnswered();
-          this.#store(service, instances);
-          this.#markRecovered(service);
+          this.#registryServed(service, this.#store(service, instances));
         },
         onError: (error) => {
           if (this.#watches.get(service) !== state || !state.healthy) return;
@@ -723,6 +868,13 @@ export class Resolver extends EventEmitter<ResolverEvents> {
     this.emit('degraded', { service, source, reason });
   }
 
+  // An answer with nobody eligible sends callers on to the environment: a service served from
+  // there stays degraded, rather than flapping recovered / degraded on every retry.
+  #registryServed(service: string, entry: CacheEntry): void {
+    if (entry.picker === undefined && this.#degraded.get(service)?.source === 'env') return;
+    this.#markRecovered(service);
+  }
+
   #markRecovered(service: string): void {
     const degraded = this.#degraded.get(service);
     if (degraded === undefined) return;
@@ -754,6 +906,13 @@ export class Resolver extends EventEmitter<ResolverEvents> {
 function allPassing(listed: readonly ServiceInstance[]): boolean {
   for (let i = 0; i < listed.length; i++) if ((listed[i] as ServiceInstance).status !== 'passing') return false;
   return true;
+}
+
+function countByStatus(instances: readonly ServiceInstance[]): Readonly<Record<InstanceStatus, number>> {
+  const counts = { passing: 0, warning: 0, critical: 0, draining: 0 };
+  // A third-party backend's bad status is not counted (nor picked: see #eligible).
+  for (const instance of instances) if (Object.hasOwn(counts, instance.status)) counts[instance.status]++;
+  return counts;
 }
 
 /** Creates a {@link Resolver}. */

@@ -1,6 +1,7 @@
 /**
- * The backend conformance suite: every behaviour rollcall relies on, run against any backend.
- * A backend (ours or a third party's) is done when this passes unchanged. Runs under vitest.
+ * The backend conformance suite: every behaviour rollcall relies on, run against any backend that
+ * accepts writes. A backend (ours or a third party's) is done when this passes unchanged. Runs
+ * under vitest. Read-only backends (DNS) run `describeReadOnlyBackendConformance` instead.
  *
  * @example
  * describeBackendConformance('my backend', {
@@ -9,8 +10,8 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { RegistryBackend, RegistryReset, Unsubscribe } from '../backends/backend.js';
-import { isRollcallError } from '../core/errors.js';
 import { createInstance, type InstanceInput, type ServiceInstance } from '../core/instance.js';
+import { expectCode } from './expect-code.js';
 
 export interface ConformanceTarget {
   /**
@@ -63,15 +64,6 @@ export function describeBackendConformance(name: string, target: ConformanceTarg
 
   const alive = (list: readonly ServiceInstance[], id: string): boolean =>
     list.some((i) => i.id === id && i.status !== 'critical');
-
-  async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
-    const error: unknown = await promise.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(isRollcallError(error), `expected a RollcallError with code ${code}, got ${String(error)}`).toBe(true);
-    expect((error as { code: string }).code).toBe(code);
-  }
 
   describe(`backend conformance: ${name}`, () => {
     afterEach(async () => {

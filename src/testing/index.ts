@@ -4,3 +4,4 @@
  */
 export { FaultyBackend, type BackendOperation, type FaultMode, type FaultyBackendOptions, type LoseDataOptions } from './faulty-backend.js';
 export { describeBackendConformance, type ConformanceTarget } from './conformance.js';
+export { describeReadOnlyBackendConformance, type PublishedInstance, type ReadOnlyConformanceTarget } from './read-only-conformance.js';

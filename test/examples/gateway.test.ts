@@ -40,6 +40,12 @@ describe('examples/gateway as a program', () => {
     expect(drained.match(/→ 200 catalog-2 got GET \/items/g)).toHaveLength(3);
     expect(drained).not.toMatch(/→ 200 catalog-1/);
     expect(stepOf(stdout, 8)).toMatch(/200 \{"status":"passing","service":"gateway"/);
+    const metrics = stepOf(stdout, 9);
+    expect(metrics).toContain('rollcall_resolves_total{service="payments",source="unavailable"} 1\n');
+    // Ten catalog GETs answered (steps 3, 6, 7); in step 6 one try went to the crashed catalog-3 and was retried.
+    expect(metrics).toContain('rollcall_http_request_duration_seconds_count{service="catalog",client="gateway",outcome="ok"} 10\n');
+    expect(metrics).toContain('rollcall_http_request_duration_seconds_count{service="catalog",client="gateway",outcome="error"} 1\n');
+    expect(metrics).toContain('rollcall_http_retries_total{service="catalog",client="gateway",reason="connection"} 1\n');
     expect(stdout.trim().endsWith('everything stopped. Done.')).toBe(true);
   });
 
@@ -71,6 +77,11 @@ describe('examples/gateway wiring', () => {
     expect(await self.json()).toMatchObject({ error: 'unknown_service', service: 'gateway' });
     const listing = (await (await fetch(`${base}/gateway/services`)).json()) as { registry: { services: Array<{ service: string }> } };
     expect(listing.registry.services.map((s) => s.service)).toEqual(['gateway']);
+    const metrics = await fetch(`${base}/metrics`);
+    expect(metrics.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(await metrics.text()).toContain('rollcall_registration_state{service="gateway",state="registered"} 1');
+    const status = (await (await fetch(`${base}/gateway/status`)).json()) as { registration: { service: string } };
+    expect(status.registration.service).toBe('gateway');
 
     await app.close();
     expect(await new MemoryBackend({ registry }).services()).toEqual([]);

@@ -9,6 +9,7 @@ import {
   type RegistryBackend,
   type ServiceInstance,
 } from '../../src/index.js';
+import { describeServices } from '../../src/inspection/describe.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -149,5 +150,28 @@ describe('describeRegistry', () => {
     await expect(describeRegistry(backend, { concurrency: 0 })).rejects.toMatchObject({ field: 'describeRegistry options.concurrency', expected: 'an integer from 1 to 256' });
     await expect(describeRegistry(backend, { timeoutMs: 1.5 })).rejects.toMatchObject({ field: 'describeRegistry options.timeoutMs' });
     await expect(describeRegistry(backend, { clock: {} as never })).rejects.toMatchObject({ field: 'describeRegistry options.clock' });
+  });
+});
+
+describe('describeServices', () => {
+  it('reads the named services only, without listing the registry, and describes an unknown one as no-instances', async () => {
+    const memory = await memoryWith(instance('orders', 'o-1'), instance('orders', 'o-2', 'critical'), instance('payments', 'p-1'));
+    const backend = withBrokenServices(memory, { billing: () => Promise.reject(new RegistryUnavailableError('memory', 'instances', 'down')) });
+    const services = vi.spyOn(backend, 'services');
+    const described = await describeServices(backend, ['orders', 'nobody', 'billing', 'orders']);
+    expect(services).not.toHaveBeenCalled();
+    expect(described.services.map(({ service, health, instances }) => [service, health, instances.map((i) => i.id)])).toEqual([
+      ['billing', 'unknown', []],
+      ['nobody', 'no-instances', []],
+      ['orders', 'passing', ['o-1', 'o-2']],
+    ]);
+    expect(described.healthCounts).toEqual({ passing: 1, warning: 0, critical: 0, 'no-instances': 1, unknown: 1 });
+    expect(described.instanceCounts).toEqual({ passing: 1, warning: 0, critical: 1, draining: 0 });
+  });
+
+  it('rejects names that are not service names, and a list that is not an array', async () => {
+    const backend = await memoryWith();
+    await expect(describeServices(backend, ['orders', 'bad/name'])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'services[1]' });
+    await expect(describeServices(backend, 'orders' as unknown as string[])).rejects.toBeInstanceOf(InvalidArgumentError);
   });
 });

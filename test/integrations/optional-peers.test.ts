@@ -11,8 +11,8 @@ async function frameworksLoadedBy(...entries: string[]): Promise<string[]> {
     import { createRequire } from 'node:module';
     for (const entry of ${JSON.stringify(entries)}) await import(entry);
     const loaded = Object.keys(createRequire(import.meta.url).cache)
-      .map((file) => /node_modules\\/((?:@nestjs\\/|@fastify\\/)?[^/]+)\\//.exec(file)?.[1])
-      .filter((name) => name !== undefined && /^(fastify|fastify-plugin|@fastify\\/.+|express|express4|@nestjs\\/.+)$/.test(name));
+      .map((file) => /node_modules\\/((?:@nestjs\\/|@fastify\\/|@opentelemetry\\/)?[^/]+)\\//.exec(file)?.[1])
+      .filter((name) => name !== undefined && /^(fastify|fastify-plugin|@fastify\\/.+|express|express4|@nestjs\\/.+|prom-client|@opentelemetry\\/.+)$/.test(name));
     console.log(JSON.stringify([...new Set(loaded)].sort()));
   `;
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, timeout: 20_000 });
@@ -20,7 +20,7 @@ async function frameworksLoadedBy(...entries: string[]): Promise<string[]> {
 }
 
 describe('optional framework peers', () => {
-  it('are never loaded by the root entry (@fastify/reply-from included) nor by lifespan(), and rollcall/express loads no Express of its own', async () => {
+  it('are never loaded by the root entry (@fastify/reply-from, prom-client and @opentelemetry/api included) nor by lifespan(), and rollcall/express loads no Express of its own', async () => {
     const [rootEntry, express] = await Promise.all([
       frameworksLoadedBy('./src/index.ts', './src/integrations/lifespan.ts'),
       frameworksLoadedBy('./src/integrations/express.ts'),
@@ -30,11 +30,15 @@ describe('optional framework peers', () => {
   });
 
   it('are loaded by their own subpaths only (which also shows the check sees them)', async () => {
-    const [fastify, nest, gateway] = await Promise.all([
+    const [fastify, nest, gateway, prometheus, otel] = await Promise.all([
       frameworksLoadedBy('./src/integrations/fastify.ts'),
       frameworksLoadedBy('./src/integrations/nest/index.ts'),
       frameworksLoadedBy('./src/gateway/index.ts'),
+      frameworksLoadedBy('./src/prometheus/index.ts'),
+      frameworksLoadedBy('./src/otel/index.ts'),
     ]);
+    expect(prometheus).toContain('prom-client');
+    expect(otel).toEqual(['@opentelemetry/api']);
     expect(fastify).toEqual(['fastify-plugin']);
     expect(gateway).toEqual(expect.arrayContaining(['@fastify/reply-from', 'fastify-plugin']));
     expect(nest).toEqual(expect.arrayContaining(['@nestjs/common', '@nestjs/core']));

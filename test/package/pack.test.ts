@@ -3,7 +3,7 @@
  * peer, used from `import` and `require`, with types resolving for both.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -49,6 +49,13 @@ describe('the packed package', () => {
     );
     expect(existsSync(join(consumer, 'node_modules/ioredis'))).toBe(false);
     expect(JSON.parse(run('node', ['esm.mjs']))).toEqual({ url: 'http://127.0.0.1:8080/items', code: 'SERVICE_UNAVAILABLE', unavailable: true });
+  });
+
+  it('installs the rollcall executable, which runs without any optional peer', () => {
+    const bin = join(consumer, 'node_modules/.bin/rollcall');
+    expect(run(bin, ['--help'])).toMatch(/services/);
+    const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+    expect(run(bin, ['--version'])).toContain(version);
   });
 
   it('works from require', () => {

@@ -736,3 +736,28 @@ describe('typed errors for every bad input', () => {
     expect(error.attempts[0]).toEqual({ tier: 'registry', reason: 'broken registry: instances failed: expected an array of instances, got "nope"' });
   });
 });
+
+describe('served from the environment while the registry lists nobody', () => {
+  it.each([false, true])('stays degraded once, without recovered/degraded on every retry (watch: %s)', async (watch) => {
+    await register(instance('orders-1', 'critical'));
+    const r = resolver({ watch, degradedRetryMs: 100, cacheTtlMs: 100, envFallback: { env: { ORDERS_URL: 'http://127.0.0.1:9000' } } });
+    const events: string[] = [];
+    r.on('degraded', ({ source }) => events.push(`degraded:${source}`));
+    r.on('recovered', () => events.push('recovered'));
+    for (let n = 0; n < 20; n++) {
+      expect((await r.resolve('orders')).port).toBe(9000);
+      await vi.advanceTimersByTimeAsync(50);
+    }
+    expect(events).toEqual(['degraded:env']);
+    expect(r.health).toBe('degraded');
+
+    // The registry lists an eligible instance again: recovered, once.
+    await register(instance('orders-1', 'passing'));
+    await vi.waitFor(async () => {
+      await vi.advanceTimersByTimeAsync(50);
+      expect((await r.resolve('orders')).port).toBe(8001);
+    });
+    expect(events).toEqual(['degraded:env', 'recovered']);
+    expect(r.health).toBe('healthy');
+  });
+});

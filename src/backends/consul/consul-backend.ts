@@ -6,6 +6,8 @@
  */
 import type { Lease, RegistryBackend, RegistryReset, RenewResult, Unsubscribe, WatchHandlers } from '../backend.js';
 import { MalformedRecords } from '../malformed-records.js';
+import type { RegistryTarget } from '../../observability/channels.js';
+import { observeRegistryCall } from '../../observability/registry-call.js';
 import { WatchHub } from '../watch-hub.js';
 import { ClosedError, MalformedRecordError, RegistryUnavailableError } from '../../core/errors.js';
 import {
@@ -46,14 +48,22 @@ export interface ConsulBackendStats {
   readonly resets: number;
   /** Services with a blocking-query loop running. */
   readonly activeWatches: number;
+  /** Times a failing blocking-query loop got an answer again. */
+  readonly watchReconnects: number;
+}
+
+/** Options of one request besides its method, path, query and body. */
+interface SendOptions {
+  readonly signal?: AbortSignal | undefined;
+  readonly timeoutMs?: number | undefined;
+  /** The service the request is about, for traces. */
+  readonly service?: string | undefined;
 }
 
 /** Options of one health read: a watch's blocking query, or none for a plain read. */
-interface HealthReadOptions {
+interface HealthReadOptions extends SendOptions {
   readonly index?: bigint | undefined;
   readonly waitMs?: number | undefined;
-  readonly signal?: AbortSignal | undefined;
-  readonly timeoutMs?: number | undefined;
 }
 
 const KIND = 'consul';
@@ -81,6 +91,8 @@ export class ConsulBackend implements RegistryBackend {
   readonly #skippedNames: MalformedRecords;
   readonly #resets: ResetSignals;
   readonly #agent: AgentIdentity;
+  readonly #target: RegistryTarget;
+  #watchReconnects = 0;
   readonly #inflight = new Set<Promise<unknown>>();
   /** Consul ids this backend put in maintenance mode, so that a later non-draining renew takes them out. */
   readonly #draining = new Set<string>();
@@ -97,6 +109,7 @@ export class ConsulBackend implements RegistryBackend {
     this.#skippedNames = new MalformedRecords(this.#log);
     this.#resets = new ResetSignals(this.#log);
     this.#http = new ConsulHttp(this.#settings);
+    this.#target = targetOf(this.#settings);
     this.#agent = new AgentIdentity(() => this.#send('agent self', 'GET', '/v1/agent/self'), this.#log);
     const random = options.random ?? Math.random;
     this.#hub = new WatchHub(
@@ -104,8 +117,9 @@ export class ConsulBackend implements RegistryBackend {
         settings: this.#settings,
         logger: this.#log,
         random,
-        read: (service, read) => this.#readHealth('watch', service, read),
+        read: (service, read) => this.#readHealth('watch', service, { ...read, service }),
         track: (loop) => this.#track(loop),
+        reconnected: () => void this.#watchReconnects++,
       }),
       (error) => this.#log.error({ err: error }, 'watch subscriber threw'),
     );
@@ -130,15 +144,15 @@ export class ConsulBackend implements RegistryBackend {
       const request = { operation: 'register', path: '/v1/agent/service/register', instance: valid, ttlMs: lease.ttlMs };
       // No replace-existing-checks: it would also delete `_service_maintenance:<id>`, ending an
       // operator's `consul maint` (and our own drain) without a word. The TTL check keeps its id.
-      const response = await this.#send('register', 'PUT', request.path, {}, body);
+      const response = await this.#send('register', 'PUT', request.path, {}, body, { service: valid.service });
       if (response.status !== 200) throw this.#http.failure(request, response);
       // Consul keeps the status an existing check had (addServiceInternal restores it), so a
       // re-registration says the current one at once rather than at the next heartbeat.
-      const update = await this.#updateCheck('register', id, valid.status);
+      const update = await this.#updateCheck('register', valid.service, id, valid.status);
       if (update.status === 404) throw new RegistryUnavailableError(KIND, 'register', `Consul lost service ${id} right after registering it`);
       if (update.status !== 200) throw this.#http.failure({ ...request, status: valid.status }, update);
       if (valid.status === 'draining' || this.#draining.has(id)) {
-        if (!(await this.#maintenance('register', id, valid.status === 'draining'))) {
+        if (!(await this.#maintenance('register', valid.service, id, valid.status === 'draining'))) {
           throw new RegistryUnavailableError(KIND, 'register', `Consul lost service ${id} right after registering it`);
         }
       }
@@ -151,7 +165,7 @@ export class ConsulBackend implements RegistryBackend {
       assertInstanceRef(ref);
       assertInstanceStatus(status);
       const id = consulServiceId(this.#settings.namespace, ref);
-      const response = await this.#updateCheck('renew', id, status);
+      const response = await this.#updateCheck('renew', ref.service, id, status);
       // 404: unknown check (agent restarted without state, instance reaped). 500 "does not have
       // associated TTL": what agents before 1.11 answer for an unknown check.
       if (response.status === 404 || (response.status === 500 && response.body.includes('does not have associated TTL'))) {
@@ -162,7 +176,7 @@ export class ConsulBackend implements RegistryBackend {
       }
       if (response.status !== 200) throw this.#http.failure({ operation: 'renew', path: `/v1/agent/check/update/${ttlCheckId(id)}`, status }, response);
       const draining = status === 'draining';
-      if (draining !== this.#draining.has(id) && !(await this.#maintenance('renew', id, draining))) return 'lost';
+      if (draining !== this.#draining.has(id) && !(await this.#maintenance('renew', ref.service, id, draining))) return 'lost';
       return 'renewed';
     });
   }
@@ -172,7 +186,7 @@ export class ConsulBackend implements RegistryBackend {
       assertInstanceRef(ref);
       const id = consulServiceId(this.#settings.namespace, ref);
       const path = `/v1/agent/service/deregister/${pathSegment(id)}`;
-      const response = await this.#send('deregister', 'PUT', path);
+      const response = await this.#send('deregister', 'PUT', path, {}, undefined, { service: ref.service });
       // Modern agents answer 404 for an unknown id; deregistering is idempotent.
       if (response.status !== 200 && response.status !== 404) throw this.#http.failure({ operation: 'deregister', path }, response);
       this.#draining.delete(id);
@@ -182,7 +196,7 @@ export class ConsulBackend implements RegistryBackend {
   instances(service: string): Promise<ServiceInstance[]> {
     return this.#run(async () => {
       assertServiceName(service);
-      return (await this.#readHealth('instances', service, {})).instances;
+      return (await this.#readHealth('instances', service, { service })).instances;
     });
   }
 
@@ -193,7 +207,7 @@ export class ConsulBackend implements RegistryBackend {
       if (this.#catalogFilter === 'unknown') this.#catalogFilter = await this.#probeCatalogFilter();
       if (this.#catalogFilter === 'honored') return names.sort();
       // The agent listed every service it knows: keep those with an instance in this backend's view.
-      const visible = await mapLimit(names, VERIFY_CONCURRENCY, async (name) => (await this.#readHealth('services', name, {})).instances.length > 0);
+      const visible = await mapLimit(names, VERIFY_CONCURRENCY, async (name) => (await this.#readHealth('services', name, { service: name })).instances.length > 0);
       return names.filter((_, index) => visible[index]).sort();
     });
   }
@@ -224,6 +238,7 @@ export class ConsulBackend implements RegistryBackend {
       skippedServiceNames: this.#skippedNames.count,
       resets: this.#resets.count,
       activeWatches: this.#hub.activeWatches,
+      watchReconnects: this.#watchReconnects,
     };
   }
 
@@ -319,18 +334,16 @@ export class ConsulBackend implements RegistryBackend {
     if (shown.length > 0) this.#resets.report({ reason: shown.join('; ') }, read);
   }
 
-  #updateCheck(operation: string, id: string, status: InstanceStatus): Promise<ConsulResponse> {
-    return this.#send(operation, 'PUT', `/v1/agent/check/update/${pathSegment(ttlCheckId(id))}`, {}, {
-      Status: checkStatusFor(status),
-      Output: heartbeatOutput(status),
-    });
+  #updateCheck(operation: string, service: string, id: string, status: InstanceStatus): Promise<ConsulResponse> {
+    const body = { Status: checkStatusFor(status), Output: heartbeatOutput(status) };
+    return this.#send(operation, 'PUT', `/v1/agent/check/update/${pathSegment(ttlCheckId(id))}`, {}, body, { service });
   }
 
   /** Enables or disables maintenance mode; false when Consul no longer knows the service. */
-  async #maintenance(operation: string, id: string, enable: boolean): Promise<boolean> {
+  async #maintenance(operation: string, service: string, id: string, enable: boolean): Promise<boolean> {
     const query = enable ? { enable: 'true', reason: DRAIN_REASON } : { enable: 'false' };
     const path = `/v1/agent/service/maintenance/${pathSegment(id)}`;
-    const response = await this.#send(operation, 'PUT', path, query);
+    const response = await this.#send(operation, 'PUT', path, query, undefined, { service });
     if (response.status === 404) {
       this.#draining.delete(id);
       return false;
@@ -359,18 +372,27 @@ export class ConsulBackend implements RegistryBackend {
     return { ns: this.#settings.consulNamespace, partition: this.#settings.partition };
   }
 
-  /** Sends one request; a request that never reached the agent may mean it restarted, which the next read checks. */
+  /**
+   * Sends one request, reported on the registry-call channel (a 4xx other than 404, or a 5xx, is
+   * an `error` outcome); a request that never reached the agent may mean it restarted, which the
+   * next read checks.
+   */
   async #send(
     operation: string,
     method: 'GET' | 'PUT',
     path: string,
     query: Record<string, string | undefined> = {},
     body?: unknown,
-    limits: { readonly signal?: AbortSignal | undefined; readonly timeoutMs?: number | undefined } = {},
+    options: SendOptions = {},
   ): Promise<ConsulResponse> {
     const withEnterprise = method === 'PUT' ? { ...query, ...this.#enterpriseQuery() } : query;
     try {
-      return await this.#http.send(operation, method, path, { query: withEnterprise, body, signal: limits.signal, timeoutMs: limits.timeoutMs });
+      return await observeRegistryCall(
+        this.#target,
+        { operation, service: options.service, request: { method, path } },
+        () => this.#http.send(operation, method, path, { query: withEnterprise, body, signal: options.signal, timeoutMs: options.timeoutMs }),
+        (response) => ({ outcome: response.status < 400 || response.status === 404 ? 'ok' : 'error', statusCode: response.status }),
+      );
     } catch (error) {
       if (error instanceof RegistryUnavailableError) this.#agent.suspect();
       throw error;
@@ -414,6 +436,14 @@ export class ConsulBackend implements RegistryBackend {
     this.#track(work);
     return work;
   }
+}
+
+/** Where requests go, for tracing: the agent's host and port, or its socket path. */
+function targetOf(settings: ConsulSettings): RegistryTarget {
+  if (settings.socketPath !== undefined) return { backend: KIND, address: settings.socketPath, port: undefined };
+  const url = new URL(settings.origin);
+  const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
+  return { backend: KIND, address: url.hostname.replace(/^\[|\]$/g, ''), port };
 }
 
 /** A 400 or 500 whose text is go-bexpr's: the agent cannot evaluate the filter, the request itself is fine. */

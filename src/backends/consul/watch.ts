@@ -33,6 +33,8 @@ export interface WatchDependencies {
   ) => Promise<HealthRead>;
   /** Receives each running loop so that `close()` can wait for it to end. */
   readonly track: (loop: Promise<void>) => void;
+  /** Told each time a failing loop gets an answer again. */
+  readonly reconnected: () => void;
 }
 
 /** A {@link WatchSource} running one blocking-query loop per service. */
@@ -80,6 +82,7 @@ async function watchLoop(service: string, sink: WatchSink, signal: AbortSignal, 
       }
       if (backoff !== undefined) {
         backoff = undefined;
+        dependencies.reconnected();
         logger.info({ service }, `watch of ${service} recovered`);
       }
     } catch (error) {

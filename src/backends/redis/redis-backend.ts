@@ -28,6 +28,8 @@ import { unrefTimeout } from '../../core/clock.js';
 import { durationOption, integerOption } from '../../core/options.js';
 import { loggerOption, type Logger, type LoggerLike } from '../../core/logger.js';
 import { MalformedRecords } from '../malformed-records.js';
+import type { RegistryTarget } from '../../observability/channels.js';
+import { observeRegistryCall } from '../../observability/registry-call.js';
 import type { Lease, RegistryBackend, RegistryReset, RenewResult, Unsubscribe, WatchHandlers } from '../backend.js';
 import { WatchHub } from '../watch-hub.js';
 import { InstanceOwnedError, Redactor, connectionError, redactUrl, translateError } from './errors.js';
@@ -166,6 +168,8 @@ export interface RedisBackendStats {
   readonly expirySweeps: number;
   /** Losses of registry data detected (each reported through `onReset`). */
   readonly resetsDetected: number;
+  /** Times the watch connection was lost and a new one read every watched service again. */
+  readonly watchReconnects: number;
 }
 
 /** Services whose keys are remembered; the memory starts over beyond it. */
@@ -248,6 +252,8 @@ export class RedisBackend implements RegistryBackend {
   readonly #malformedRecords: MalformedRecords;
   readonly #onMalformed: MalformedHandler = (error, key, id) => this.#malformed(error, key, id);
   readonly #listeners: [string, (...args: unknown[]) => void][] = [];
+  readonly #target: RegistryTarget;
+  #watchReconnects = 0;
   #everReady: boolean;
   #connected: boolean;
   #lastError: unknown;
@@ -269,6 +275,7 @@ export class RedisBackend implements RegistryBackend {
     this.client = client;
     this.#ownsClient = owns;
     this.#isCluster = client.isCluster;
+    this.#target = targetOf(client);
     this.#redactor = new Redactor([...secretsOf(client), this.#ownerSecret]);
     this.#indexKey = servicesIndexKey(this.namespace);
     this.#namespaceKeys = namespaceKeys(this.namespace);
@@ -293,7 +300,7 @@ export class RedisBackend implements RegistryBackend {
       onError: (error) => this.#log.debug({ error: this.#redactor.message(error) }, 'expiry sweeper: a look at the lease failed; trying again'),
     });
     this.#watcher = new RedisWatcher({
-      list: (service, known) => this.#call('watch', () => this.#list(service, known)),
+      list: (service, known) => this.#call('watch', () => this.#list(service, known), service),
       change: (service, message) => this.#change(service, message),
       channel: (service) => this.#service(service).keys.channel,
       namespaceChannel: this.#namespaceKeys.channel,
@@ -305,8 +312,10 @@ export class RedisBackend implements RegistryBackend {
       connect: () => this.#subscriberConnection(),
       connectionError: (error) => connectionError('watch', 'the watch connection to Redis was lost', error, this.#redactor),
       onTransition: (up, error) => {
-        if (up) this.#log.info({}, 'watch connection to Redis is back; watched services were read again');
-        else this.#log.warn({ error: this.#redactor.message(error) }, 'watch connection to Redis lost; reconnecting');
+        if (up) {
+          this.#watchReconnects++;
+          this.#log.info({}, 'watch connection to Redis is back; watched services were read again');
+        } else this.#log.warn({ error: this.#redactor.message(error) }, 'watch connection to Redis lost; reconnecting');
       },
     });
     this.#hub = new WatchHub(this.#watcher.source, (error) => this.#log.error({ error: this.#redactor.message(error) }, 'watch subscriber threw'));
@@ -345,7 +354,7 @@ export class RedisBackend implements RegistryBackend {
       if (written !== 1) throw new InstanceOwnedError('register', valid.service, valid.id, deadlineOrLeft);
       this.#owned.set(ownedKey(valid.service, valid.id), { ttlMs: lease.ttlMs, json, record });
       if (this.#isCluster) await this.#afterWrite(valid.service, ['raise', deadlineOrLeft, 0], earliest > 0 ? [0, earliest] : undefined);
-    });
+    }, valid.service);
   }
 
   /**
@@ -376,7 +385,7 @@ export class RedisBackend implements RegistryBackend {
       if (mine !== undefined && updatedAt > 0) mine.record = `${mine.ttlMs} ${status} ${updatedAt} ${mine.json}`;
       if (this.#isCluster) await this.#afterWrite(ref.service, ['raise', deadline, 0], earliest > 0 || former > 0 ? [former, earliest] : undefined);
       return 'renewed';
-    });
+    }, ref.service);
   }
 
   /**
@@ -396,13 +405,13 @@ export class RedisBackend implements RegistryBackend {
       if (this.#isCluster && removed > 0) {
         await this.#afterWrite(ref.service, removedDeadline > 0 ? ['deregister', removedDeadline, remaining] : ['none', 0, 0], [before, after]);
       }
-    });
+    }, ref.service);
   }
 
   async instances(service: string): Promise<ServiceInstance[]> {
     this.#assertOpen();
     assertServiceName(service);
-    const listing = await this.#call('instances', () => this.#list(service, undefined));
+    const listing = await this.#call('instances', () => this.#list(service, undefined), service);
     // A read without a known version is always whole.
     return listing.kind === 'full' ? listing.instances : [];
   }
@@ -464,6 +473,7 @@ export class RedisBackend implements RegistryBackend {
       sweeperChecks: this.#expirySweeper.checks,
       expirySweeps: this.#expirySweeper.sweeps,
       resetsDetected: this.#resets.detected,
+      watchReconnects: this.#watchReconnects,
     };
   }
 
@@ -604,7 +614,11 @@ export class RedisBackend implements RegistryBackend {
   // error leaves as a rollcall error with credentials scrubbed. A timer per call (let alone a
   // cockatiel timeout, whose AbortController and abort cost more than the call) would be a good
   // part of a heartbeat's time; one sweeper serves all.
-  #call<T>(operation: string, run: () => Promise<T>): Promise<T> {
+  #call<T>(operation: string, run: () => Promise<T>, service?: string): Promise<T> {
+    return observeRegistryCall(this.#target, { operation, service }, () => this.#bounded(operation, run));
+  }
+
+  #bounded<T>(operation: string, run: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const connecting = this.client.status !== 'ready';
       const pending: PendingCall = { operation, deadline: performance.now() + this.#operationTimeoutMs, connecting, reject };
@@ -865,6 +879,15 @@ function describeClient(client: RedisClient): string {
   if (sentinels !== undefined && sentinels !== null) return `Redis (${client.status}) master ${JSON.stringify(name)} of ${sentinels.length} sentinels${credentials === '' ? '' : ', credentials ***'}`;
   const where = path !== undefined && path !== null ? path : `${host ?? ''}:${port ?? ''}/${db ?? 0}`;
   return `Redis (${client.status}) ${tls === undefined ? 'redis' : 'rediss'}://${credentials}${where}`;
+}
+
+/** Where calls go, for tracing: a standalone server's address; a Cluster's or Sentinel's master is not fixed. */
+function targetOf(client: RedisClient): RegistryTarget {
+  if (client.isCluster) return { backend: 'redis', address: undefined, port: undefined };
+  const { host, port, path, sentinels } = (client as Redis).options;
+  if (sentinels !== undefined && sentinels !== null) return { backend: 'redis', address: undefined, port: undefined };
+  if (path !== undefined && path !== null) return { backend: 'redis', address: path, port: undefined };
+  return { backend: 'redis', address: host ?? 'localhost', port: port ?? 6379 };
 }
 
 function secretsOf(client: RedisClient): (string | undefined)[] {

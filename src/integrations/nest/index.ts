@@ -11,6 +11,6 @@ export {
   type RollcallOptionsFactory,
 } from './module.js';
 export { RollcallHealthIndicator, type RollcallHealthDetails } from './health-indicator.js';
-export { ROLLCALL_LIFESPAN, ROLLCALL_OPTIONS, ROLLCALL_RESOLVER } from './tokens.js';
+export { ROLLCALL_LIFESPAN, ROLLCALL_OPTIONS, ROLLCALL_RESOLVER, ROLLCALL_STATUS_ROUTE } from './tokens.js';
 export type { HealthAnswer, HealthBody } from '../health.js';
 export type { LifespanState, ResolverSettings, RollcallHandle, RollcallOptions } from '../lifespan.js';

@@ -7,20 +7,42 @@
  * `app.enableShutdownHooks()` was called.
  */
 import { Server } from 'node:net';
-import type { BeforeApplicationShutdown, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import type { BeforeApplicationShutdown, OnApplicationBootstrap, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import type { HttpAdapterHost } from '@nestjs/core';
 import { boundAddress, whenListening } from '../address.js';
 import type { Lifespan } from '../lifespan.js';
+import { statusReader } from '../../observability/status.js';
 
 /** The provider carrying rollcall's lifecycle hooks; created by `RollcallModule`. */
-export class RollcallLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
+export class RollcallLifecycle implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   readonly #life: Lifespan;
   readonly #adapterHost: HttpAdapterHost;
+  readonly #statusRoute: string | undefined;
   #cancel: (() => void) | undefined;
 
-  constructor(life: Lifespan, adapterHost: HttpAdapterHost) {
+  constructor(life: Lifespan, adapterHost: HttpAdapterHost, statusRoute?: string) {
     this.#life = life;
     this.#adapterHost = adapterHost;
+    this.#statusRoute = statusRoute;
+  }
+
+  /** Adds the status route, before Nest's own not-found handler; without an HTTP adapter there is nowhere to serve it. */
+  onModuleInit(): void {
+    const adapter = this.#adapterHost.httpAdapter;
+    if (this.#statusRoute === undefined || adapter === undefined || adapter === null) return;
+    const life = this.#life;
+    const read = statusReader({ resolver: life.resolver, backend: life.backend, registration: () => life.registration });
+    adapter.get(this.#statusRoute, (_request: unknown, response: unknown) => {
+      void read().then(
+        (view) => {
+          adapter.setHeader(response, 'cache-control', 'no-store');
+          adapter.reply(response, view, 200);
+        },
+        (error: unknown) => {
+          adapter.reply(response, { statusCode: 500, message: error instanceof Error ? error.message : 'status view failed' }, 500);
+        },
+      );
+    });
   }
 
   onApplicationBootstrap(): void {

@@ -11,12 +11,20 @@ import { Resolver } from '../../resolution/resolver.js';
 import { Lifespan, type RollcallOptions } from '../lifespan.js';
 import { RollcallHealthIndicator } from './health-indicator.js';
 import { RollcallLifecycle } from './lifecycle.js';
-import { ROLLCALL_LIFESPAN, ROLLCALL_OPTIONS, ROLLCALL_RESOLVER } from './tokens.js';
+import { DEFAULT_STATUS_PATH } from '../status-route.js';
+import { ROLLCALL_LIFESPAN, ROLLCALL_OPTIONS, ROLLCALL_RESOLVER, ROLLCALL_STATUS_ROUTE } from './tokens.js';
 
 /** Options of the module itself, next to the rollcall options. */
 export interface RollcallModuleExtras {
   /** Make the resolver, lifespan and health indicator injectable in every module, without importing this one there. @default true */
   isGlobal?: boolean | undefined;
+  /**
+   * Serve the status view (`describeStatus`: the resolver's services with their answers,
+   * instances, ejections and latency, the whole registry, the registration) as JSON on this path
+   * (`true`: `/rollcall/status`), through the app's HTTP adapter. It lists instance addresses:
+   * expose it to operators only. @default false (no route)
+   */
+  statusRoute?: boolean | string | undefined;
 }
 
 /**
@@ -41,7 +49,11 @@ export interface RollcallModuleAsyncOptions extends ConfigurableModuleAsyncOptio
 const { ConfigurableModuleClass } = new ConfigurableModuleBuilder<RollcallOptions>({ optionsInjectionToken: ROLLCALL_OPTIONS })
   .setClassMethodName('forRoot')
   .setFactoryMethodName('createRollcallOptions')
-  .setExtras<RollcallModuleExtras>({ isGlobal: true }, (definition, extras) => ({ ...definition, global: extras.isGlobal ?? true }))
+  .setExtras<RollcallModuleExtras>({ isGlobal: true, statusRoute: false }, (definition, extras) => ({
+    ...definition,
+    global: extras.isGlobal ?? true,
+    providers: [...(definition.providers ?? []), { provide: ROLLCALL_STATUS_ROUTE, useValue: statusPath(extras.statusRoute) }],
+  }))
   .build();
 
 /**
@@ -79,6 +91,14 @@ export class RollcallModule extends ConfigurableModuleClass {
 
 function assertExtras(options: RollcallModuleExtras): void {
   if (options.isGlobal !== undefined && typeof options.isGlobal !== 'boolean') throw new InvalidArgumentError('isGlobal', 'a boolean', options.isGlobal);
+  statusPath(options.statusRoute);
+}
+
+function statusPath(value: boolean | string | undefined): string | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return DEFAULT_STATUS_PATH;
+  if (typeof value !== 'string' || !value.startsWith('/')) throw new InvalidArgumentError('statusRoute', "a boolean or a path starting with '/'", value);
+  return value;
 }
 
 function createLifespan(options: RollcallOptions): Lifespan {
@@ -95,8 +115,8 @@ const PROVIDERS: Provider[] = [
   { provide: RollcallHealthIndicator, useFactory: (life: Lifespan) => new RollcallHealthIndicator(life), inject: [ROLLCALL_LIFESPAN] },
   {
     provide: RollcallLifecycle,
-    useFactory: (life: Lifespan, adapterHost: HttpAdapterHost) => new RollcallLifecycle(life, adapterHost),
-    inject: [ROLLCALL_LIFESPAN, HttpAdapterHost],
+    useFactory: (life: Lifespan, adapterHost: HttpAdapterHost, statusRoute: string | undefined) => new RollcallLifecycle(life, adapterHost, statusRoute),
+    inject: [ROLLCALL_LIFESPAN, HttpAdapterHost, ROLLCALL_STATUS_ROUTE],
   },
 ];
 

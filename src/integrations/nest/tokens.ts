@@ -11,3 +11,6 @@ export const ROLLCALL_LIFESPAN: unique symbol = Symbol.for('rollcall.nest.lifesp
 
 /** The {@link Resolver}. Also injectable by its class: `@Inject(Resolver)`. */
 export const ROLLCALL_RESOLVER: unique symbol = Symbol.for('rollcall.nest.resolver');
+
+/** Path of the status route (`statusRoute`), or undefined for none. */
+export const ROLLCALL_STATUS_ROUTE: unique symbol = Symbol.for('rollcall.nest.status-route');
