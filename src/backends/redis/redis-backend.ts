@@ -71,7 +71,6 @@ export class RedisBackend implements RegistryBackend {
   /** The ioredis client in use (yours, or the one rollcall built). */
   readonly client: RedisClient;
   readonly #ownsClient: boolean;
-  readonly #redactor: Redactor;
   readonly #malformedRecords: MalformedRecords;
   readonly #resets: ResetDetector;
   readonly #connection: ConnectionMonitor;
@@ -87,15 +86,14 @@ export class RedisBackend implements RegistryBackend {
   constructor(options: RedisBackendOptions = {}) {
     const { namespace, operationTimeoutMs, pruneLimit, log } = resolveSettings(options);
     this.namespace = namespace;
-    this.#malformedRecords = new MalformedRecords(log);
-    this.#resets = new ResetDetector((error) => log.error({ error: this.#redactor.message(error) }, 'an onReset listener threw'));
     const { client, owns } = createClient(options);
     this.client = client;
     this.#ownsClient = owns;
     // Never stored, logged or put in an error: it proves ownership of this object's instances.
     const ownerSecret = randomBytes(32).toString('base64url');
     const redactor = new Redactor([...secretsOf(client), ownerSecret]);
-    this.#redactor = redactor;
+    this.#malformedRecords = new MalformedRecords(log);
+    this.#resets = new ResetDetector((error) => log.error({ error: redactor.message(error) }, 'an onReset listener threw'));
     this.#connection = new ConnectionMonitor({
       client,
       log,
