@@ -37,7 +37,7 @@ export {
   type RegistrationStats,
   type StateChangeEvent,
 } from './registration/registration.js';
-export type { CheckReport, HealthCheck, HealthCheckResult, HealthReport } from './registration/health.js';
+export type { CheckReport, HealthCheck, HealthCheckResult, HealthReport } from './registration/health-checks.js';
 export {
   DEFAULT_RESET_GRACE_MS,
   MAX_SERVICES_LIMIT,

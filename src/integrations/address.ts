@@ -6,6 +6,12 @@ import type { AddressInfo, Server } from 'node:net';
 import { InvalidArgumentError } from '../core/errors.js';
 import { defaultHost } from '../registration/registration.js';
 
+/** The address a server bound, as `Lifespan.start()` takes it (a `net.AddressInfo` fits). */
+export interface BoundAddress {
+  readonly port: number;
+  readonly address?: string | undefined;
+}
+
 // Binding to these means "every interface"; none of them is an address a caller can dial.
 const WILDCARDS: ReadonlySet<string> = new Set(['0.0.0.0', '::', '::0', '0:0:0:0:0:0:0:0', '::ffff:0.0.0.0']);
 

@@ -103,4 +103,4 @@ function pathOf(url: string | undefined): string {
 }
 
 export { lifespan, type Lifespan, type LifespanOptions } from './lifespan.js';
-export type { HealthAnswer, HealthBody } from './health.js';
+export type { HealthAnswer, HealthBody } from './handle.js';

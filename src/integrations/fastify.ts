@@ -110,5 +110,5 @@ function routePath(value: boolean | string, byDefault: string, field: string): s
 export const rollcall = fastifyPlugin(plugin, { name: 'rollcall', fastify: '5.x' });
 export default rollcall;
 
-export type { HealthAnswer, HealthBody } from './health.js';
+export type { HealthAnswer, HealthBody } from './handle.js';
 export type { LifespanState, RollcallHandle, RollcallOptions, ResolverSettings } from './lifespan.js';

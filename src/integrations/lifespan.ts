@@ -17,16 +17,18 @@ import { unrefTimeout } from '../core/clock.js';
 import { durationOption } from '../core/options.js';
 import { loggerOption, type Logger } from '../core/logger.js';
 import { keepingAlive } from '../registration/keep-alive.js';
-import { rejectNullOptions } from '../registration/options.js';
-import { Registration, autoRegister, type AutoRegisterOptions } from '../registration/registration.js';
+import { assertAutoRegisterOptions, rejectNullOptions } from '../registration/options.js';
+import { autoRegister, type AutoRegisterOptions, type Registration } from '../registration/registration.js';
 import { createResolver, type Resolver } from '../resolution/resolver.js';
-import { advertisedHost, assertServer, boundAddress, whenListening } from './address.js';
-import { healthAnswer, type HealthAnswer } from './health.js';
-import { LIFESPAN_OPTION_NAMES, type BoundAddress, type LifespanOptions, type LifespanState, type RollcallHandle } from './options.js';
+import { advertisedHost, assertServer, boundAddress, whenListening, type BoundAddress } from './address.js';
+import type { HealthAnswer, LifespanState, RollcallHandle } from './handle.js';
+import { healthAnswer } from './health-answer.js';
+import { LIFESPAN_OPTION_NAMES, type LifespanOptions } from './options.js';
 import { DEFAULT_SIGNALS, onFirstSignal, signalList } from './signals.js';
 
-export type { BoundAddress, LifespanOptions, LifespanState, ResolverSettings, RollcallHandle, RollcallOptions } from './options.js';
-export type { HealthAnswer, HealthAnswerStatus, HealthBody } from './health.js';
+export type { BoundAddress } from './address.js';
+export type { HealthAnswer, HealthAnswerStatus, HealthBody, LifespanState, RollcallHandle } from './handle.js';
+export type { LifespanOptions, ResolverSettings, RollcallOptions } from './options.js';
 
 const DEFAULT_IN_FLIGHT_TIMEOUT_MS = 10_000;
 
@@ -80,9 +82,8 @@ export class Lifespan implements RollcallHandle {
     this.backend = typeof backend === 'function' ? createdBackend(backend) : backend;
     this.#ownsResolver = !isResolver(resolver);
     try {
-      // Built and dropped: a Registration validates every option, so a mistake fails here, at
-      // startup, not as a log line once the server listens. It starts nothing until start().
-      void new Registration({ ...registrationOptions, backend: this.backend, port: port ?? 1, host: host ?? '127.0.0.1' });
+      // A mistake fails here, at startup, not as a log line once the server listens.
+      assertAutoRegisterOptions({ ...registrationOptions, backend: this.backend, port, host });
       this.resolver = isResolver(resolver) ? resolver : createResolver({ logger: options.logger, ...resolver, backend: this.backend });
     } catch (error) {
       if (this.#ownsBackend) void this.backend.close().catch(() => {});

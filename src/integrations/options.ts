@@ -1,18 +1,11 @@
 /**
- * What the integrations take and expose: the options shared by `lifespan()`, the Fastify plugin
- * and the Nest module, and the read-only view of a lifespan that frameworks hand to apps.
+ * What the integrations take: the options shared by `lifespan()`, the Fastify plugin and the Nest
+ * module. What they hand back to apps is in handle.ts.
  */
 import type { RegistryBackend } from '../backends/backend.js';
 import { AUTO_REGISTER_OPTION_NAMES } from '../registration/options.js';
-import type { AutoRegisterOptions, Registration } from '../registration/registration.js';
+import type { AutoRegisterOptions } from '../registration/registration.js';
 import type { Resolver, ResolverOptions } from '../resolution/resolver.js';
-import type { HealthAnswer } from './health.js';
-
-/**
- * `idle` (created) → `starting` (registering) → `running` → `draining` (shutdown began) →
- * `stopping` (deregistering, closing) → `stopped`.
- */
-export type LifespanState = 'idle' | 'starting' | 'running' | 'draining' | 'stopping' | 'stopped';
 
 /** Options of a resolver created by rollcall: everything but the backend, which is shared. */
 export type ResolverSettings = Omit<ResolverOptions, 'backend'>;
@@ -69,28 +62,3 @@ const LIFESPAN_ONLY_OPTIONS = { resolver: true, inFlightTimeoutMs: true, signals
 
 /** Names of every {@link LifespanOptions} option. */
 export const LIFESPAN_OPTION_NAMES: readonly string[] = [...AUTO_REGISTER_OPTION_NAMES, ...Object.keys(LIFESPAN_ONLY_OPTIONS)];
-
-/** What a framework exposes of its lifespan: the parts and their health, not the controls. */
-export interface RollcallHandle {
-  readonly service: string;
-  readonly backend: RegistryBackend;
-  readonly resolver: Resolver;
-  /** The registration, once the server listens and it is registered (or running standalone). */
-  readonly registration: Registration | undefined;
-  readonly state: LifespanState;
-  /** Aborts when shutdown begins: pass it to work loops so they stop taking new work. */
-  readonly signal: AbortSignal;
-  /**
-   * Resolves once registering is done, with the registration, or with `undefined` when there is
-   * nothing to register or shutdown began first. Rejects when registering failed (`required: true`).
-   */
-  ready(): Promise<Registration | undefined>;
-  /** The answer of a health route: see {@link HealthAnswer}. */
-  health(): HealthAnswer;
-}
-
-/** The address a server bound, as `start()` takes it (a `net.AddressInfo` fits). */
-export interface BoundAddress {
-  readonly port: number;
-  readonly address?: string | undefined;
-}

@@ -5,7 +5,7 @@
  */
 import type { RegistryBackend } from '../backends/backend.js';
 import { InvalidArgumentError } from '../core/errors.js';
-import type { RollcallHandle } from '../integrations/options.js';
+import type { RollcallHandle } from '../integrations/handle.js';
 import type { Registration } from '../registration/registration.js';
 import type { Resolver } from '../resolution/resolver.js';
 

@@ -8,10 +8,10 @@ import type { RegistryBackend } from '../backends/backend.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { DEFAULT_DRAIN_WAIT_MS } from '../core/defaults.js';
 import { InvalidArgumentError } from '../core/errors.js';
-import { assertTtl, type InstanceInput } from '../core/instance.js';
+import { assertServiceName, assertTtl, createInstance, type InstanceInput, type ServiceInstance } from '../core/instance.js';
 import type { LoggerLike } from '../core/logger.js';
 import { clockOption, durationOption, integerOption, randomOption } from '../core/options.js';
-import type { HealthCheck, HealthMonitorOptions } from './health.js';
+import type { HealthCheck, HealthMonitorOptions } from './health-checks.js';
 
 /** Options of {@link autoRegister}. Every duration is in milliseconds. */
 export interface AutoRegisterOptions extends Omit<InstanceInput, 'id' | 'host' | 'status' | 'registeredAt' | 'updatedAt'> {
@@ -175,6 +175,40 @@ export function resolveSettings(options: AutoRegisterOptions): RegistrationSetti
     clock: clockOption(options.clock, systemClock, 'clock'),
     random: clamped(randomOption(options.random, 'random')),
   };
+}
+
+// Stand in for what is not known yet while the other fields are validated.
+const PROVISIONAL_ID = 'provisional';
+const PROVISIONAL_HOST = '127.0.0.1';
+const PROVISIONAL_PORT = 1;
+
+/**
+ * The instance `options` describe, validated with field names under `options.`. `host` stands in
+ * for the `host` option when it is left out; an id left out is validated as a provisional one (the
+ * default id is derived from the other fields).
+ */
+export function optionsInstance(options: AutoRegisterOptions, now: number, host: string): ServiceInstance {
+  // Checked first, with the option's own name: the default id is derived from it.
+  assertServiceName(options.service, 'options.service');
+  const { service, port, protocol, tags, meta, weight, zone, version } = options;
+  return createInstance(
+    { service, port, protocol, tags, meta, weight, zone, version, host: options.host ?? host, id: options.id ?? PROVISIONAL_ID, status: 'passing' },
+    now,
+    'options',
+  );
+}
+
+/**
+ * Checks every option as {@link autoRegister} will, without registering anything: for callers
+ * that learn the port (and the host) only once their server listens, so that a mistake fails at
+ * startup rather than as a log line later. `port` and `host` are checked when given. The logger
+ * is checked where it is used.
+ */
+export function assertAutoRegisterOptions(options: Omit<AutoRegisterOptions, 'port' | 'host'> & { port?: number | undefined; host?: string | undefined }): void {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'an autoRegister options object', options);
+  rejectNullOptions(options, AUTO_REGISTER_OPTION_NAMES);
+  const complete: AutoRegisterOptions = { ...options, port: options.port ?? PROVISIONAL_PORT };
+  optionsInstance(complete, resolveSettings(complete).clock.now(), PROVISIONAL_HOST);
 }
 
 const BACKEND_METHODS = ['register', 'renew', 'deregister'] as const;

@@ -13,12 +13,12 @@ import { ExponentialBackoff, TimeoutStrategy, timeout, type IBackoff } from 'coc
 import type { RegistryBackend } from '../backends/backend.js';
 import { jitterDown, sleep, unrefTimeout, type Clock } from '../core/clock.js';
 import { InvalidArgumentError, RegistrationError, isRollcallError, messageOf, type RollcallError } from '../core/errors.js';
-import { assertServiceName, createInstance, withStatus, type HealthStatus, type InstanceStatus, type ServiceInstance } from '../core/instance.js';
+import { withStatus, type HealthStatus, type InstanceStatus, type ServiceInstance } from '../core/instance.js';
 import { loggerOption, type Logger } from '../core/logger.js';
 import { durationOption } from '../core/options.js';
-import { HealthMonitor, type HealthReport } from './health.js';
+import { HealthMonitor, type HealthReport } from './health-checks.js';
 import { keepingAlive } from './keep-alive.js';
-import { resolveSettings, type AutoRegisterOptions, type RegistrationSettings } from './options.js';
+import { optionsInstance, resolveSettings, type AutoRegisterOptions, type RegistrationSettings } from './options.js';
 
 export type { AutoRegisterOptions } from './options.js';
 
@@ -353,19 +353,8 @@ function isRefusal(error: unknown): error is RollcallError {
   return isRollcallError(error) && error.code === 'INVALID_ARGUMENT';
 }
 
-// Stands in for the id while the other fields are validated; the default id is derived from them.
-const PROVISIONAL_ID = 'provisional';
-
 function initialInstance(options: AutoRegisterOptions, now: number): ServiceInstance {
-  // Checked first, with the option's own name: the default id is derived from it.
-  assertServiceName(options.service, 'options.service');
-  const { service, port, protocol, tags, meta, weight, zone, version } = options;
-  const host = options.host ?? defaultHost();
-  const instance = createInstance(
-    { service, port, protocol, tags, meta, weight, zone, version, host, id: options.id ?? PROVISIONAL_ID, status: 'passing' },
-    now,
-    'options',
-  );
+  const instance = optionsInstance(options, now, options.host ?? defaultHost());
   if (options.id !== undefined) return instance;
   return Object.freeze({ ...instance, id: defaultInstanceId(instance.service, instance.host, instance.port) });
 }

@@ -10,6 +10,7 @@ import { MemoryBackend, type RegistryBackend } from '../../src/index.js';
 import { attach, healthRouter } from '../../src/integrations/express.js';
 import { rollcall } from '../../src/integrations/fastify.js';
 import { lifespan } from '../../src/integrations/lifespan.js';
+import type { Logger } from '../../src/core/logger.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -111,5 +112,33 @@ describe('rollcall/fastify input', () => {
     const app = Fastify();
     cleanups.push(() => app.close());
     await expect(app.register(rollcall, { backend: backend(), service: 'orders', ...overrides } as never)).rejects.toEqual(invalid(field));
+  });
+});
+
+describe('lifespan() checks its options without building a registration', () => {
+  /** A pino-style logger recording the bindings of every child logger made from it. */
+  function bindingsLogger(): { logger: Logger; components: unknown[] } {
+    const components: unknown[] = [];
+    const noop = (): void => {};
+    const logger: Logger = {
+      debug: noop,
+      info: noop,
+      warn: noop,
+      error: noop,
+      child: (bindings) => {
+        components.push(bindings['component']);
+        return logger;
+      },
+    };
+    return { logger, components };
+  }
+
+  it('makes the registration (and its logger) only once there is an address to register', async () => {
+    const { logger, components } = bindingsLogger();
+    const life = lifespan({ backend: backend(), service: 'orders', drainWaitMs: 0, logger });
+    expect(components).not.toContain('registration');
+    await life.start({ port: 8080, address: '127.0.0.1' });
+    expect(components.filter((component) => component === 'registration')).toHaveLength(1);
+    await life.shutdown();
   });
 });

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryBackend, Registration, autoRegister, isRollcallError, lifespan, type HealthStatus } from '../../src/index.js';
 import { LIFESPAN_OPTION_NAMES } from '../../src/integrations/options.js';
-import { HealthMonitor, toReport } from '../../src/registration/health.js';
+import { HealthMonitor, toReport } from '../../src/registration/health-checks.js';
 import { AUTO_REGISTER_OPTION_NAMES } from '../../src/registration/options.js';
 
 const backend = new MemoryBackend();

@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MemoryBackend, autoRegister, type AutoRegisterOptions, type HealthCheck, type Registration } from '../../src/index.js';
-import { HealthMonitor, toReport } from '../../src/registration/health.js';
+import { HealthMonitor, toReport } from '../../src/registration/health-checks.js';
 
 let backend: MemoryBackend;
 const started: Registration[] = [];

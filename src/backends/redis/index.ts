@@ -6,16 +6,15 @@
  * import { RedisBackend } from 'rollcall/redis';
  * const backend = new RedisBackend({ namespace: 'prod' }); // connects to REDIS_URL
  */
-export {
-  RedisBackend,
-  type RedisBackendClientOptions,
-  type RedisBackendClusterOptions,
-  type RedisBackendCommonOptions,
-  type RedisBackendConnectOptions,
-  type RedisBackendOptions,
-  type RedisBackendStats,
-  type RedisClient,
-} from './redis-backend.js';
+export { RedisBackend, type RedisBackendStats } from './redis-backend.js';
+export type {
+  RedisBackendClientOptions,
+  RedisBackendClusterOptions,
+  RedisBackendCommonOptions,
+  RedisBackendConnectOptions,
+  RedisBackendOptions,
+  RedisClient,
+} from './options.js';
 export { InstanceOwnedError } from './errors.js';
 export { RECORD_MAX_BYTES } from './scripts.js';
 export { DEFAULT_NAMESPACE, NAMESPACE_PATTERN, serviceKeys, servicesIndexKey, type ServiceKeys } from './keys.js';

@@ -5,7 +5,7 @@
  * the size limit is reported and skipped; the rest of the service is still returned.
  */
 import { MalformedRecordError } from '../../core/errors.js';
-import { SERVICE_NAME_PATTERN, TTL_LIMITS, isInstanceStatus, parseInstanceRecord, withStatus, type ServiceInstance } from '../../core/instance.js';
+import { SERVICE_NAME_PATTERN, TTL_LIMITS, isInstanceStatus, parseInstanceRecord, withStatus, type InstanceStatus, type ServiceInstance } from '../../core/instance.js';
 import type { ServiceKeys } from './keys.js';
 import {
   CLOCK_SLACK_MS,
@@ -18,6 +18,7 @@ import {
   READ_FULL,
   RECORD_MAX_BYTES,
 } from './scripts.js';
+import { integer, score, unexpected } from './replies.js';
 
 /**
  * How far past the server's now plus its TTL a lease deadline may lie: a server that took over
@@ -81,8 +82,6 @@ export const UNEXPECTED_SERVICES = 'unexpected reply from the services script';
 
 /** `<ttlMs> <status> <updatedAt> ` in front of the instance JSON. */
 const RECORD_PREFIX = /^(\d{1,9}) ([a-z]{1,16}) (\d{1,16}) /;
-/** A change message: the version the change produced, nothing else. */
-const CHANGE_MESSAGE = /^\d{1,16}$/;
 /** Characters of records remembered with their instance; the memory starts over beyond it. */
 const CACHED_RECORD_CHARS = 1_000_000;
 const HEADER = 6;
@@ -92,6 +91,11 @@ const SERVICE_KEY_BITS = PLANTED_DEADLINES | PLANTED_RECORDS | PLANTED_LOG | PLA
 interface Known {
   readonly instance: ServiceInstance;
   readonly ttlMs: number;
+}
+
+/** The stored record of an instance: `<ttlMs> <status> <updatedAt> <instance JSON as registered>`. */
+export function recordOf(ttlMs: number, status: InstanceStatus, updatedAt: number, json: string): string {
+  return `${ttlMs} ${status} ${updatedAt} ${json}`;
 }
 
 /**
@@ -128,11 +132,11 @@ export class RecordCache {
 export function parseListing(reply: unknown, service: string, keys: ServiceKeys, onMalformed: MalformedHandler, cache: RecordCache): Listing {
   if (!Array.isArray(reply) || reply.length < HEADER || (reply.length - HEADER) % ROW !== 0) throw new Error(UNEXPECTED_LISTING);
   const items = reply as unknown[];
-  const version = integer(items[0], UNEXPECTED_LISTING);
-  const serverNow = integer(items[1], UNEXPECTED_LISTING);
+  const version = integer(items[0]) ?? unexpected(UNEXPECTED_LISTING);
+  const serverNow = integer(items[1]) ?? unexpected(UNEXPECTED_LISTING);
   const epoch = items[2];
-  const plantedKeys = integer(items[3], UNEXPECTED_LISTING);
-  const mode = integer(items[4], UNEXPECTED_LISTING);
+  const plantedKeys = integer(items[3]) ?? unexpected(UNEXPECTED_LISTING);
+  const mode = integer(items[4]) ?? unexpected(UNEXPECTED_LISTING);
   const latest = items[5];
   if (
     typeof epoch !== 'string' ||
@@ -153,12 +157,12 @@ export function parseListing(reply: unknown, service: string, keys: ServiceKeys,
       const record = items[i + 1];
       const deadline = items[i + 2];
       // Gone: removed (no deadline), or expired and not pruned yet.
-      const gone = deadline === null || deadline === undefined || Number(deadline) <= serverNow;
+      const gone = deadline === null || deadline === undefined || score(deadline) <= serverNow;
       const read = gone ? undefined : readInstance(id, record, deadline, serverNow, service, keys, cache);
       if (read instanceof MalformedRecordError) onMalformed(read, keys.records, id);
       changes.set(id, read === undefined || read instanceof MalformedRecordError ? undefined : read.instance);
     }
-    const latestDeadline = typeof latest === 'string' && /^\d{1,16}$/.test(latest) ? Number(latest) : undefined;
+    const latestDeadline = integer(latest);
     return { kind: 'delta', ...head, latestDeadline, changes };
   }
   const rows: { id: string; instance: ServiceInstance; deadline: number }[] = [];
@@ -216,8 +220,8 @@ function indexOf(list: readonly ServiceInstance[], id: string): number {
  * anything else.
  */
 export function parseChange(message: unknown, keys: ServiceKeys): number {
-  const version = typeof message === 'string' && CHANGE_MESSAGE.test(message) ? Number(message) : Number.NaN;
-  if (!Number.isSafeInteger(version)) throw new MalformedRecordError(keys.channel, 'not a change message (expected a version number)');
+  const version = typeof message === 'string' ? integer(message) : undefined;
+  if (version === undefined || version < 0) throw new MalformedRecordError(keys.channel, 'not a change message (expected a version number)');
   return version;
 }
 
@@ -229,7 +233,7 @@ export function parseChange(message: unknown, keys: ServiceKeys): number {
 export function parseServices(reply: unknown, indexKey: string, onMalformed: MalformedHandler): ServicesReply {
   if (!Array.isArray(reply) || reply.length === 0) throw new Error(UNEXPECTED_SERVICES);
   const [planted, ...members] = reply as unknown[];
-  const plantedKeys = integer(planted, UNEXPECTED_SERVICES);
+  const plantedKeys = integer(planted) ?? unexpected(UNEXPECTED_SERVICES);
   if (plantedKeys !== 0 && plantedKeys !== PLANTED_INDEX) throw new Error(UNEXPECTED_SERVICES);
   const names: string[] = [];
   for (const name of members) {
@@ -258,7 +262,7 @@ function readInstance(
   if (typeof record !== 'string') return new MalformedRecordError(location, 'the record is not a string');
   const known = cachedOrParsed(id, record, service, location, cache);
   if (known instanceof MalformedRecordError) return known;
-  const deadline = typeof storedDeadline === 'string' || typeof storedDeadline === 'number' ? Number(storedDeadline) : Number.NaN;
+  const deadline = score(storedDeadline);
   if (!Number.isSafeInteger(deadline) || deadline <= serverNow || deadline > serverNow + known.ttlMs + CLOCK_SLACK_MS) {
     return new MalformedRecordError(location, `the lease deadline is not within the record's TTL (${known.ttlMs} ms) of the server's clock`);
   }
@@ -297,11 +301,4 @@ function cachedOrParsed(id: string, record: string, service: string, location: s
   const known = { instance: current, ttlMs };
   cache.set(record, known);
   return known;
-}
-
-/** An integer as a script returns it (a string from a client with `stringNumbers`). */
-function integer(value: unknown, problem: string): number {
-  const number = typeof value === 'string' && /^-?\d{1,16}$/.test(value) ? Number(value) : value;
-  if (typeof number !== 'number' || !Number.isSafeInteger(number)) throw new Error(problem);
-  return number;
 }

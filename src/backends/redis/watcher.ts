@@ -20,6 +20,7 @@ import type { Redis } from 'ioredis';
 import { unrefTimeout } from '../../core/clock.js';
 import type { ServiceInstance } from '../../core/instance.js';
 import type { WatchSink, WatchSource } from '../watch-hub.js';
+import { disconnect } from './client.js';
 import { applyChanges, type KnownVersion, type Listing } from './records.js';
 
 /** Pauses between attempts to bring the subscriber connection back. */
@@ -338,16 +339,4 @@ function sameInstances(a: readonly ServiceInstance[], b: readonly ServiceInstanc
   // A plain loop: `every` is many times slower on the frozen arrays watchers deliver.
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-/** Closes a connection and waits (briefly) until its socket is gone. */
-export async function disconnect(client: { status: string; disconnect(): void; once(event: 'end', listener: () => void): unknown }): Promise<void> {
-  // Between reconnection attempts there is no socket, and ioredis emits no 'end' for it.
-  const hasSocket = client.status === 'connecting' || client.status === 'connect' || client.status === 'ready';
-  const ended = new Promise<void>((resolve) => {
-    client.once('end', resolve);
-    unrefTimeout(resolve, 1_000);
-  });
-  client.disconnect();
-  if (hasSocket) await ended;
 }

@@ -4,11 +4,10 @@
  * terminus at run time: `rollcall/nest` loads whether or not terminus is installed.
  */
 import { InvalidArgumentError } from '../../core/errors.js';
-import type { CheckReport } from '../../registration/health.js';
+import type { CheckReport } from '../../registration/health-checks.js';
 import type { RegistrationState } from '../../registration/registration.js';
 import type { ResolverStats } from '../../resolution/resolver.js';
-import type { HealthAnswerStatus } from '../health.js';
-import type { RollcallHandle } from '../options.js';
+import type { HealthAnswerStatus, RollcallHandle } from '../handle.js';
 
 /** What the indicator reports under its key; a terminus `HealthIndicatorResult` entry. */
 export interface RollcallHealthDetails {

@@ -12,5 +12,5 @@ export {
 } from './module.js';
 export { RollcallHealthIndicator, type RollcallHealthDetails } from './health-indicator.js';
 export { ROLLCALL_LIFESPAN, ROLLCALL_OPTIONS, ROLLCALL_RESOLVER, ROLLCALL_STATUS_ROUTE } from './tokens.js';
-export type { HealthAnswer, HealthBody } from '../health.js';
+export type { HealthAnswer, HealthBody } from '../handle.js';
 export type { LifespanState, ResolverSettings, RollcallHandle, RollcallOptions } from '../lifespan.js';

@@ -3,33 +3,9 @@
  * before every heartbeat), never by running checks per request. Load balancers read the status
  * code; people read the body.
  */
-import type { HealthStatus } from '../core/instance.js';
-import type { CheckReport } from '../registration/health.js';
-import type { Registration, RegistrationState } from '../registration/registration.js';
-import type { LifespanState } from './options.js';
-
-/** What the health route reports. */
-export type HealthAnswerStatus = HealthStatus | 'starting' | 'draining' | 'stopped';
-
-/** Body of the health route. */
-export interface HealthBody {
-  /** `passing` / `warning` (200), `critical` (503), or a lifecycle phase: `starting`, `draining`, `stopped` (503). */
-  readonly status: HealthAnswerStatus;
-  readonly service: string;
-  /** The registered instance id, once registered. */
-  readonly id?: string | undefined;
-  /** The registration's state, or `none` when nothing is (or is yet) registered. */
-  readonly registration: RegistrationState | 'none';
-  /** Each local check's last result. */
-  readonly checks: Readonly<Record<string, CheckReport>>;
-}
-
-/** Status code and body for a health route. */
-export interface HealthAnswer {
-  /** 200 while passing or warning; 503 when critical, before registering and from the moment draining starts. */
-  readonly statusCode: 200 | 503;
-  readonly body: HealthBody;
-}
+import type { CheckReport } from '../registration/health-checks.js';
+import type { Registration } from '../registration/registration.js';
+import type { HealthAnswer, HealthAnswerStatus, HealthBody, LifespanState } from './handle.js';
 
 const NO_CHECKS: Readonly<Record<string, CheckReport>> = Object.freeze({});
 
