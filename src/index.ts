@@ -1,6 +1,8 @@
 /**
  * rollcall: in-process service discovery. The public face: re-exports only. Optional parts with
  * peer dependencies live behind their own subpaths (`rollcall/testing`, ...), never here.
+ *
+ * @module rollcall
  */
 export * from './core/errors.js';
 export {

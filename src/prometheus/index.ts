@@ -4,6 +4,8 @@
  * resolvers, registrations and backends you pass when the registry is scraped; durations,
  * retries and ejections are observed from rollcall's diagnostics channels as they happen.
  * docs/observability.md lists every metric.
+ *
+ * @module rollcall/prometheus
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { InvalidArgumentError } from '../core/errors.js';

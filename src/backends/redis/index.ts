@@ -5,6 +5,8 @@
  * @example
  * import { RedisBackend } from 'rollcall/redis';
  * const backend = new RedisBackend({ namespace: 'prod' }); // connects to REDIS_URL
+ *
+ * @module rollcall/redis
  */
 export {
   RedisBackend,
