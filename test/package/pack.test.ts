@@ -61,6 +61,29 @@ describe('the packed package', () => {
     expect(run(bin, ['--version'])).toContain(version);
   });
 
+  it('loads rollcall/testing without vitest and runs its conformance suite under node:test', () => {
+    expect(existsSync(join(consumer, 'node_modules/vitest'))).toBe(false);
+    const suite = (runner: string): string => `import { MemoryBackend, MemoryRegistry } from 'rollcall';
+import { describeBackendConformance } from 'rollcall/testing';
+import { afterEach, describe, it } from 'node:test';
+const registry = new MemoryRegistry();
+describeBackendConformance('MemoryBackend', { create: ({ namespace }) => new MemoryBackend({ registry, namespace }) }${runner});
+`;
+    writeFileSync(join(consumer, 'explicit.test.mjs'), suite(', { describe, it, afterEach }'));
+    // Without a runner the suite finds node:test itself.
+    writeFileSync(join(consumer, 'detected.test.mjs'), suite(''));
+    const report = run('node', ['--test', '--test-reporter=tap', 'explicit.test.mjs', 'detected.test.mjs']);
+    expect(report).toMatch(/^# fail 0$/m);
+    expect(Number(/^# pass (\d+)$/m.exec(report)?.[1])).toBeGreaterThanOrEqual(2 * 17);
+    const faulty = `const { FaultyBackend } = require('rollcall/testing');
+const { MemoryBackend } = require('rollcall');
+const backend = new FaultyBackend(new MemoryBackend());
+backend.fail();
+backend.instances('orders').catch((error) => console.log(error.code));`;
+    writeFileSync(join(consumer, 'faulty.cjs'), faulty);
+    expect(run('node', ['faulty.cjs']).trim()).toBe('REGISTRY_UNAVAILABLE');
+  }, 120_000);
+
   it('names its repository, homepage and issue tracker', () => {
     const installed = JSON.parse(readFileSync(join(consumer, 'node_modules/rollcall/package.json'), 'utf8')) as Record<string, unknown>;
     expect(installed).toMatchObject({
