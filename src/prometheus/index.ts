@@ -28,6 +28,8 @@ export interface RollcallPrometheusMetrics {
   readonly names: readonly string[];
   /** Removes the metrics from the registry and stops observing events. Idempotent. */
   unregister(): void;
+  /** {@link unregister}, for `using`. */
+  [Symbol.dispose](): void;
 }
 
 type Observed = { observe(labels: Record<string, string>, value: number): void } | { inc(labels: Record<string, string>, value: number): void };
@@ -94,15 +96,13 @@ export function registerRollcallMetrics(registry: Registry, options: PrometheusM
 
   const names = definitions.map((definition) => definition.name);
   let registered = true;
-  return {
-    names,
-    unregister() {
-      if (!registered) return;
-      registered = false;
-      stop();
-      for (const name of names) registry.removeSingleMetric(name);
-    },
+  const unregister = (): void => {
+    if (!registered) return;
+    registered = false;
+    stop();
+    for (const name of names) registry.removeSingleMetric(name);
   };
+  return { names, unregister, [Symbol.dispose]: unregister };
 }
 
 export type { ObservedParts } from '../observability/parts.js';

@@ -8,10 +8,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname, networkInterfaces } from 'node:os';
-import { EventEmitter } from 'eventemitter3';
+import { EventEmitter } from 'node:events';
 import { ExponentialBackoff, TimeoutStrategy, timeout, type IBackoff } from 'cockatiel';
 import type { RegistryBackend } from '../backends/backend.js';
 import { jitterDown, sleep, unrefTimeout, type Clock } from '../core/clock.js';
+import type { EventArguments } from '../core/events.js';
 import { InvalidArgumentError, RegistrationError, isRollcallError, messageOf, type RollcallError } from '../core/errors.js';
 import { assertServiceName, createInstance, withStatus, type HealthStatus, type InstanceStatus, type ServiceInstance } from '../core/instance.js';
 import { loggerOption, type Logger } from '../core/logger.js';
@@ -71,7 +72,7 @@ interface TransitionLog {
  * A live registration: `autoRegister(options)`. Constructing one validates every option (throwing
  * `INVALID_ARGUMENT`) and starts nothing: no timer, no registry call, until `autoRegister()` runs it.
  */
-export class Registration extends EventEmitter<RegistrationEvents> {
+export class Registration extends EventEmitter<EventArguments<RegistrationEvents>> {
   readonly #backend: RegistryBackend;
   readonly #settings: RegistrationSettings;
   readonly #health: HealthMonitor;

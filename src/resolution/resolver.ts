@@ -10,7 +10,7 @@
  * for `resetGraceMs` (see reset-grace.ts). The resolver never knows which backend it talks to,
  * and the hot path (a warm cache hit) reads no clock, logs nothing and allocates nothing.
  */
-import { EventEmitter } from 'eventemitter3';
+import { EventEmitter } from 'node:events';
 import { LRUCache } from 'lru-cache';
 import {
   BrokenCircuitError,
@@ -27,6 +27,7 @@ import {
 } from 'cockatiel';
 import type { RegistryBackend, RegistryReset, Unsubscribe } from '../backends/backend.js';
 import { jitterDown, type Clock } from '../core/clock.js';
+import type { EventArguments } from '../core/events.js';
 import { ClosedError, RegistryUnavailableError, ServiceUnavailableError, describeValue, messageOf, type TierAttempt } from '../core/errors.js';
 import { SERVICE_NAME_PATTERN, assertServiceName, instanceOrigin, type InstanceStatus, type ServiceInstance } from '../core/instance.js';
 import type { Logger } from '../core/logger.js';
@@ -210,7 +211,7 @@ const CONTROL_CHARACTERS = /\p{Cc}/gu;
 const MAX_REASON_LENGTH = 200;
 
 /** A resolver: `createResolver(options)`. */
-export class Resolver extends EventEmitter<ResolverEvents> {
+export class Resolver extends EventEmitter<EventArguments<ResolverEvents>> {
   readonly #backend: RegistryBackend;
   readonly #strategy: Strategy;
   readonly #cacheTtlMs: number;

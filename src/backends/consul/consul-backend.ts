@@ -252,6 +252,11 @@ export class ConsulBackend implements RegistryBackend {
     return this.#closing;
   }
 
+  /** {@link close}, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
   /**
    * One `/v1/health/service/:name` read with this backend's view, shared by `instances()`, the
    * watch and `services()`: falls back to client-side filtering when the agent refuses the filter,
