@@ -47,7 +47,7 @@ export {
   createResolver,
   type AnswerSource,
   type DegradedEvent,
-  type Pick,
+  type ResolvedPick,
   type RecoveredEvent,
   type ResetEvent,
   type ResolveOptions,

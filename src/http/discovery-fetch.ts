@@ -1,7 +1,7 @@
 import { Headers, Request, fetch, type Dispatcher, type RequestInit, type RequestRedirect, type Response } from 'undici';
 import { InvalidArgumentError } from '../core/errors.js';
 import { addedHeaders, attemptEnded, attemptStarted, retryDecided } from '../observability/http-attempt.js';
-import type { Pick, Resolver } from '../resolution/resolver.js';
+import type { ResolvedPick, Resolver } from '../resolution/resolver.js';
 import { httpPolicy, isConnectionError, isIdempotent, isTimeout, type DiscoveryHttpOptions, type HttpPolicy } from './options.js';
 import { instanceOriginFor } from './target.js';
 
@@ -142,7 +142,7 @@ async function callService(resolver: Resolver, policy: HttpPolicy, service: stri
 }
 
 /** A retry needs another instance to go to, and the service's budget must allow it. */
-function canRetry(resolver: Resolver, service: string, picked: Pick, budget: { tryRetry(): boolean }, reason: 'status' | 'connection'): boolean {
+function canRetry(resolver: Resolver, service: string, picked: ResolvedPick, budget: { tryRetry(): boolean }, reason: 'status' | 'connection'): boolean {
   const others = resolver.status(service)?.instances.some((instance) => instance.id !== picked.instance.id) ?? false;
   if (!others) return false;
   const allowed = budget.tryRetry();
@@ -157,7 +157,7 @@ function withHeaders(init: RequestInit, added: Readonly<Record<string, string>>)
   return { ...init, headers };
 }
 
-async function pickOrFail(resolver: Resolver, service: string, key: string | undefined, failed: string | undefined): Promise<Pick> {
+async function pickOrFail(resolver: Resolver, service: string, key: string | undefined, failed: string | undefined): Promise<ResolvedPick> {
   try {
     return await resolver.pick(service, { key, exclude: failed === undefined ? undefined : new Set([failed]) });
   } catch (error) {

@@ -3,7 +3,7 @@ import { Agent, type Dispatcher } from 'undici';
 import { InvalidArgumentError } from '../core/errors.js';
 import type { HttpAttemptMessage, HttpAttemptOutcome } from '../observability/channels.js';
 import { addedHeaders, attemptEnded, attemptStarted, retryDecided } from '../observability/http-attempt.js';
-import type { Pick, Resolver } from '../resolution/resolver.js';
+import type { ResolvedPick, Resolver } from '../resolution/resolver.js';
 import { headerValue, withHeaders } from './headers.js';
 import { httpPolicy, isConnectionError, isIdempotent, isTimeout, type DiscoveryHttpOptions, type HttpPolicy } from './options.js';
 import type { RetryBudget } from './retry-budget.js';
@@ -78,7 +78,7 @@ class ServiceCall implements Dispatcher.DispatchHandler {
   readonly #mayRetry: boolean;
   readonly #controller = new SwitchingController();
   #downstreamStarted = false;
-  #picked: Pick | undefined;
+  #picked: ResolvedPick | undefined;
   #started = 0;
   #reported = false;
   #discarding = false;

@@ -31,7 +31,7 @@ import type { EventArguments } from '../core/events.js';
 import { ClosedError, RegistryUnavailableError, ServiceUnavailableError, describeValue, messageOf, type TierAttempt } from '../core/errors.js';
 import { SERVICE_NAME_PATTERN, assertServiceName, instanceOrigin, type InstanceStatus, type ServiceInstance } from '../core/instance.js';
 import type { Logger } from '../core/logger.js';
-import type { CallOutcome, InstanceFigures, PickContext, Picker, Strategy } from '../balancing/strategy.js';
+import type { CallOutcome, InstanceFigures, PickContext, PickResult, PickedInstance, Picker, Strategy } from '../balancing/strategy.js';
 import { lookupEnv, type EnvFallbackOptions } from './env-fallback.js';
 import { assertResolveOptions, checkResolverOptions, type ResolverOptions, type WarningPolicy } from './options.js';
 import { assertRequestPath, joinPath } from './request-path.js';
@@ -49,8 +49,8 @@ export type ResolveOptions = PickContext;
  */
 export type ResolveSource = 'cache' | 'registry' | 'stale' | 'env';
 
-/** An instance picked for one call, with the callback that reports how the call went. */
-export interface Pick {
+/** What {@link Resolver.pick} answers: an instance for one call, and how to report the call. */
+export interface ResolvedPick {
   readonly instance: ServiceInstance;
   /** Which tier supplied the instance. */
   readonly source: ResolveSource;
@@ -314,21 +314,21 @@ export class Resolver extends EventEmitter<EventArguments<ResolverEvents>> {
   async resolve(service: string, options?: ResolveOptions): Promise<ServiceInstance> {
     if (options !== undefined) assertResolveOptions(options);
     const entry = this.#cache.get(service);
-    const instance = entry === undefined ? undefined : this.#pickCached(service, entry, options);
-    return instance ?? (await this.#resolveMissed(service, options)).instance;
+    const picked = entry === undefined ? undefined : this.#pickCached(service, entry, options);
+    return (picked ?? (await this.#resolveMissed(service, options)).picked).instance;
   }
 
   /**
    * Like {@link resolve}, and tells the strategy the call started; report the outcome through
    * `done()` so load- and outcome-aware strategies learn from it. `createDiscoveryFetch` does this.
    */
-  async pick(service: string, options?: ResolveOptions): Promise<Pick> {
+  async pick(service: string, options?: ResolveOptions): Promise<ResolvedPick> {
     if (options !== undefined) assertResolveOptions(options);
     const entry = this.#cache.get(service);
     const cached = entry === undefined ? undefined : this.#pickCached(service, entry, options);
-    const { instance, source } = cached === undefined ? await this.#resolveMissed(service, options) : { instance: cached, source: (entry as CacheEntry).source };
-    const strategy = this.#strategy;
-    strategy.callStarted?.(service, instance);
+    const { picked, source } = cached === undefined ? await this.#resolveMissed(service, options) : { picked: cached, source: (entry as CacheEntry).source };
+    const { instance, done } = picked;
+    picked.started?.();
     let ended = false;
     return {
       instance,
@@ -336,7 +336,7 @@ export class Resolver extends EventEmitter<EventArguments<ResolverEvents>> {
       done(outcome: CallOutcome): void {
         if (ended) return;
         ended = true;
-        strategy.callEnded?.(service, instance, outcome);
+        done?.(outcome);
       },
     };
   }
@@ -363,7 +363,7 @@ export class Resolver extends EventEmitter<EventArguments<ResolverEvents>> {
 
   /**
    * What the strategy knows about each instance of `service`: calls in flight, calls and failures
-   * reported through {@link Pick.done}, recent latency, and ejection or warm-up state when those
+   * reported through {@link ResolvedPick.done}, recent latency, and ejection or warm-up state when those
    * decorators are in use (see `Strategy.inspect`). `undefined` when it keeps no figures for it.
    */
   instanceFigures(service: string): readonly InstanceFigures[] | undefined {
@@ -453,43 +453,43 @@ export class Resolver extends EventEmitter<EventArguments<ResolverEvents>> {
     await this.close();
   }
 
-  /** An instance of a cached entry (counted), or `undefined` when its picker offers none. */
-  #pickCached(service: string, entry: CacheEntry, options: ResolveOptions | undefined): ServiceInstance | undefined {
+  /** A pick of a cached entry (counted), or `undefined` when its picker offers nothing usable. */
+  #pickCached(service: string, entry: CacheEntry, options: ResolveOptions | undefined): PickedInstance | undefined {
     if (entry.picker === undefined) return undefined;
-    let instance: ServiceInstance | undefined;
-    try {
-      // Pickers honour `exclude` themselves, in a rotation of their own, so a retry never takes a
-      // turn from ordinary picks.
-      instance = entry.picker.pick(options ?? NO_CONTEXT);
-    } catch (error) {
-      // A strict filter, or outlier ejection with every instance out, refusing the call.
-      if (error instanceof ServiceUnavailableError) this.#tallyOf(service).unavailable.count++;
-      throw error;
-    }
-    if (instance !== undefined) {
+    // Pickers honour `exclude` themselves, in a rotation of their own, so a retry never takes a
+    // turn from ordinary picks.
+    const picked = this.#picked(service, entry.picker.pick(options ?? NO_CONTEXT));
+    if (picked !== undefined) {
       this.#counters.hits++;
       entry.hits.count++;
     }
-    return instance;
+    return picked;
   }
 
   /** Past the fresh cache: the tiers, then the strategy's pick, counted by the tier that answered. */
-  async #resolveMissed(service: string, options: ResolveOptions | undefined): Promise<{ instance: ServiceInstance; source: ResolveSource }> {
+  async #resolveMissed(service: string, options: ResolveOptions | undefined): Promise<{ picked: PickedInstance; source: ResolveSource }> {
     const found = await this.#lookupCounted(service);
-    let picked: ServiceInstance | undefined;
-    try {
-      picked = found.picker?.pick(options ?? NO_CONTEXT);
-    } catch (error) {
-      if (error instanceof ServiceUnavailableError) this.#tallyOf(service).unavailable.count++;
-      throw error;
-    }
-    if (picked !== undefined) return { instance: picked, source: this.#countMiss(service, found) };
-    // A strategy may refuse every instance (a strict filter); that is its answer, not ours to override.
+    const picked = found.picker === undefined ? undefined : this.#picked(service, found.picker.pick(options ?? NO_CONTEXT));
+    if (picked !== undefined) return { picked, source: this.#countMiss(service, found) };
+    // A picker that broke its contract and answered nothing at all.
     this.#counters.unavailable++;
     this.#tallyOf(service).unavailable.count++;
     throw new ServiceUnavailableError(service, [
       { tier: 'balancer', reason: `strategy ${this.#strategy.name} picked none of ${found.instances.length} eligible instance(s)` },
     ]);
+  }
+
+  /**
+   * The pick, when it has an instance. A picker's "none" (a strict filter, outlier ejection with
+   * every instance out) is its answer, not ours to override: the call rejects with it.
+   */
+  #picked(service: string, result: PickResult | undefined): PickedInstance | undefined {
+    // Neither an instance nor a reason (a custom picker breaking its contract): see #resolveMissed.
+    if (typeof result !== 'object' || result === null) return undefined;
+    if (result.instance !== undefined) return result;
+    if (typeof result.reason !== 'string') return undefined;
+    this.#tallyOf(service).unavailable.count++;
+    throw result.error instanceof ServiceUnavailableError ? result.error : new ServiceUnavailableError(service, [{ tier: 'balancer', reason: result.reason }]);
   }
 
   /** {@link #lookup}, counting a `ServiceUnavailableError` against the service. */
