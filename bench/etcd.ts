@@ -10,8 +10,8 @@ import { Agent, request } from 'undici';
 import { createInstance, createResolver, type ServiceInstance } from '../src/index.js';
 import { EtcdBackend, KeyLayout } from '../src/backends/etcd/index.js';
 import { startEtcd, type EtcdMember } from '../test/helpers/etcd-server.js';
-import type { Figure } from './figure.js';
-import { compare, stats, type Stats } from './harness.js';
+import { repeatedAll, type Figure, type Measured } from './figure.js';
+import { compare, single, stats, whenTrue, type Stats } from './harness.js';
 
 const SERVICE = 'orders';
 const NAMESPACE = 'bench';
@@ -19,22 +19,8 @@ const instance = (n: number): ServiceInstance =>
   createInstance({ id: `orders-${n}`, service: SERVICE, host: '127.0.0.1', port: 9000 + n, tags: ['bench'], meta: { build: '1' } }, Date.now());
 const b64 = (text: string): string => Buffer.from(text).toString('base64');
 
-/** Resolves when `check()` holds, polling on every turn of the event loop; returns the ms it took from `since`. */
-async function whenTrue(check: () => boolean, since: bigint, timeoutMs: number): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  return Number(process.hrtime.bigint() - since) / 1e6;
-}
-
-export interface EtcdBench {
-  readonly figures: () => Promise<Figure[]>;
-  readonly stop: () => Promise<void>;
-}
-
-export async function etcdBench(): Promise<EtcdBench> {
+/** Every etcd figure, each run twice, on a member started for the bench and removed afterwards. */
+export async function etcdFigures(): Promise<Figure[]> {
   const member: EtcdMember = await startEtcd();
   const agent = new Agent();
   const raw = async (path: string, body: object): Promise<Record<string, unknown>> => {
@@ -52,7 +38,7 @@ export async function etcdBench(): Promise<EtcdBench> {
   const prefix = layout.service(SERVICE);
   const range = { key: b64(prefix), range_end: b64(`${prefix.slice(0, -1)}0`) };
 
-  async function coldResolve(): Promise<Figure> {
+  async function coldResolve(): Promise<Measured> {
     for (let n = 0; n < 5; n++) await writer.register(instance(n), { ttlMs: 600_000 });
     const resolver = createResolver({ backend: backend(), watch: false });
     // Another service stays cached, as in any real process (see bench/redis.ts).
@@ -73,15 +59,13 @@ export async function etcdBench(): Promise<EtcdBench> {
       subject: 'resolve() of a service not in cache: one linearizable range read of the service prefix (5 records and the epoch), parse, pick',
       floor: "one raw range read of the same prefix through etcd's JSON gateway with undici, same member",
       unit: 'µs/op',
-      subjectValue: micro(result.subject),
-      floorValue: micro(result.floor),
-      ratio: result.ratio,
+      run: { subject: micro(result.subject), floor: micro(result.floor), ratio: result.ratio },
       target: { kind: 'max-ratio', value: 1.5 },
       note: 'Beyond the round trip, the resolver runs its breaker and timeout, the backend decodes and validates each record and checks the epoch for a loss, and a picker is built',
     };
   }
 
-  async function heartbeat(): Promise<Figure> {
+  async function heartbeat(): Promise<Measured> {
     await writer.register(instance(0), { ttlMs: 600_000 });
     const lease = (await raw('/v3/lease/grant', { TTL: '600' }))['ID'] as string;
     const result = await compare(
@@ -95,15 +79,13 @@ export async function etcdBench(): Promise<EtcdBench> {
       subject: 'backend.renew(): one lease keep-alive and, concurrently, one transaction checking the key is still attached to the lease',
       floor: "one raw lease keep-alive through etcd's JSON gateway, same member",
       unit: 'µs/op',
-      subjectValue: micro(result.subject),
-      floorValue: micro(result.floor),
-      ratio: result.ratio,
+      run: { subject: micro(result.subject), floor: micro(result.floor), ratio: result.ratio },
       target: { kind: 'max-ratio', value: 2.5 },
       note: 'Two requests by design: the guarded transaction is what makes renew answer lost when the key was deleted or taken over while the lease lives on (otherwise the instance would stay invisible for as long as the process runs). It runs concurrently with the keep-alive; on a busy 2-core machine the member serves them one after the other',
     };
   }
 
-  async function changePropagation(): Promise<Figure> {
+  async function changePropagation(): Promise<Measured> {
     const resolver = createResolver({ backend: backend() });
     for (let n = 0; n < 5; n++) await writer.register(instance(n), { ttlMs: 600_000 });
     await resolver.resolve(SERVICE);
@@ -146,15 +128,13 @@ export async function etcdBench(): Promise<EtcdBench> {
       subject: 'deregister() on one backend until a resolver on another backend stops listing the instance',
       floor: 'a raw put until a raw watch stream on the same member yields the event',
       unit: 'ms',
-      subjectValue: subjectStats,
-      floorValue: floorStats,
-      ratio: subjectStats.median / floorStats.median,
+      run: { subject: subjectStats, floor: floorStats, ratio: subjectStats.median / floorStats.median },
       target: { kind: 'max-ratio', value: 2 },
       note: "The event carries the change itself, so the watcher applies it without reading the service again; deregister() then revokes the lease in the background, which competes with the watch for the member's time",
     };
   }
 
-  async function gatewayAgainstGrpc(): Promise<Figure> {
+  async function gatewayAgainstGrpc(): Promise<Measured> {
     const grpc = new Etcd3({ hosts: member.clientUrl });
     try {
       const result = await compare(
@@ -168,9 +148,7 @@ export async function etcdBench(): Promise<EtcdBench> {
         subject: "one range read of a 5-instance service prefix through etcd's JSON gateway with undici (what EtcdBackend uses)",
         floor: 'the same range read through the etcd3 package on @grpc/grpc-js, same member',
         unit: 'µs/op',
-        subjectValue: micro(result.subject),
-        floorValue: micro(result.floor),
-        ratio: result.ratio,
+        run: { subject: micro(result.subject), floor: micro(result.floor), ratio: result.ratio },
         target: { kind: 'info' },
         note: 'The gateway decodes JSON into a gRPC call to the member itself; the price of needing no protobuf runtime and no new dependency',
       };
@@ -179,7 +157,7 @@ export async function etcdBench(): Promise<EtcdBench> {
     }
   }
 
-  async function crashDetection(): Promise<Figure> {
+  async function crashDetection(): Promise<Measured> {
     const ttlMs = 1_000;
     const resolver = createResolver({ backend: backend() });
     await writer.register(instance(0), { ttlMs: 600_000 });
@@ -201,22 +179,19 @@ export async function etcdBench(): Promise<EtcdBench> {
       subject: `an instance registered with a ${ttlMs} ms TTL and never renewed, until a watching resolver drops it`,
       floor: 'the TTL itself (the delay reported is the time past it)',
       unit: 'ms past TTL',
-      subjectValue: stats(delays),
-      floorValue: { median: 0, p25: 0, p75: 0 },
-      ratio: Number.NaN,
+      run: { subject: stats(delays), floor: single(0), ratio: Number.NaN },
       target: { kind: 'max-value', value: 1_000 },
       note: "etcd's lessor checks for expired leases every 500 ms",
     };
   }
 
-  return {
-    figures: async () => [await coldResolve(), await heartbeat(), await changePropagation(), await crashDetection(), await gatewayAgainstGrpc()],
-    stop: async () => {
-      await Promise.all(backends.map((b) => b.close()));
-      await agent.close();
-      await member.stop();
-    },
-  };
+  try {
+    return await repeatedAll(async () => [await coldResolve(), await heartbeat(), await changePropagation(), await crashDetection(), await gatewayAgainstGrpc()]);
+  } finally {
+    await Promise.all(backends.map((b) => b.close()));
+    await agent.close();
+    await member.stop();
+  }
 }
 
 function micro(value: Stats): Stats {

@@ -32,6 +32,37 @@ export function stats(values: readonly number[]): Stats {
   return { median: at(0.5), p25: at(0.25), p75: at(0.75) };
 }
 
+/** The `q` quantile (0-1) of `values`. */
+export function quantile(values: readonly number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+}
+
+/** A single value as Stats (a figure measured once per run). */
+export function single(value: number): Stats {
+  return { median: value, p25: value, p75: value };
+}
+
+/** Resolves after `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Resolves when `check()` holds, polling on every turn of the event loop; returns the ms it took from `since`. */
+export async function whenTrue(check: () => boolean, since: bigint, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return Number(process.hrtime.bigint() - since) / 1e6;
+}
+
+/** Milliseconds since `since` (a `process.hrtime.bigint()`). */
+export function msSince(since: bigint): number {
+  return Number(process.hrtime.bigint() - since) / 1e6;
+}
+
 /** Nanoseconds per operation of `operation`, run `batch` times in sequence, each awaited. */
 export async function timeBatch(operation: () => unknown, batch: number): Promise<number> {
   const start = process.hrtime.bigint();

@@ -8,7 +8,7 @@ import { Gauge, Registry } from 'prom-client';
 import { MemoryBackend, createInstance, createResolver, type Resolver } from '../src/index.js';
 import { observeRollcallMetrics, traceRollcall } from '../src/otel/index.js';
 import { registerRollcallMetrics } from '../src/prometheus/index.js';
-import type { Figure } from './figure.js';
+import type { Measured } from './figure.js';
 import { compare, timeRuns } from './harness.js';
 
 /** A pull reader that never exports: collections happen only when asked. */
@@ -37,7 +37,7 @@ async function filled(services: readonly string[], perService: number): Promise<
   return backend;
 }
 
-export async function resolveWithMetrics(): Promise<Figure> {
+export async function resolveWithMetrics(): Promise<Measured> {
   const backend = await filled(['orders'], 5);
   const plain = await warmResolver(backend, ['orders']);
   const observed = await warmResolver(backend, ['orders']);
@@ -57,15 +57,13 @@ export async function resolveWithMetrics(): Promise<Figure> {
     subject: 'cached resolve() of a resolver observed by rollcall/prometheus and rollcall/otel (metrics and traces, instance labels on)',
     floor: 'cached resolve() of a resolver nobody observes',
     unit: 'ns/op',
-    subjectValue: result.subject,
-    floorValue: result.floor,
-    ratio: result.ratio,
+    run: { subject: result.subject, floor: result.floor, ratio: result.ratio },
     target: { kind: 'max-ratio', value: 1.15 },
     note: 'Exporters read counters the resolver keeps anyway, at scrape time: the resolve path is the same code either way, so the ratio is run-to-run noise around 1',
   };
 }
 
-export async function scrapeCost(): Promise<Figure> {
+export async function scrapeCost(): Promise<Measured> {
   const services = Array.from({ length: 1_000 }, (_, n) => `svc-${n}`);
   const backend = await filled(services, 5);
   const resolver = await warmResolver(backend, services);
@@ -94,9 +92,7 @@ export async function scrapeCost(): Promise<Figure> {
     subject: 'registry.metrics() with rollcall/prometheus on a resolver caching 1,000 services of 5 instances',
     floor: `a prom-client registry producing as many series (${series}) from a ready array`,
     unit: 'ms',
-    subjectValue: subject,
-    floorValue: floor,
-    ratio: subject.median / floor.median,
+    run: { subject, floor, ratio: subject.median / floor.median },
     target: { kind: 'info' },
   };
 }

@@ -21,6 +21,7 @@ import {
   RecordCache,
   UNEXPECTED_LISTING,
   UNEXPECTED_SERVICES,
+  applyChanges,
   parseChange,
   parseListing,
   parseServices,
@@ -98,38 +99,64 @@ const rows = fc.oneof(
   fc.tuple(ids, fc.oneof(fc.constant(null), fc.integer(), fc.string({ maxLength: 40 })), fc.oneof(fc.string(), fc.double(), fc.constantFrom('inf', '-inf', 'nan'))),
 );
 
+const HEADER = 6;
+
 const headers = fc.oneof(
-  fc.tuple(fc.nat({ max: Number.MAX_SAFE_INTEGER }), fc.constant(NOW), fc.oneof(fc.constant(''), fc.stringMatching(/^\d{16}$/)), fc.constantFrom(0, 1, 2, 3)),
-  fc.tuple(fc.anything(), fc.anything(), fc.anything(), fc.anything()),
+  fc.tuple(
+    fc.nat({ max: Number.MAX_SAFE_INTEGER }),
+    fc.constant(NOW),
+    fc.oneof(fc.constant(''), fc.stringMatching(/^\d{16}$/)),
+    fc.constantFrom(0, 1, 2, 3, 8, 16, 27),
+    fc.constantFrom(0, 1),
+    fc.oneof(fc.constant(''), fc.nat().map((ahead) => String(NOW + ahead)), fc.string()),
+  ),
+  fc.tuple(fc.anything(), fc.anything(), fc.anything(), fc.anything(), fc.anything(), fc.anything()),
 );
+
+/** Each instance a listing returns is valid, of the service, and justified by a row: its own id, its record, a deadline its lease allows. */
+function expectSoundInstance(instance: ServiceInstance, reply: unknown[], serverNow: number): void {
+  // Valid: revalidating its JSON form gives it back.
+  expect(createInstance(JSON.parse(JSON.stringify(instance)) as InstanceInput, 0)).toEqual(instance);
+  expect(Object.isFrozen(instance)).toBe(true);
+  expect(instance.service).toBe(SERVICE);
+  const justified = reply.some((item, i) => {
+    if (i < HEADER || (i - HEADER) % 3 !== 0 || item !== instance.id) return false;
+    const record = reply[i + 1];
+    if (typeof record !== 'string' || record.length > RECORD_MAX_BYTES) return false;
+    const [ttl, status, updatedAt] = record.split(' ');
+    const deadline = Number(reply[i + 2]);
+    let stored: unknown;
+    try {
+      stored = JSON.parse(record.slice(`${ttl} ${status} ${updatedAt} `.length));
+    } catch {
+      return false;
+    }
+    const { host, port, id } = stored as Partial<ServiceInstance>;
+    return id === instance.id && host === instance.host && port === instance.port && status === instance.status && deadline > serverNow && deadline <= serverNow + Number(ttl) + CLOCK_SLACK_MS;
+  });
+  expect(justified).toBe(true);
+}
 
 /** What a returned listing must satisfy, whatever the reply it came from. */
 function expectSound(listing: Listing, reply: unknown[], malformed: number): void {
-  const rowCount = (reply.length - 4) / 3;
-  expect(listing.instances.length + malformed).toBe(rowCount);
-  expect(listing.records).toHaveLength(listing.instances.length);
+  const rowCount = (reply.length - HEADER) / 3;
   expect(Number.isSafeInteger(listing.version) && listing.version >= 0).toBe(true);
   expect(typeof listing.epoch).toBe('string');
-  const seen = new Set<string>();
-  listing.instances.forEach((instance, n) => {
-    // Valid: revalidating its JSON form gives it back.
-    expect(createInstance(JSON.parse(JSON.stringify(instance)) as InstanceInput, 0)).toEqual(instance);
-    expect(Object.isFrozen(instance)).toBe(true);
-    expect(instance.service).toBe(SERVICE);
-    // Stored under its own id, with a deadline its lease allows.
-    const row = reply.findIndex((item, i) => i >= 4 && (i - 4) % 3 === 0 && item === instance.id && reply[i + 1] === listing.records[n]);
-    expect(row).toBeGreaterThanOrEqual(4);
-    const deadline = Number(reply[row + 2]);
-    const ttlMs = Number(String(reply[row + 1]).split(' ')[0]);
-    expect(deadline).toBeGreaterThan(listing.serverNow);
-    expect(deadline).toBeLessThanOrEqual(listing.serverNow + ttlMs + CLOCK_SLACK_MS);
-    expect(String(reply[row + 1]).length).toBeLessThanOrEqual(RECORD_MAX_BYTES);
-    seen.add(instance.id);
-  });
+  if (listing.kind === 'delta') {
+    // Every row is an instance as it is now, or gone; a malformed one is gone and counted.
+    expect(listing.changes.size).toBeLessThanOrEqual(rowCount);
+    for (const [id, instance] of listing.changes) {
+      if (instance === undefined) continue;
+      expect(instance.id).toBe(id);
+      expectSoundInstance(instance, reply, listing.serverNow);
+    }
+    return;
+  }
+  expect(listing.instances.length + malformed).toBe(rowCount);
+  for (const instance of listing.instances) expectSoundInstance(instance, reply, listing.serverNow);
   const sortedIds = listing.instances.map((i) => i.id);
   expect(sortedIds).toEqual([...sortedIds].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
-  expect(listing.nextDeadline === undefined).toBe(listing.instances.length === 0);
-  if (listing.nextDeadline !== undefined) expect(listing.nextDeadline).toBeLessThanOrEqual(listing.latestDeadline ?? -Infinity);
+  expect(listing.latestDeadline === undefined).toBe(listing.instances.length === 0);
 }
 
 function listingProperty(reply: fc.Arbitrary<unknown>, cache: RecordCache): fc.IPropertyWithHooks<[unknown]> {
@@ -176,16 +203,39 @@ describe('redis records parsers (property)', () => {
     );
     fc.assert(
       fc.property(valid, (entries) => {
-        const reply: unknown[] = [7, NOW, '1700000000000000', 0];
+        const reply: unknown[] = [7, NOW, '1700000000000000', 0, 0, ''];
         const expected = entries.map(([input, ttlMs, status, updatedAt]) => {
           const instance = createInstance(input, 1);
           reply.push(instance.id, stored(instance, ttlMs, status, updatedAt), String(NOW + ttlMs));
           return { ...instance, status, updatedAt };
         });
         const listing = parseListing(reply, SERVICE, KEYS, () => expect.unreachable('no row is malformed'), new RecordCache());
-        expect(listing.instances).toEqual(expected.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
+        expect(listing.kind === 'full' && listing.instances).toEqual(expected.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
       }),
       { numRuns: 800 },
+    );
+  });
+
+  it('applyChanges: the same list as rebuilding it from scratch, sorted, and the same array when nothing changed', () => {
+    const pool = Array.from({ length: 12 }, (_, n) => [createInstance({ id: `i${n}`, service: SERVICE, host: 'a', port: 1 }, 1), createInstance({ id: `i${n}`, service: SERVICE, host: 'b', port: 1 }, 1)]);
+    const version = fc.nat({ max: 11 }).chain((n) => fc.constantFrom(...(pool[n] as ServiceInstance[])));
+    const current = fc.uniqueArray(version, { selector: (instance) => instance.id, maxLength: 10 }).map((list) => [...list].sort((a, b) => (a.id < b.id ? -1 : 1)));
+    const changes = fc.array(fc.tuple(fc.nat({ max: 11 }), fc.option(fc.constantFrom(0, 1), { nil: undefined })), { maxLength: 8 });
+    fc.assert(
+      fc.property(current, changes, (list, edits) => {
+        const map = new Map<string, ServiceInstance | undefined>();
+        for (const [n, which] of edits) map.set(`i${n}`, which === undefined ? undefined : (pool[n] as ServiceInstance[])[which]);
+        const expected = new Map(list.map((instance) => [instance.id, instance]));
+        for (const [id, instance] of map) {
+          if (instance === undefined) expected.delete(id);
+          else expected.set(id, instance);
+        }
+        const result = applyChanges(list, map);
+        expect(result).toEqual([...expected.values()].sort((a, b) => (a.id < b.id ? -1 : 1)));
+        const same = result.length === list.length && result.every((instance, i) => instance === list[i]);
+        expect(result === list).toBe(same);
+      }),
+      { numRuns: 1_500 },
     );
   });
 

@@ -376,6 +376,30 @@ describe('degradation', () => {
     faulty.heal();
   });
 
+  it('waits on many services at once without piling listeners on a shared AbortSignal', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): number => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const services = Array.from({ length: 25 }, (_, n) => `svc-${n}`);
+      for (const [n, service] of services.entries()) await memory.register(instance(`a${n}`, 'passing', { service }), { ttlMs: 600_000 });
+      const r = resolver({ watch: false, registryTimeoutMs: 300, breakerThreshold: 100 });
+      expect((await Promise.all(services.map((service) => r.resolve(service)))).map((i) => i.service)).toEqual(services);
+      // And as many calls hanging together each time out on their own.
+      faulty.hang();
+      const hanging = Promise.all(services.map((service) => r.resolve(service.replace('svc', 'other')).catch((e: unknown) => e)));
+      await vi.advanceTimersByTimeAsync(300);
+      expect((await hanging).map((error) => (error as ServiceUnavailableError).attempts[0]?.reason)).toEqual(
+        services.map(() => 'no answer within registryTimeoutMs (300 ms)'),
+      );
+      faulty.heal();
+      await new Promise((resolve) => process.nextTick(resolve));
+      expect(warnings.map((warning) => warning.name)).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('takes an empty registry answer as final: no stale instance, the environment or an error', async () => {
     await register(instance('a1'));
     const r = resolver({ watch: false, cacheTtlMs: 1_000 });

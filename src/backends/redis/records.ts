@@ -7,26 +7,63 @@
 import { MalformedRecordError } from '../../core/errors.js';
 import { SERVICE_NAME_PATTERN, TTL_LIMITS, isInstanceStatus, parseInstanceRecord, withStatus, type ServiceInstance } from '../../core/instance.js';
 import type { ServiceKeys } from './keys.js';
-import { PLANTED_DEADLINES, PLANTED_INDEX, PLANTED_RECORDS, RECORD_MAX_BYTES } from './scripts.js';
+import {
+  CLOCK_SLACK_MS,
+  PLANTED_DEADLINES,
+  PLANTED_EXPIRIES,
+  PLANTED_INDEX,
+  PLANTED_LOG,
+  PLANTED_RECORDS,
+  READ_DELTA,
+  READ_FULL,
+  RECORD_MAX_BYTES,
+} from './scripts.js';
 
-/** One read of a service. */
-export interface Listing {
+/**
+ * How far past the server's now plus its TTL a lease deadline may lie: a server that took over
+ * after a failover may run somewhat behind the one that set the deadline. Further out, the
+ * deadline was not set by a registration or renewal (which set now + TTL): the record is skipped.
+ */
+export { CLOCK_SLACK_MS };
+
+/** What every read of a service tells, whole or delta. */
+export interface ReadHead {
   /** The service's version when it was read; every later change has a greater one. */
   readonly version: number;
   /** The Redis server's clock when it answered (epoch ms). */
   readonly serverNow: number;
   /** Set when the service's records hash was created; `''` without one (no hash, or written before epochs). */
   readonly epoch: string;
-  /** Keys of the service found holding another Redis type (`PLANTED_DEADLINES | PLANTED_RECORDS`); read as empty. */
+  /**
+   * Keys of the service found holding another Redis type (`PLANTED_*` bits): the deadlines and
+   * records keys are read as empty, the log and the expiry index were replaced.
+   */
   readonly plantedKeys: number;
-  /** The earliest lease deadline among `instances` (server epoch ms), if any. */
-  readonly nextDeadline: number | undefined;
-  /** The latest lease deadline among `instances` (server epoch ms), if any. */
+  /** The latest lease deadline among the service's instances (server epoch ms), when known. */
   readonly latestDeadline: number | undefined;
+}
+
+/** A read of the whole service. */
+export interface FullListing extends ReadHead {
+  readonly kind: 'full';
   /** Valid live instances, sorted by id. */
   readonly instances: ServiceInstance[];
-  /** The stored records of `instances`, in the same order: equal for equal listings. */
-  readonly records: readonly string[];
+}
+
+/** A read of what changed since a version the reader knew. */
+export interface DeltaListing extends ReadHead {
+  readonly kind: 'delta';
+  /** Each instance changed since: as it is now, or undefined when it is gone (or unreadable). */
+  readonly changes: ReadonlyMap<string, ServiceInstance | undefined>;
+}
+
+/** One read of a service. */
+export type Listing = FullListing | DeltaListing;
+
+/** The version and epoch a watcher read last: enough for the next read to bring only what changed. */
+export interface KnownVersion {
+  readonly epoch: string;
+  readonly version: number;
 }
 
 /** What `services()` read: valid names, sorted, and whether the index key held another Redis type. */
@@ -38,13 +75,6 @@ export interface ServicesReply {
 /** Receives each skipped record: the key it lives in, its id, and what is wrong with it. */
 export type MalformedHandler = (error: MalformedRecordError, key: string, id: string) => void;
 
-/**
- * How far past the server's now plus its TTL a lease deadline may lie: a server that took over
- * after a failover may run somewhat behind the one that set the deadline. Further out, the
- * deadline was not set by a registration or renewal (which set now + TTL): the record is skipped.
- */
-export const CLOCK_SLACK_MS = 60_000;
-
 /** Thrown for a reply whose shape no script of ours produces; the backend reports `REGISTRY_UNAVAILABLE`. */
 export const UNEXPECTED_LISTING = 'unexpected reply from the listing script';
 export const UNEXPECTED_SERVICES = 'unexpected reply from the services script';
@@ -55,8 +85,9 @@ const RECORD_PREFIX = /^(\d{1,9}) ([a-z]{1,16}) (\d{1,16}) /;
 const CHANGE_MESSAGE = /^\d{1,16}$/;
 /** Characters of records remembered with their instance; the memory starts over beyond it. */
 const CACHED_RECORD_CHARS = 1_000_000;
-const HEADER = 4;
+const HEADER = 6;
 const ROW = 3;
+const SERVICE_KEY_BITS = PLANTED_DEADLINES | PLANTED_RECORDS | PLANTED_LOG | PLANTED_EXPIRIES;
 
 interface Known {
   readonly instance: ServiceInstance;
@@ -87,10 +118,12 @@ export class RecordCache {
 }
 
 /**
- * Reads `{version, now, epoch, planted keys, then id, record, deadline of each live id}`, as the
- * listing script returns it. Throws a plain `Error` ({@link UNEXPECTED_LISTING}) when the shape is
- * wrong; records that are wrong are reported through `onMalformed` and skipped. Every instance
- * returned is valid, of `service`, and stored under its own id.
+ * Reads what the read script returns: `{version, now, epoch, planted keys, mode, latest deadline,
+ * then id, record, deadline of each row}`, the whole service or the rows changed since the
+ * version the reader knew. Throws a plain `Error` ({@link UNEXPECTED_LISTING}) when the shape is
+ * wrong; records that are wrong are reported through `onMalformed` and skipped (in a delta, taken
+ * as gone). Every instance returned is valid, of `service`, stored under its own id, and alive by
+ * its own lease.
  */
 export function parseListing(reply: unknown, service: string, keys: ServiceKeys, onMalformed: MalformedHandler, cache: RecordCache): Listing {
   if (!Array.isArray(reply) || reply.length < HEADER || (reply.length - HEADER) % ROW !== 0) throw new Error(UNEXPECTED_LISTING);
@@ -99,10 +132,36 @@ export function parseListing(reply: unknown, service: string, keys: ServiceKeys,
   const serverNow = integer(items[1], UNEXPECTED_LISTING);
   const epoch = items[2];
   const plantedKeys = integer(items[3], UNEXPECTED_LISTING);
-  if (typeof epoch !== 'string' || version < 0 || serverNow < 0 || (plantedKeys & ~(PLANTED_DEADLINES | PLANTED_RECORDS)) !== 0) {
+  const mode = integer(items[4], UNEXPECTED_LISTING);
+  const latest = items[5];
+  if (
+    typeof epoch !== 'string' ||
+    version < 0 ||
+    serverNow < 0 ||
+    (plantedKeys & ~SERVICE_KEY_BITS) !== 0 ||
+    (mode !== READ_FULL && mode !== READ_DELTA) ||
+    (latest !== '' && typeof latest !== 'string')
+  ) {
     throw new Error(UNEXPECTED_LISTING);
   }
-  const rows: { id: string; instance: ServiceInstance; record: string; deadline: number }[] = [];
+  const head = { version, serverNow, epoch, plantedKeys };
+  if (mode === READ_DELTA) {
+    const changes = new Map<string, ServiceInstance | undefined>();
+    for (let i = HEADER; i < items.length; i += ROW) {
+      const id = items[i];
+      if (typeof id !== 'string') throw new Error(UNEXPECTED_LISTING);
+      const record = items[i + 1];
+      const deadline = items[i + 2];
+      // Gone: removed (no deadline), or expired and not pruned yet.
+      const gone = deadline === null || deadline === undefined || Number(deadline) <= serverNow;
+      const read = gone ? undefined : readInstance(id, record, deadline, serverNow, service, keys, cache);
+      if (read instanceof MalformedRecordError) onMalformed(read, keys.records, id);
+      changes.set(id, read === undefined || read instanceof MalformedRecordError ? undefined : read.instance);
+    }
+    const latestDeadline = typeof latest === 'string' && /^\d{1,16}$/.test(latest) ? Number(latest) : undefined;
+    return { kind: 'delta', ...head, latestDeadline, changes };
+  }
+  const rows: { id: string; instance: ServiceInstance; deadline: number }[] = [];
   for (let i = HEADER; i < items.length; i += ROW) {
     const id = items[i];
     if (typeof id !== 'string') throw new Error(UNEXPECTED_LISTING);
@@ -111,22 +170,44 @@ export function parseListing(reply: unknown, service: string, keys: ServiceKeys,
     else rows.push({ id, ...read });
   }
   rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  let next: number | undefined;
-  let latest: number | undefined;
-  for (const { deadline } of rows) {
-    if (next === undefined || deadline < next) next = deadline;
-    if (latest === undefined || deadline > latest) latest = deadline;
+  let latestDeadline: number | undefined;
+  for (const { deadline } of rows) if (latestDeadline === undefined || deadline > latestDeadline) latestDeadline = deadline;
+  return { kind: 'full', ...head, latestDeadline, instances: rows.map((row) => row.instance) };
+}
+
+/**
+ * `current` (sorted by id) with `changes` applied, still sorted by id: changed instances replaced,
+ * new ones inserted, gone ones removed, frozen. Costs one copy of `current` plus a binary search and
+ * an insertion or removal per change (at most 1,000, see MAX_DELTA), and returns `current` itself
+ * when nothing in it changed.
+ */
+export function applyChanges(current: readonly ServiceInstance[], changes: ReadonlyMap<string, ServiceInstance | undefined>): readonly ServiceInstance[] {
+  let result: ServiceInstance[] | undefined;
+  // A few changes to a long list: a copy (one memory move) and a binary search per change.
+  for (const [id, instance] of changes) {
+    const list = result ?? current;
+    const at = indexOf(list, id);
+    const found = at < list.length && list[at]?.id === id;
+    if (found ? list[at] === instance : instance === undefined) continue;
+    // Spread, not slice(): V8 copies a frozen array's slice() element by element, 20 times slower.
+    result ??= [...current];
+    if (instance === undefined) result.splice(at, 1);
+    else if (found) result[at] = instance;
+    else result.splice(at, 0, instance);
   }
-  return {
-    version,
-    serverNow,
-    epoch,
-    plantedKeys,
-    nextDeadline: next,
-    latestDeadline: latest,
-    instances: rows.map((row) => row.instance),
-    records: rows.map((row) => row.record),
-  };
+  return result === undefined ? current : Object.freeze(result);
+}
+
+/** Where `id` is, or would go, in `list` sorted by id. */
+function indexOf(list: readonly ServiceInstance[], id: string): number {
+  let low = 0;
+  let high = list.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if ((list[middle] as ServiceInstance).id < id) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }
 
 /**

@@ -1,13 +1,13 @@
 /**
  * A {@link RegistryBackend} on Redis 7.0+ through ioredis: standalone, Sentinel or Cluster.
  *
- * Every operation is one Lua script (one round trip; Cluster adds a second command for the
- * services index, which lives in another slot). Lease deadlines are computed from the server's
+ * Every operation is one Lua script (one round trip; Cluster adds a second script for the
+ * namespace's indexes, which live in another slot). Lease deadlines are computed from the server's
  * clock inside the scripts, so expiry never depends on a client's clock. Calls fail fast while the
  * connection is down instead of queueing, so callers fall back at once. Each instance belongs to
- * the backend object that registered it, change messages only make watchers read, and losses of
- * data (restart, flush, failover) are detected and reported through `onReset`. See
- * docs/backends/redis.md.
+ * the backend object that registered it, change messages only make watchers read (only what
+ * changed), one backend per namespace sweeps expired instances, and losses of data (restart,
+ * flush, failover) are detected and reported through `onReset`. See docs/backends/redis.md.
  */
 import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
@@ -19,6 +19,7 @@ import {
   assertTtl,
   createInstance,
   assertInstanceStatus,
+  SERVICE_NAME_PATTERN,
   type InstanceRef,
   type InstanceStatus,
   type ServiceInstance,
@@ -32,23 +33,31 @@ import { observeRegistryCall } from '../../observability/registry-call.js';
 import type { Lease, RegistryBackend, RegistryReset, RenewResult, Unsubscribe, WatchHandlers } from '../backend.js';
 import { WatchHub } from '../watch-hub.js';
 import { InstanceOwnedError, Redactor, connectionError, redactUrl, translateError } from './errors.js';
-import { DEFAULT_NAMESPACE, assertNamespace, serviceKeys, servicesIndexKey, type ServiceKeys } from './keys.js';
-import { RecordCache, parseChange, parseListing, parseServices, type Listing, type MalformedHandler } from './records.js';
+import { DEFAULT_NAMESPACE, assertNamespace, namespaceKeys, serviceKeys, servicesIndexKey, type NamespaceKeys, type ServiceKeys } from './keys.js';
+import { RecordCache, parseChange, parseListing, parseServices, type KnownVersion, type Listing, type MalformedHandler } from './records.js';
 import { ResetDetector } from './resets.js';
 import {
   DEREGISTER,
-  INDEX_AFTER_DEREGISTER,
-  LIST,
+  NAMESPACE_AFTER_WRITE,
   PLANTED_DEADLINES,
+  PLANTED_EXPIRIES,
+  PLANTED_EXPIRY_INDEX,
   PLANTED_INDEX,
+  PLANTED_LOG,
   PLANTED_RECORDS,
-  RAISE_INDEX,
+  PLANTED_SWEEPER,
+  PLANTED_SWEEPERS,
+  READ,
   RECORD_MAX_BYTES,
   REGISTER,
   RENEW,
   SERVICES,
+  SWEEP_CHECK,
+  SWEEP_RELEASE,
+  SWEEP_SERVICE,
   runScript,
 } from './scripts.js';
+import { DUE_LIMIT, SWEEP_LEASE_MS, Sweeper, type SweepCheck } from './sweeper.js';
 import { RedisWatcher, disconnect } from './watcher.js';
 
 /** An ioredis client: `new Redis(...)` (standalone or Sentinel) or `new Cluster(...)`. */
@@ -149,8 +158,14 @@ export interface RedisBackendStats {
   readonly malformedRecords: number;
   /** Services with an underlying watch. */
   readonly activeWatches: number;
-  /** Listings run for watchers: after a change message, at a deadline, after a reconnection. */
+  /** Reads run for watchers: after a change message, after a reconnection, after a failed read. */
   readonly watchRefreshes: number;
+  /** Of `watchRefreshes`, reads that brought only the instances changed since the previous read. */
+  readonly watchDeltas: number;
+  /** Looks at the namespace's sweeper lease (see docs/backends/redis.md, Expiry). */
+  readonly sweeperChecks: number;
+  /** Services this backend swept for expired instances while it held the sweeper lease. */
+  readonly expirySweeps: number;
   /** Losses of registry data detected (each reported through `onReset`). */
   readonly resetsDetected: number;
   /** Times the watch connection was lost and a new one read every watched service again. */
@@ -175,10 +190,15 @@ interface PendingCall {
 /** What the scripts of one service need, built once. */
 interface ServiceContext {
   readonly keys: ServiceKeys;
-  /** KEYS of the change scripts: deadlines, records, and outside Cluster the services index. */
-  readonly changeKeys: readonly string[];
-  /** KEYS of the listing script. */
-  readonly listKeys: readonly string[];
+  /** KEYS of every service script: deadlines, records, log, and outside Cluster the services and expiry indexes. */
+  readonly scriptKeys: readonly string[];
+}
+
+/** What this backend object wrote for an instance it owns: a renewal proves it is still there. */
+interface Owned {
+  readonly ttlMs: number;
+  readonly json: string;
+  record: string;
 }
 
 const CLIENT_DEFAULTS: RedisOptions = {
@@ -199,6 +219,12 @@ export class RedisBackend implements RegistryBackend {
   readonly #isCluster: boolean;
   readonly #ownsClient: boolean;
   readonly #indexKey: string;
+  readonly #namespaceKeys: NamespaceKeys;
+  /** Names this backend among the namespace's sweepers (not a secret: it only takes part in a lease). */
+  readonly #sweeperToken = randomBytes(12).toString('base64url');
+  readonly #expirySweeper: Sweeper;
+  /** Records of the instances this object registered, by `<service> <id>`. */
+  readonly #owned = new Map<string, Owned>();
   readonly #pruneLimit: number;
   readonly #operationTimeoutMs: number;
   readonly #log: Logger;
@@ -252,6 +278,7 @@ export class RedisBackend implements RegistryBackend {
     this.#target = targetOf(client);
     this.#redactor = new Redactor([...secretsOf(client), this.#ownerSecret]);
     this.#indexKey = servicesIndexKey(this.namespace);
+    this.#namespaceKeys = namespaceKeys(this.namespace);
     this.#everReady = client.status === 'ready';
     this.#connected = this.#everReady;
     this.#listen('ready', () => this.#onReady());
@@ -266,10 +293,22 @@ export class RedisBackend implements RegistryBackend {
     } else if (this.#everReady) {
       this.#checkServer(client as Redis, 'server', 'the Redis server');
     }
+    this.#expirySweeper = new Sweeper({
+      check: () => this.#call('sweep', () => this.#sweepCheck()),
+      sweep: (service, deadline) => this.#call('sweep', () => this.#sweepService(service, deadline)),
+      release: () => this.#call('sweep', () => this.#sweepRelease()).catch(() => {}),
+      onError: (error) => this.#log.debug({ error: this.#redactor.message(error) }, 'expiry sweeper: a look at the lease failed; trying again'),
+    });
     this.#watcher = new RedisWatcher({
-      list: (service) => this.#call('watch', () => this.#list(service), service),
+      list: (service, known) => this.#call('watch', () => this.#list(service, known), service),
       change: (service, message) => this.#change(service, message),
       channel: (service) => this.#service(service).keys.channel,
+      namespaceChannel: this.#namespaceKeys.channel,
+      onNamespaceMessage: () => this.#expirySweeper.nudge(),
+      onActive: (active) => {
+        if (active) this.#expirySweeper.start();
+        else void this.#expirySweeper.stop();
+      },
       connect: () => this.#subscriberConnection(),
       connectionError: (error) => connectionError('watch', 'the watch connection to Redis was lost', error, this.#redactor),
       onTransition: (up, error) => {
@@ -292,18 +331,29 @@ export class RedisBackend implements RegistryBackend {
     this.#assertOpen();
     const valid = createInstance(instance, Date.now());
     assertTtl(lease?.ttlMs, 'lease.ttlMs');
-    const { keys, changeKeys } = this.#service(valid.service);
-    const record = `${lease.ttlMs} ${valid.status} ${valid.updatedAt} ${JSON.stringify(valid)}`;
+    const { keys, scriptKeys } = this.#service(valid.service);
+    const json = JSON.stringify(valid);
+    const record = `${lease.ttlMs} ${valid.status} ${valid.updatedAt} ${json}`;
     const bytes = Buffer.byteLength(record);
     if (bytes > RECORD_MAX_BYTES) {
       throw new InvalidArgumentError('instance', `an instance whose stored record is at most ${RECORD_MAX_BYTES} bytes`, `a record of ${bytes} bytes`);
     }
     await this.#call('register', async () => {
-      const reply = await runScript(this.client, REGISTER, changeKeys, [valid.id, lease.ttlMs, record, keys.channel, valid.service, this.#pruneLimit, this.#ownerSecret]);
-      const [written, deadlineOrLeft, replaced] = integers(reply, 3);
+      const reply = await runScript(this.client, REGISTER, scriptKeys, [
+        valid.id,
+        lease.ttlMs,
+        record,
+        keys.channel,
+        valid.service,
+        this.#pruneLimit,
+        this.#namespaceKeys.channel,
+        this.#ownerSecret,
+      ]);
+      const [written, deadlineOrLeft, replaced, earliest] = integers(reply, 4);
       this.#planted(replaced, keys, true);
       if (written !== 1) throw new InstanceOwnedError('register', valid.service, valid.id, deadlineOrLeft);
-      if (this.#isCluster) await this.#raiseIndex(valid.service, deadlineOrLeft);
+      this.#owned.set(ownedKey(valid.service, valid.id), { ttlMs: lease.ttlMs, json, record });
+      if (this.#isCluster) await this.#afterWrite(valid.service, ['raise', deadlineOrLeft, 0], earliest > 0 ? [0, earliest] : undefined);
     }, valid.service);
   }
 
@@ -316,13 +366,24 @@ export class RedisBackend implements RegistryBackend {
     this.#assertOpen();
     assertInstanceRef(ref);
     assertInstanceStatus(status);
-    const { keys, changeKeys } = this.#service(ref.service);
+    const { keys, scriptKeys } = this.#service(ref.service);
+    const mine = this.#owned.get(ownedKey(ref.service, ref.id));
     return this.#call('renew', async () => {
-      const reply = await runScript(this.client, RENEW, changeKeys, [ref.id, status, keys.channel, ref.service, this.#pruneLimit, this.#ownerSecret]);
-      const [renewed, deadline, planted] = integers(reply, 3);
+      const reply = await runScript(this.client, RENEW, scriptKeys, [
+        ref.id,
+        status,
+        keys.channel,
+        ref.service,
+        this.#pruneLimit,
+        mine?.record ?? '',
+        this.#namespaceKeys.channel,
+        this.#ownerSecret,
+      ]);
+      const [renewed, deadline, planted, updatedAt, earliest, former] = integers(reply, 6);
       this.#planted(planted, keys, renewed === 1);
       if (renewed !== 1) return 'lost';
-      if (this.#isCluster) await this.#raiseIndex(ref.service, deadline);
+      if (mine !== undefined && updatedAt > 0) mine.record = `${mine.ttlMs} ${status} ${updatedAt} ${mine.json}`;
+      if (this.#isCluster) await this.#afterWrite(ref.service, ['raise', deadline, 0], earliest > 0 || former > 0 ? [former, earliest] : undefined);
       return 'renewed';
     }, ref.service);
   }
@@ -334,15 +395,15 @@ export class RedisBackend implements RegistryBackend {
   async deregister(ref: InstanceRef): Promise<void> {
     this.#assertOpen();
     assertInstanceRef(ref);
-    const { keys, changeKeys } = this.#service(ref.service);
+    const { keys, scriptKeys } = this.#service(ref.service);
     await this.#call('deregister', async () => {
-      const reply = await runScript(this.client, DEREGISTER, changeKeys, [ref.id, keys.channel, ref.service, this.#pruneLimit, this.#ownerSecret]);
-      const [removed, removedDeadline, remaining, planted] = integers(reply, 4);
-      this.#planted(planted, keys, (planted & PLANTED_INDEX) !== 0);
+      const reply = await runScript(this.client, DEREGISTER, scriptKeys, [ref.id, keys.channel, ref.service, this.#pruneLimit, this.#ownerSecret]);
+      const [removed, removedDeadline, remaining, planted, before, after] = integers(reply, 6);
+      this.#planted(planted, keys, false);
       if (removed < 0) throw new InstanceOwnedError('deregister', ref.service, ref.id, removedDeadline);
-      if (this.#isCluster && removed > 0 && removedDeadline > 0) {
-        const replaced = await runScript(this.client, INDEX_AFTER_DEREGISTER, [this.#indexKey], [ref.service, removedDeadline, remaining]);
-        this.#planted(integer(replaced), keys, true);
+      this.#owned.delete(ownedKey(ref.service, ref.id));
+      if (this.#isCluster && removed > 0) {
+        await this.#afterWrite(ref.service, removedDeadline > 0 ? ['deregister', removedDeadline, remaining] : ['none', 0, 0], [before, after]);
       }
     }, ref.service);
   }
@@ -350,8 +411,9 @@ export class RedisBackend implements RegistryBackend {
   async instances(service: string): Promise<ServiceInstance[]> {
     this.#assertOpen();
     assertServiceName(service);
-    const listing = await this.#call('instances', () => this.#list(service), service);
-    return listing.instances;
+    const listing = await this.#call('instances', () => this.#list(service, undefined), service);
+    // A read without a known version is always whole.
+    return listing.kind === 'full' ? listing.instances : [];
   }
 
   /**
@@ -407,6 +469,9 @@ export class RedisBackend implements RegistryBackend {
       malformedRecords: this.#malformedRecords.count,
       activeWatches: this.#hub.activeWatches,
       watchRefreshes: this.#watcher.refreshes,
+      watchDeltas: this.#watcher.deltas,
+      sweeperChecks: this.#expirySweeper.checks,
+      expirySweeps: this.#expirySweeper.sweeps,
       resetsDetected: this.#resets.detected,
       watchReconnects: this.#watchReconnects,
     };
@@ -441,6 +506,8 @@ export class RedisBackend implements RegistryBackend {
   async #shutdown(): Promise<void> {
     this.#closed = true;
     this.#hub.close();
+    // Gives the sweeper lease up at once (others look when told), rather than at its end.
+    await this.#expirySweeper.stop();
     await this.#watcher.close();
     // Every call settles by its deadline at the latest.
     if (this.#pending.size > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
@@ -452,10 +519,58 @@ export class RedisBackend implements RegistryBackend {
     if (this.#ownsClient) await disconnect(this.client);
   }
 
-  // Cluster only: GT keeps the latest deadline when several instances write at once.
-  async #raiseIndex(service: string, deadline: number): Promise<void> {
-    const replaced = await runScript(this.client, RAISE_INDEX, [this.#indexKey], [deadline, service]);
+  /**
+   * Cluster only: the namespace's indexes live in another slot than the service, so a second
+   * script keeps them in step after a write. `index`: what the services index needs ('raise' to a
+   * deadline, or 'deregister' with the removed and remaining deadlines); `expiry`: the service's
+   * earliest deadline before and after the write, when it may have moved.
+   */
+  async #afterWrite(service: string, index: ['raise' | 'deregister' | 'none', number, number], expiry: [number, number] | undefined): Promise<void> {
+    const [step, deadline, remaining] = index;
+    const args = [service, step, deadline, remaining, expiry === undefined ? 'none' : 'set', expiry?.[0] ?? 0, expiry?.[1] ?? 0, this.#namespaceKeys.channel];
+    const replaced = await runScript(this.client, NAMESPACE_AFTER_WRITE, [this.#indexKey, this.#namespaceKeys.expiries], args);
     this.#planted(integer(replaced), undefined, true);
+  }
+
+  async #sweepCheck(): Promise<SweepCheck> {
+    const { sweeper, sweepers, expiries } = this.#namespaceKeys;
+    const reply = await runScript(this.client, SWEEP_CHECK, [sweeper, sweepers, expiries], [this.#sweeperToken, SWEEP_LEASE_MS, DUE_LIMIT]);
+    if (!Array.isArray(reply) || reply.length < 6 || reply.length % 2 !== 0) throw new Error('unexpected reply from the sweep script');
+    const items = reply as unknown[];
+    const [held, participants, serverNow] = [integer(items[0]), integer(items[1]), integer(items[2])];
+    const replaced = integer(items[4]);
+    const badNames = integer(items[5]);
+    for (const [bit, key, expected] of [
+      [PLANTED_SWEEPER, sweeper, 'a string'],
+      [PLANTED_SWEEPERS, sweepers, 'a sorted set'],
+      [PLANTED_EXPIRY_INDEX, expiries, 'a sorted set'],
+    ] as const) {
+      if ((replaced & bit) !== 0) this.#malformedRecords.report(`${key}\u0000#type`, { key, problem: `held another Redis type than ${expected}; replaced` }, 'a registry key holds another Redis type');
+    }
+    if (badNames > 0) {
+      this.#malformed(new MalformedRecordError(`${expiries} member`, `${badNames} name(s) that are not service names; removed`), expiries, '');
+    }
+    const due: { service: string; deadline: number }[] = [];
+    for (let i = 6; i < items.length; i += 2) {
+      const service = items[i];
+      if (typeof service === 'string' && SERVICE_NAME_PATTERN.test(service)) due.push({ service, deadline: deadlineOf(items[i + 1], serverNow) });
+    }
+    const first = items[3];
+    return { held: held === 1, participants, serverNow, nextExpiry: first === '' ? undefined : deadlineOf(first, serverNow), due };
+  }
+
+  async #sweepService(service: string, deadline: number): Promise<void> {
+    const { keys, scriptKeys } = this.#service(service);
+    const reply = await runScript(this.client, SWEEP_SERVICE, scriptKeys, [keys.channel, this.#pruneLimit, service]);
+    const [, before, after, planted] = integers(reply, 4);
+    this.#planted(planted, keys, false);
+    // In Cluster the expiry entry is set here; `deadline` is what it held when the sweep was decided.
+    if (this.#isCluster) await this.#afterWrite(service, ['none', 0, 0], [before === 0 ? deadline : before, after]);
+  }
+
+  async #sweepRelease(): Promise<void> {
+    const { sweeper, sweepers, channel } = this.#namespaceKeys;
+    await runScript(this.client, SWEEP_RELEASE, [sweeper, sweepers], [this.#sweeperToken, channel]);
   }
 
   // Keys are built once per service: every call of a heartbeat or a resolve needs the same ones.
@@ -463,19 +578,19 @@ export class RedisBackend implements RegistryBackend {
     let context = this.#services.get(service);
     if (context === undefined) {
       const keys = serviceKeys(this.namespace, service);
-      const listKeys = [keys.deadlines, keys.records];
-      // Outside Cluster the index moves in the same script; in Cluster it lives in another slot.
-      context = { keys, listKeys, changeKeys: this.#isCluster ? listKeys : [...listKeys, this.#indexKey] };
+      const own = [keys.deadlines, keys.records, keys.log];
+      // Outside Cluster the indexes move in the same script; in Cluster they live in another slot.
+      context = { keys, scriptKeys: this.#isCluster ? own : [...own, this.#indexKey, this.#namespaceKeys.expiries] };
       if (this.#services.size >= CACHED_SERVICES) this.#services.clear();
       this.#services.set(service, context);
     }
     return context;
   }
 
-  async #list(service: string): Promise<Listing> {
-    const { keys, listKeys } = this.#service(service);
+  async #list(service: string, known: KnownVersion | undefined): Promise<Listing> {
+    const { keys, scriptKeys } = this.#service(service);
     const ticket = this.#resets.beforeRead(service);
-    const reply = await runScript(this.client, LIST, listKeys, [keys.channel, this.#pruneLimit]);
+    const reply = await runScript(this.client, READ, scriptKeys, [keys.channel, this.#pruneLimit, service, known?.epoch ?? '', known?.version ?? 0]);
     // A reconnection's run-id check decides first whether what was read follows a restart.
     if (this.#serverChecks.size > 0) await Promise.all(this.#serverChecks);
     const listing = parseListing(reply, service, keys, this.#onMalformed, this.#records);
@@ -678,17 +793,23 @@ export class RedisBackend implements RegistryBackend {
     this.#malformedRecords.report(`${key}\u0000${id}`, { key, id, problem: error.message }, 'skipping a malformed registry record');
   }
 
-  /** Counts (and logs once per key) the keys a script found holding another Redis type. */
+  /**
+   * Counts (and logs once per key) the keys a script found holding another Redis type. A service's
+   * deadlines and records are replaced by a registration (`replaced`) and otherwise read as empty;
+   * the keys rollcall derives (log, services and expiry indexes) are always replaced.
+   */
   #planted(bits: number, keys: ServiceKeys | undefined, replaced: boolean): void {
     if (bits === 0) return;
-    const planted: [number, string | undefined, string][] = [
-      [PLANTED_DEADLINES, keys?.deadlines, 'a sorted set'],
-      [PLANTED_RECORDS, keys?.records, 'a hash'],
-      [PLANTED_INDEX, this.#indexKey, 'a sorted set'],
+    const planted: [number, string | undefined, string, boolean][] = [
+      [PLANTED_DEADLINES, keys?.deadlines, 'a sorted set', replaced],
+      [PLANTED_RECORDS, keys?.records, 'a hash', replaced],
+      [PLANTED_INDEX, this.#indexKey, 'a sorted set', true],
+      [PLANTED_LOG, keys?.log, 'a sorted set', true],
+      [PLANTED_EXPIRIES, this.#namespaceKeys.expiries, 'a sorted set', true],
     ];
-    for (const [bit, key, expected] of planted) {
+    for (const [bit, key, expected, gone] of planted) {
       if ((bits & bit) === 0 || key === undefined) continue;
-      const problem = replaced ? `held another Redis type than ${expected}; replaced` : `holds another Redis type than ${expected}; read as empty`;
+      const problem = gone ? `held another Redis type than ${expected}; replaced` : `holds another Redis type than ${expected}; read as empty`;
       this.#malformedRecords.report(`${key}\u0000#type`, { key, problem }, 'a registry key holds another Redis type');
     }
   }
@@ -785,9 +906,22 @@ function integer(value: unknown): number {
   return number;
 }
 
-function integers<N extends 3 | 4>(value: unknown, count: N): N extends 3 ? [number, number, number] : [number, number, number, number] {
+type Integers<N extends number, T extends number[] = []> = T['length'] extends N ? T : Integers<N, [...T, number]>;
+
+function integers<N extends 4 | 6>(value: unknown, count: N): Integers<N> {
   if (!Array.isArray(value) || value.length !== count) throw new Error('unexpected reply from a registry script');
-  return (value as unknown[]).map(integer) as N extends 3 ? [number, number, number] : [number, number, number, number];
+  return (value as unknown[]).map(integer) as Integers<N>;
+}
+
+/** Key of {@link RedisBackend}'s record of an instance it owns. */
+function ownedKey(service: string, id: string): string {
+  return `${service} ${id}`;
+}
+
+/** A deadline as the sweep script returns a score: a planted non-number counts as due now. */
+function deadlineOf(score: unknown, serverNow: number): number {
+  const value = typeof score === 'string' || typeof score === 'number' ? Number(score) : Number.NaN;
+  return Number.isFinite(value) ? value : serverNow;
 }
 
 /** `value` without its undefined properties, as exactOptionalPropertyTypes wants for ioredis options. */

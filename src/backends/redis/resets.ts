@@ -13,8 +13,8 @@
  */
 import { InvalidArgumentError } from '../../core/errors.js';
 import type { RegistryReset, Unsubscribe } from '../backend.js';
-import type { Listing } from './records.js';
-import { KEY_GRACE_MS } from './scripts.js';
+import type { ReadHead } from './records.js';
+import { KEY_GRACE_MS, PLANTED_DEADLINES, PLANTED_RECORDS } from './scripts.js';
 
 /** Services whose last listing is remembered; the least recently read are forgotten beyond it. */
 const REMEMBERED_SERVICES = 10_000;
@@ -70,7 +70,7 @@ export class ResetDetector {
   }
 
   /** Call when the read answered, before its listing is returned or pushed: reports a loss first. */
-  afterRead(service: string, ticket: ReadTicket, listing: Listing): void {
+  afterRead(service: string, ticket: ReadTicket, listing: ReadHead & { readonly kind: 'full' | 'delta' }): void {
     if (ticket.generation === this.#generation && ticket.seen !== undefined) {
       const reason = lossBetween(ticket.seen, listing);
       if (reason !== undefined) this.#report({ service, reason });
@@ -80,7 +80,11 @@ export class ResetDetector {
     // Re-inserted, so the map's order is that of the last read: the first key is the least recent.
     this.#seen.delete(service);
     if (this.#seen.size >= REMEMBERED_SERVICES) this.#seen.delete(this.#seen.keys().next().value as string);
-    this.#seen.set(service, { epoch: listing.epoch, version: listing.version, latestDeadline: listing.latestDeadline, sequence: ticket.sequence });
+    // A delta read may not name the latest deadline: one seen before in the same epoch still keeps
+    // the keys alive until it passes plus half the grace.
+    const kept = listing.kind === 'delta' && current?.epoch === listing.epoch ? current.latestDeadline : undefined;
+    const latestDeadline = kept === undefined || (listing.latestDeadline !== undefined && listing.latestDeadline > kept) ? listing.latestDeadline : kept;
+    this.#seen.set(service, { epoch: listing.epoch, version: listing.version, latestDeadline, sequence: ticket.sequence });
   }
 
   /** A (re)connection found `server` (described as `description` in the reason) running as `runId`. */
@@ -108,7 +112,7 @@ export class ResetDetector {
 }
 
 /** Why `listing` shows data lost since `seen`, or undefined when it does not. */
-function lossBetween(seen: Seen, listing: Listing): string | undefined {
+function lossBetween(seen: Seen, listing: ReadHead): string | undefined {
   // Without an epoch the hash predates epochs (or did not exist): nothing to compare.
   if (seen.epoch === '') return undefined;
   if (listing.epoch === seen.epoch) {
@@ -116,7 +120,7 @@ function lossBetween(seen: Seen, listing: Listing): string | undefined {
   }
   // Keys outlive every deadline they held by half the grace at least: until then only a loss removes them.
   if (seen.latestDeadline === undefined || listing.serverNow >= seen.latestDeadline + KEY_GRACE_MS / 2) return undefined;
-  if (listing.plantedKeys !== 0) return "a key of the service was replaced by one of another Redis type while its instances were live";
+  if ((listing.plantedKeys & (PLANTED_DEADLINES | PLANTED_RECORDS)) !== 0) return "a key of the service was replaced by one of another Redis type while its instances were live";
   return listing.epoch === ''
     ? "the service's keys vanished while its instances were live (a flush, a restart without persistence, an eviction or a failover)"
     : "the service's keys were created anew while its instances were live (they had been lost)";

@@ -1,36 +1,35 @@
 /**
  * Push for `watch()`: one pub/sub connection per backend serves every watched service. Every change
- * publishes the service's new version, and nothing else: the watcher reads the service (one
- * listing script) when a message names a version newer than the one it has. Anyone who can
+ * publishes the service's new version, and nothing else: the watcher reads the service when a
+ * message names a version newer than the one it has, and that read brings only the instances
+ * changed since (the change log; the whole service when the log cannot tell). Anyone who can
  * PUBLISH can reach the channel, so a message is never taken for a listing; a forged one costs at
  * most a read, and reads of one service never overlap (messages arriving during a read cause
  * exactly one more).
  *
- * Redis says nothing when a deadline passes, so each watched service also has one timer at its
- * earliest known deadline (a delta of the server's clock, so the local clock does not matter,
- * bounded by the longest lease). The listing it runs prunes the expired instance and publishes the
- * new version, which every other watcher follows with a read. Without changes a service is
- * therefore read at most once per lease period; there is no polling.
+ * There is no timer per service: expiries reach watchers as changes, pruned by the namespace's
+ * sweeper (see sweeper.ts), which this connection also serves with the namespace channel. An idle
+ * watcher makes no call at all.
  *
  * The subscriber connection never reconnects by itself: when it ends, every watcher hears an
- * error, and a new connection subscribes everything again and then reads every service, so a
- * change made while it was away is delivered.
+ * error, and a new connection subscribes everything again and then reads every service, spread
+ * over a bounded window so that processes coming back together do not read at one instant.
  */
 import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import type { Redis } from 'ioredis';
 import { unrefTimeout } from '../../core/clock.js';
-import { TTL_LIMITS } from '../../core/instance.js';
+import type { ServiceInstance } from '../../core/instance.js';
 import type { WatchSink, WatchSource } from '../watch-hub.js';
-import type { Listing } from './records.js';
+import { applyChanges, type KnownVersion, type Listing } from './records.js';
 
-/** Fired after a deadline, so the listing surely sees it passed: timers and clocks are not exact. */
-const EXPIRY_MARGIN_MS = 25;
-/** Longest delay `setTimeout` honours; beyond it Node fires after 1 ms (and warns). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Pauses between attempts to bring the subscriber connection back. */
 const RESUBSCRIBE_BACKOFF = { initialDelay: 100, maxDelay: 1_000 };
 /** Pauses between attempts to read a service whose last read failed. */
 const REFRESH_BACKOFF = { initialDelay: 200, maxDelay: 2_000 };
+/** After a reconnection, reads of all services are spread over this much time per service... */
+export const CATCH_UP_SPREAD_PER_SERVICE_MS = 20;
+/** ...and never over more than this. */
+export const CATCH_UP_SPREAD_MAX_MS = 2_000;
 
 /** The next backoff step (with jitter, so watchers of many processes do not retry in step). */
 function advance(current: IBackoff<unknown> | undefined, options: { initialDelay: number; maxDelay: number }): IBackoff<unknown> {
@@ -38,18 +37,25 @@ function advance(current: IBackoff<unknown> | undefined, options: { initialDelay
 }
 
 export interface WatcherOptions {
-  /** Reads one service (bounded by the backend's operation timeout). */
-  list(service: string): Promise<Listing>;
+  /** Reads one service: only what changed since `known` when the registry can tell (bounded by the backend's operation timeout). */
+  list(service: string, known: KnownVersion | undefined): Promise<Listing>;
   /** The version a message of the service's channel names; undefined for one it could not read (and reported). */
   change(service: string, message: string): number | undefined;
   /** The service's pub/sub channel. */
   channel(service: string): string;
+  /** The namespace's channel, subscribed while anything is watched; its messages go to `onNamespaceMessage`. */
+  readonly namespaceChannel: string;
+  onNamespaceMessage(): void;
+  /** Called with `true` when the first service is watched, `false` when the last one is not any more. */
+  onActive(active: boolean): void;
   /** A new subscriber connection that does not reconnect by itself and queues commands until connected. */
   connect(): Redis;
   /** Turns a subscriber connection failure into the error watchers hear. */
   connectionError(error: unknown): Error;
   /** One line per subscriber connection transition. */
   onTransition(up: boolean, error?: unknown): void;
+  /** @default Math.random */
+  random?: () => number;
 }
 
 interface WatchState {
@@ -58,19 +64,25 @@ interface WatchState {
   readonly sink: WatchSink;
   running: boolean;
   again: boolean;
-  /** Version of the last listing read; undefined when any message must cause a read. */
-  version: number | undefined;
-  /** Records of the last list delivered; undefined when the next list must be delivered anyway. */
-  delivered: readonly string[] | undefined;
+  /** Its channel's subscription on the current connection is confirmed. */
+  subscribed: boolean;
+  /** Epoch and version of the last read; undefined when the next read must read everything. */
+  known: KnownVersion | undefined;
+  /** Whatever version a message names, it causes a read (the subscriber was replaced meanwhile). */
+  anyMessage: boolean;
+  /** The list delivered last, sorted by id; undefined before the first. */
+  instances: readonly ServiceInstance[] | undefined;
+  /** The next list is delivered even when unchanged: subscribers heard of an error meanwhile. */
+  redeliver: boolean;
   failing: boolean;
   retry: IBackoff<unknown> | undefined;
+  /** A read to come: a retry after a failure, or a catch-up after a reconnection. */
   timer: NodeJS.Timeout | undefined;
-  /** The deadline (server epoch ms) `timer` fires after while armed for one; else undefined. */
-  timerDeadline: number | undefined;
 }
 
 export class RedisWatcher {
   readonly #options: WatcherOptions;
+  readonly #random: () => number;
   readonly #byChannel = new Map<string, WatchState>();
   #subscriber: Redis | undefined;
   /** Subscribed to every watched channel: only then is a read worth delivering. */
@@ -80,11 +92,14 @@ export class RedisWatcher {
   #restartTimer: NodeJS.Timeout | undefined;
   #restart: IBackoff<unknown> | undefined;
   #closed = false;
-  /** Listings run for watchers. */
+  /** Reads run for watchers. */
   refreshes = 0;
+  /** Reads that brought only what changed since the version read before. */
+  deltas = 0;
 
   constructor(options: WatcherOptions) {
     this.#options = options;
+    this.#random = options.random ?? Math.random;
   }
 
   /** The {@link WatchSource} for the backend's {@link WatchHub}. */
@@ -95,13 +110,16 @@ export class RedisWatcher {
       sink,
       running: false,
       again: false,
-      version: undefined,
-      delivered: undefined,
+      subscribed: false,
+      known: undefined,
+      anyMessage: true,
+      instances: undefined,
+      redeliver: false,
       failing: false,
       retry: undefined,
       timer: undefined,
-      timerDeadline: undefined,
     };
+    const first = this.#byChannel.size === 0;
     this.#byChannel.set(state.channel, state);
     const subscriber = this.#subscriber;
     if (subscriber === undefined) {
@@ -109,17 +127,26 @@ export class RedisWatcher {
     } else {
       // Subscribed before reading, so no change can fall between the read and the subscription.
       // If the connection fails instead, its replacement subscribes and reads everything.
-      subscriber.subscribe(state.channel).then(
-        () => this.#refresh(state),
+      const channels = first ? [state.channel, this.#options.namespaceChannel] : [state.channel];
+      subscriber.subscribe(...channels).then(
+        () => {
+          if (this.#subscriber !== subscriber) return;
+          state.subscribed = true;
+          // Before the connection's own subscription is confirmed this reads nothing; that
+          // confirmation reads every confirmed channel.
+          this.#refresh(state);
+        },
         () => {},
       );
     }
+    if (first) this.#options.onActive(true);
     return () => this.#stop(state);
   };
 
-  /** Reads again every service whose last read failed (the main connection is back). */
+  /** Reads again every service whose last read failed (the main connection is back), spread out. */
   refreshFailing(): void {
-    for (const state of this.#byChannel.values()) if (state.failing) this.#refresh(state);
+    const failing = [...this.#byChannel.values()].filter((state) => state.failing);
+    this.#spread(failing);
   }
 
   async close(): Promise<void> {
@@ -144,25 +171,46 @@ export class RedisWatcher {
     }
     this.#subscriber = subscriber;
     subscriber.on('message', (channel: string, message: string) => {
+      if (!this.#subscriberUp) return;
+      if (channel === this.#options.namespaceChannel) {
+        this.#options.onNamespaceMessage();
+        return;
+      }
       const state = this.#byChannel.get(channel);
-      if (state !== undefined && this.#subscriberUp) this.#receive(state, message);
+      if (state !== undefined) this.#receive(state, message);
     });
     subscriber.on('error', (error: unknown) => {
       this.#lastError = error;
     });
     subscriber.once('end', () => this.#onEnd(subscriber, this.#lastError));
-    subscriber.subscribe(...this.#byChannel.keys()).then(
+    // Services watched from now on subscribe (and read) on their own.
+    const subscribed = [...this.#byChannel.values()];
+    subscriber.subscribe(...subscribed.map((state) => state.channel), this.#options.namespaceChannel).then(
       () => {
         if (this.#subscriber !== subscriber) return;
         this.#restart = undefined;
         this.#lastError = undefined;
         this.#subscriberUp = true;
-        if (this.#wasDown) this.#options.onTransition(true);
-        this.#wasDown = false;
-        for (const state of this.#byChannel.values()) this.#refresh(state);
+        for (const state of subscribed) state.subscribed = true;
+        // Channels subscribed on their own since, and confirmed already, are read now too; the others when confirmed.
+        const states = [...this.#byChannel.values()].filter((state) => state.subscribed);
+        if (this.#wasDown) {
+          this.#options.onTransition(true);
+          this.#wasDown = false;
+          // Every process of the fleet lost the same server: they must not all read at once.
+          this.#spread(states);
+        } else {
+          for (const state of states) this.#refresh(state);
+        }
       },
       () => {},
     );
+  }
+
+  /** Reads each of `states` at a random moment of a window that grows with their number, up to a bound. */
+  #spread(states: readonly WatchState[]): void {
+    const window = Math.min(CATCH_UP_SPREAD_MAX_MS, states.length * CATCH_UP_SPREAD_PER_SERVICE_MS);
+    for (const state of states) this.#readIn(state, this.#random() * window);
   }
 
   #onEnd(subscriber: Redis | undefined, error: unknown): void {
@@ -174,7 +222,8 @@ export class RedisWatcher {
     this.#subscriberUp = false;
     for (const state of this.#byChannel.values()) {
       // Messages from the next connection's server cause reads, whatever their versions.
-      state.version = undefined;
+      state.anyMessage = true;
+      state.subscribed = false;
       this.#fail(state, reported);
     }
     if (this.#byChannel.size === 0) return;
@@ -187,13 +236,17 @@ export class RedisWatcher {
     if (this.#byChannel.get(state.channel) !== state) return;
     this.#byChannel.delete(state.channel);
     this.#clearTimer(state);
-    this.#subscriber?.unsubscribe(state.channel).catch(() => {});
+    const last = this.#byChannel.size === 0;
+    // With no service left the connection leaves pub/sub mode, and this backend stops sweeping.
+    const channels = last ? [state.channel, this.#options.namespaceChannel] : [state.channel];
+    this.#subscriber?.unsubscribe(...channels).catch(() => {});
+    if (last && !this.#closed) this.#options.onActive(false);
   }
 
   // A message only decides whether to read: a read the watcher already made may be as new.
   #receive(state: WatchState, message: string): void {
     const version = this.#options.change(state.service, message);
-    if (version === undefined || state.version === undefined || version > state.version) this.#refresh(state);
+    if (version === undefined || state.known === undefined || state.anyMessage || version > state.known.version) this.#refresh(state);
   }
 
   // One read per service at a time; reasons to read arriving meanwhile cause exactly one more.
@@ -210,8 +263,10 @@ export class RedisWatcher {
     this.#clearTimer(state);
     this.refreshes++;
     const active = (): boolean => !this.#closed && this.#byChannel.get(state.channel) === state;
+    // A delta applies to the list delivered last; without one, only the whole service will do.
+    const known = state.instances === undefined ? undefined : state.known;
     this.#options
-      .list(state.service)
+      .list(state.service, known)
       .then(
         (listing) => {
           // Reads of one service never overlap, so each is newer than the last, or Redis lost data
@@ -222,7 +277,7 @@ export class RedisWatcher {
           if (!active()) return;
           this.#fail(state, error instanceof Error ? error : new Error(String(error)));
           state.retry = advance(state.retry, REFRESH_BACKOFF);
-          this.#arm(state, state.retry.duration, undefined);
+          this.#readIn(state, state.retry.duration);
         },
       )
       .finally(() => {
@@ -232,49 +287,57 @@ export class RedisWatcher {
   }
 
   #apply(state: WatchState, listing: Listing): void {
-    state.version = listing.version;
+    let next: readonly ServiceInstance[];
+    let changed: boolean;
+    if (listing.kind === 'delta') {
+      this.deltas++;
+      next = applyChanges(state.instances ?? [], listing.changes);
+      changed = next !== state.instances;
+    } else {
+      // The same version of the same hash, or the same instances (records read before parse to
+      // the same objects): nothing to deliver.
+      const same = state.known !== undefined && state.known.epoch === listing.epoch && state.known.version === listing.version;
+      changed = state.instances === undefined || (!same && !sameInstances(state.instances, listing.instances));
+      // Frozen: subscribers share the list (a resolver keeps it as it is when every instance passes).
+      next = changed ? Object.freeze(listing.instances) : (state.instances as readonly ServiceInstance[]);
+    }
+    // Without an epoch (no hash, or one written before epochs) only a whole read can be trusted.
+    state.known = listing.epoch === '' ? undefined : { epoch: listing.epoch, version: listing.version };
+    state.anyMessage = false;
     state.failing = false;
     state.retry = undefined;
-    if (!sameRecords(listing.records, state.delivered)) {
-      state.delivered = listing.records;
-      state.sink.change(listing.instances);
-    }
-    // Most changes leave the earliest deadline where it was, and its timer with it.
-    if (listing.nextDeadline !== undefined && state.timerDeadline === listing.nextDeadline) return;
-    if (listing.nextDeadline === undefined) this.#clearTimer(state);
-    else this.#arm(state, Math.min(Math.max(0, listing.nextDeadline - listing.serverNow), TTL_LIMITS.max) + EXPIRY_MARGIN_MS, listing.nextDeadline);
+    if (!changed && !state.redeliver) return;
+    state.instances = next;
+    state.redeliver = false;
+    state.sink.change(next);
   }
 
-  #arm(state: WatchState, delay: number, deadline: number | undefined): void {
+  #readIn(state: WatchState, delayMs: number): void {
     this.#clearTimer(state);
-    state.timerDeadline = deadline;
-    state.timer = unrefTimeout(
-      () => {
-        // Fired: no longer armed, whatever the read it starts finds.
-        state.timer = undefined;
-        state.timerDeadline = undefined;
-        this.#refresh(state);
-      },
-      Math.min(delay, MAX_TIMER_MS),
-    );
+    state.timer = unrefTimeout(() => {
+      state.timer = undefined;
+      this.#refresh(state);
+    }, delayMs);
   }
 
   #clearTimer(state: WatchState): void {
     clearTimeout(state.timer);
     state.timer = undefined;
-    state.timerDeadline = undefined;
   }
 
   #fail(state: WatchState, error: Error): void {
-    state.delivered = undefined;
+    state.redeliver = true;
     if (state.failing) return;
     state.failing = true;
     state.sink.error(error);
   }
 }
 
-function sameRecords(a: readonly string[], b: readonly string[] | undefined): boolean {
-  return b !== undefined && a.length === b.length && a.every((record, i) => record === b[i]);
+function sameInstances(a: readonly ServiceInstance[], b: readonly ServiceInstance[]): boolean {
+  if (a.length !== b.length) return false;
+  // A plain loop: `every` is many times slower on the frozen arrays watchers deliver.
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Closes a connection and waits (briefly) until its socket is gone. */

@@ -143,7 +143,7 @@ describe('error translation', () => {
   it('sends the script text once when the server does not know it (NOSCRIPT)', async () => {
     const client = mockClient();
     vi.spyOn(client, 'evalsha').mockRejectedValue(replyError('NOSCRIPT No matching script. Please use EVAL.'));
-    const evaluate = vi.spyOn(client, 'eval').mockResolvedValue([1, 12_345, 0]);
+    const evaluate = vi.spyOn(client, 'eval').mockResolvedValue([1, 12_345, 0, 0, 0, 0]);
     const backend = backendOn(client);
     await expect(backend.renew(instance, 'passing')).resolves.toBe('renewed');
     expect(evaluate).toHaveBeenCalledTimes(1);
@@ -192,7 +192,7 @@ describe('failing fast', () => {
 
   it('waits for a first connection in progress, and reports why it failed', async () => {
     const client = mockClient('connecting');
-    const evalsha = vi.spyOn(client, 'evalsha').mockResolvedValue([1, 1_000, '', 0]);
+    const evalsha = vi.spyOn(client, 'evalsha').mockResolvedValue([1, 1_000, '', 0, 0, '']);
     const logger = recordingLogger();
     const backend = backendOn(client, { logger });
     const listing = backend.instances('orders');

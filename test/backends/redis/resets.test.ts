@@ -5,24 +5,27 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { RegistryReset } from '../../../src/backends/backend.js';
-import type { Listing } from '../../../src/backends/redis/records.js';
+import type { FullListing, Listing } from '../../../src/backends/redis/records.js';
 import { ResetDetector } from '../../../src/backends/redis/resets.js';
-import { KEY_GRACE_MS } from '../../../src/backends/redis/scripts.js';
+import { KEY_GRACE_MS, PLANTED_LOG } from '../../../src/backends/redis/scripts.js';
 
 const NOW = 1_700_000_000_000;
 
-function listing(overrides: Partial<Listing> = {}): Listing {
+function listing(overrides: Partial<FullListing> = {}): Listing {
   return {
+    kind: 'full',
     version: 10,
     serverNow: NOW,
     epoch: 'e1',
     plantedKeys: 0,
-    nextDeadline: NOW + 10_000,
     latestDeadline: NOW + 30_000,
     instances: [],
-    records: [],
     ...overrides,
   };
+}
+
+function delta(overrides: Partial<Listing> = {}): Listing {
+  return { kind: 'delta', version: 10, serverNow: NOW, epoch: 'e1', plantedKeys: 0, latestDeadline: NOW + 30_000, changes: new Map(), ...overrides } as Listing;
 }
 
 function detector(): { resets: RegistryReset[]; detector: ResetDetector; read(service: string, answer: Listing): void } {
@@ -98,6 +101,24 @@ describe('ResetDetector', () => {
     d.read('orders', listing());
     d.read('orders', listing({ epoch: '', plantedKeys: 2, latestDeadline: undefined }));
     expect(d.resets).toEqual([{ service: 'orders', reason: text('another Redis type') }]);
+    // A planted change log (replaced by the script) is not what lost the instances.
+    d.read('payments', listing());
+    d.read('payments', listing({ epoch: '', plantedKeys: PLANTED_LOG, latestDeadline: undefined }));
+    expect(d.resets.at(-1)).toEqual({ service: 'payments', reason: text('vanished') });
+  });
+
+  it('keeps the latest deadline seen across delta reads that name none, so a later loss is still told', () => {
+    const d = detector();
+    d.read('orders', listing({ latestDeadline: NOW + 30_000 }));
+    // Heartbeats moved the deadlines on; a delta read names the latest one when it can.
+    d.read('orders', delta({ version: 11, serverNow: NOW + 60_000, latestDeadline: NOW + 90_000 }));
+    d.read('orders', delta({ version: 12, serverNow: NOW + 80_000, latestDeadline: undefined }));
+    d.read('orders', listing({ version: 13, epoch: '', latestDeadline: undefined, serverNow: NOW + 100_000 }));
+    expect(d.resets).toEqual([{ service: 'orders', reason: text('vanished') }]);
+    // A version that goes back in a delta read is a loss too.
+    d.read('payments', delta({ version: 20 }));
+    d.read('payments', delta({ version: 19 }));
+    expect(d.resets.at(-1)).toEqual({ service: 'payments', reason: text('version went back') });
   });
 
   it('reports a changed run id as a reset of the namespace, once, and not the same loss again per service', () => {

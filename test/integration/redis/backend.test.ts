@@ -5,6 +5,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RedisBackend, serviceKeys, servicesIndexKey } from '../../../src/backends/redis/index.js';
+import { namespaceKeys } from '../../../src/backends/redis/keys.js';
 import { createInstance, type InstanceInput, type ServiceInstance } from '../../../src/core/instance.js';
 import { freePort, startRedis, type RedisServer } from '../../helpers/redis-server.js';
 
@@ -60,26 +61,32 @@ async function serverTime(): Promise<number> {
 }
 
 describe('key layout', () => {
-  it('keeps one service in two keys under one hash tag, plus one services index', async () => {
+  it('keeps one service in three keys under one hash tag, plus a services index and an expiry index', async () => {
     const b = backend();
     const registered = instance({ status: 'warning' });
     const before = await serverTime();
     await b.register(registered, { ttlMs: 5_000 });
     const keys = serviceKeys(b.namespace, 'orders');
     const index = servicesIndexKey(b.namespace);
-    expect([keys.deadlines, keys.records, keys.channel, index]).toEqual([
+    const { expiries } = namespaceKeys(b.namespace);
+    expect([keys.deadlines, keys.records, keys.log, keys.channel, index, expiries]).toEqual([
       `{${b.namespace}:orders}:deadlines`,
       `{${b.namespace}:orders}:records`,
+      `{${b.namespace}:orders}:log`,
       `{${b.namespace}:orders}:changes`,
       `{${b.namespace}}:services`,
+      `{${b.namespace}}:expiries`,
     ]);
-    expect((await admin.keys(`*${b.namespace}*`)).sort()).toEqual([index, keys.deadlines, keys.records].sort());
+    expect((await admin.keys(`*${b.namespace}*`)).sort()).toEqual([index, expiries, keys.deadlines, keys.records, keys.log].sort());
 
     const now = await serverTime();
     const deadline = Number(await admin.zscore(keys.deadlines, registered.id));
     expect(deadline).toBeGreaterThan(now + 4_000);
     expect(deadline).toBeLessThanOrEqual(now + 5_000);
     expect(Number(await admin.zscore(index, 'orders'))).toBe(deadline);
+    // The expiry index holds the service's earliest deadline, the log the version of each change.
+    expect(Number(await admin.zscore(expiries, 'orders'))).toBe(deadline);
+    expect(await admin.zrange(keys.log, 0, -1, 'WITHSCORES')).toEqual([registered.id, await admin.hget(keys.records, '#version')]);
     const record = (await admin.hget(keys.records, registered.id)) ?? '';
     const prefix = `5000 warning ${registered.updatedAt} `;
     expect(record.startsWith(prefix)).toBe(true);
@@ -87,12 +94,13 @@ describe('key layout', () => {
     // The service's version, a µs timestamp of the server's clock or past it.
     expect(Number(await admin.hget(keys.records, '#version'))).toBeGreaterThanOrEqual(before * 1_000);
     // Abandoned services clean themselves up: the keys expire a minute after the last deadline.
-    for (const key of [keys.deadlines, keys.records]) {
+    for (const key of [keys.deadlines, keys.records, keys.log]) {
       const ttl = await admin.pttl(key);
       expect(ttl).toBeGreaterThan(60_000);
       expect(ttl).toBeLessThanOrEqual(65_000);
     }
     expect(await admin.pttl(index)).toBe(-1);
+    expect(await admin.pttl(expiries)).toBe(-1);
   });
 
   it('publishes every change on the service channel, as its new version and nothing else', async () => {
@@ -122,8 +130,8 @@ describe('key layout', () => {
     await b.register(registered, { ttlMs: 30_000 });
     const keys = serviceKeys(b.namespace, 'orders');
     const fields = await admin.hgetall(keys.records);
-    expect(Object.keys(fields).sort()).toEqual(['#epoch', '#owner:owned', '#version', 'owned']);
-    expect(fields['#owner:owned']).toMatch(/^[0-9a-f]{80}$/);
+    expect(Object.keys(fields).sort()).toEqual(['#epoch', '#logfrom', '#owner:owned', '#version', 'owned']);
+    expect(fields['#owner:owned']).toMatch(/^[0-9a-f]{40}$/);
     expect(Number(fields['#epoch'])).toBeGreaterThanOrEqual(before * 1_000);
     // The epoch stays as long as the hash does.
     await b.register(instance({ id: 'second' }), { ttlMs: 30_000 });
@@ -210,7 +218,7 @@ describe('services index', () => {
     await b.instances('orders');
     await b.instances('orders');
     expect(await admin.zcard(keys.deadlines)).toBe(1);
-    expect((await admin.hkeys(keys.records)).sort()).toEqual(['#epoch', `#owner:${kept.id}`, '#version', kept.id]);
+    expect((await admin.hkeys(keys.records)).sort()).toEqual(['#epoch', '#logfrom', `#owner:${kept.id}`, '#version', kept.id]);
   });
 });
 

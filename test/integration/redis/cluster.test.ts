@@ -125,6 +125,8 @@ describe('RedisBackend across Cluster slots', () => {
     await writer.register(instance('shipping', 2), { ttlMs: 1_000 });
     await vi.waitFor(() => expect(latest.get('shipping')).toHaveLength(2));
     await vi.waitFor(() => expect(latest.get('shipping')?.map((i) => i.id)).toEqual(['shipping-1']), { timeout: 2_500 });
+    // Swept by the namespace's sweeper through the expiry index, which lives in another slot.
+    expect(reader.stats().expirySweeps).toBe(1);
 
     let subscribers = 0;
     for (const node of nodes()) {

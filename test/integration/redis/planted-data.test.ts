@@ -6,7 +6,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RECORD_MAX_BYTES, RedisBackend, serviceKeys, servicesIndexKey } from '../../../src/backends/redis/index.js';
-import { LIST } from '../../../src/backends/redis/scripts.js';
+import { READ } from '../../../src/backends/redis/scripts.js';
 import { createInstance, type ServiceInstance } from '../../../src/core/instance.js';
 import { createResolver } from '../../../src/resolution/resolver.js';
 import { recordingLogger } from '../../helpers/recording-logger.js';
@@ -178,8 +178,8 @@ describe('size limits', () => {
     expect(logger.at('warn')[0]?.fields['problem']).toMatch(new RegExp(`has ${Buffer.byteLength(huge)} bytes, over the ${RECORD_MAX_BYTES}-byte limit`));
 
     // The listing script sends its size, not the record.
-    const reply = (await admin.eval(LIST.lua, 2, keys.deadlines, keys.records, keys.channel, 100)) as unknown[];
-    expect(reply.slice(4).filter((_item, i) => i % 3 === 1)).toContain(Buffer.byteLength(huge));
+    const reply = (await admin.eval(READ.lua, 3, keys.deadlines, keys.records, keys.log, keys.channel, 100, 'orders', '', 0)) as unknown[];
+    expect(reply.slice(6).filter((_item, i) => i % 3 === 1)).toContain(Buffer.byteLength(huge));
   });
 
   it(`refuses to register an instance whose record would be over ${RECORD_MAX_BYTES} bytes`, async () => {
