@@ -8,7 +8,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import { ServiceUnavailableError, messageOf } from '../core/errors.js';
 import { instanceOrigin, type ServiceInstance } from '../core/instance.js';
-import { isConnectionError } from '../http/options.js';
+import { isConnectionError } from '../http/retry.js';
 import type { RetryBudget } from '../http/retry-budget.js';
 import { addedHeaders, attemptEnded, attemptStarted, retryDecided } from '../observability/http-attempt.js';
 import type { ResolvedPick, Resolver } from '../resolution/resolver.js';
