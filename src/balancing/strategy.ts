@@ -9,7 +9,10 @@
 import type { ServiceUnavailableError } from '../core/errors.js';
 import type { ServiceInstance } from '../core/instance.js';
 
-/** What a caller may tell the picker about one call. */
+/**
+ * What a caller may tell the picker about one call: the options of `Resolver.resolve()`,
+ * `pick()` and `resolveUrl()`, handed to the strategy's picker as they are.
+ */
 export interface PickContext {
   /** Affinity key for hashing strategies (client IP, user id). */
   readonly key?: string | undefined;

@@ -69,10 +69,21 @@ interface TransitionLog {
 }
 
 /**
+ * Runs a registration's first check round and first registration, keeping the process alive
+ * until it settles: {@link autoRegister}'s way in to the private start, given by the class's
+ * static block (a new `Registration` starts nothing until then).
+ */
+let startRegistration: (registration: Registration) => Promise<void>;
+
+/**
  * A live registration: `autoRegister(options)`. Constructing one validates every option (throwing
  * `INVALID_ARGUMENT`) and starts nothing: no timer, no registry call, until `autoRegister()` runs it.
  */
 export class Registration extends EventEmitter<EventArguments<RegistrationEvents>> {
+  static {
+    startRegistration = (registration) => keepingAlive(registration.#start());
+  }
+
   readonly #backend: RegistryBackend;
   readonly #settings: RegistrationSettings;
   readonly #health: HealthMonitor;
@@ -116,14 +127,6 @@ export class Registration extends EventEmitter<EventArguments<RegistrationEvents
   /** Heartbeats by outcome since the registration started; a snapshot. */
   stats(): RegistrationStats {
     return { heartbeats: { ...this.#heartbeats } };
-  }
-
-  /**
-   * @internal Runs the first check round and the first registration; used by {@link autoRegister}.
-   * Keeps the process alive until it settles.
-   */
-  start(): Promise<void> {
-    return keepingAlive(this.#start());
   }
 
   /**
@@ -345,7 +348,7 @@ export class Registration extends EventEmitter<EventArguments<RegistrationEvents
  */
 export async function autoRegister(options: AutoRegisterOptions): Promise<Registration> {
   const registration = new Registration(options);
-  await registration.start();
+  await startRegistration(registration);
   return registration;
 }
 

@@ -20,13 +20,12 @@ import { assertServiceName, instanceOrigin, type ServiceInstance } from '../core
 import type { Logger } from '../core/logger.js';
 import type { CallOutcome, InstanceFigures, PickContext, PickResult, PickedInstance, Strategy } from '../balancing/strategy.js';
 import { describeEntry, type CacheEntry, type ResolverCounters } from './entries.js';
-import { assertResolveOptions, checkResolverOptions, type ResolverOptions } from './options.js';
+import { assertPickContext, checkResolverOptions, type ResolverOptions } from './options.js';
 import { assembleResolver, type ResolverParts } from './parts.js';
 import { assertRequestPath, joinPath } from './request-path.js';
 import { readReset } from './reset-grace.js';
 import type {
   BreakerState,
-  ResolveOptions,
   ResolveSource,
   ResolvedPick,
   ResolverEvents,
@@ -43,7 +42,6 @@ export type {
   RecoveredEvent,
   ResetEvent,
   ResolutionTier,
-  ResolveOptions,
   ResolveSource,
   ResolvedPick,
   ResolverEvents,
@@ -87,7 +85,7 @@ export class Resolver extends EventEmitter<EventArguments<ResolverEvents>> {
   }
 
   /** One instance of `service`, picked by the strategy. */
-  resolve(service: string, options?: ResolveOptions): Promise<ServiceInstance> {
+  resolve(service: string, options?: PickContext): Promise<ServiceInstance> {
     // The warm path is not an async function: one with an await allocates its suspended frame on
     // every call, which at thousands of services is a good part of a cached answer's cost.
     if (options === undefined) {
@@ -107,8 +105,8 @@ export class Resolver extends EventEmitter<EventArguments<ResolverEvents>> {
     return this.#resolveWith(service, options);
   }
 
-  async #resolveWith(service: string, options: ResolveOptions): Promise<ServiceInstance> {
-    assertResolveOptions(options);
+  async #resolveWith(service: string, options: PickContext): Promise<ServiceInstance> {
+    assertPickContext(options);
     const entry = this.#cache.get(service);
     const picked = entry === undefined ? undefined : this.#pickCached(service, entry, options);
     return (picked ?? (await this.#resolveMissed(service, options)).picked).instance;
@@ -118,8 +116,8 @@ export class Resolver extends EventEmitter<EventArguments<ResolverEvents>> {
    * Like {@link resolve}, and tells the strategy the call started; report the outcome through
    * `done()` so load- and outcome-aware strategies learn from it. `createDiscoveryFetch` does this.
    */
-  async pick(service: string, options?: ResolveOptions): Promise<ResolvedPick> {
-    if (options !== undefined) assertResolveOptions(options);
+  async pick(service: string, options?: PickContext): Promise<ResolvedPick> {
+    if (options !== undefined) assertPickContext(options);
     const entry = this.#cache.get(service);
     const cached = entry === undefined ? undefined : this.#pickCached(service, entry, options);
     const { picked, source } = cached === undefined ? await this.#resolveMissed(service, options) : { picked: cached, source: (entry as CacheEntry).source };
@@ -173,7 +171,7 @@ export class Resolver extends EventEmitter<EventArguments<ResolverEvents>> {
    * when `path` lacks it). Rejects with `INVALID_ARGUMENT` for a path holding spaces or control
    * characters (CR/LF would inject headers): percent-encode them.
    */
-  async resolveUrl(service: string, path = '', options?: ResolveOptions): Promise<string> {
+  async resolveUrl(service: string, path = '', options?: PickContext): Promise<string> {
     assertRequestPath(path);
     return joinPath(instanceOrigin(await this.resolve(service, options)), path);
   }
@@ -239,7 +237,7 @@ export class Resolver extends EventEmitter<EventArguments<ResolverEvents>> {
   }
 
   /** A pick of a cached entry (counted), or `undefined` when its picker offers nothing usable. */
-  #pickCached(service: string, entry: CacheEntry, options: ResolveOptions | undefined): PickedInstance | undefined {
+  #pickCached(service: string, entry: CacheEntry, options: PickContext | undefined): PickedInstance | undefined {
     if (entry.picker === undefined) return undefined;
     // Pickers honour `exclude` themselves, in a rotation of their own, so a retry never takes a
     // turn from ordinary picks.
@@ -252,7 +250,7 @@ export class Resolver extends EventEmitter<EventArguments<ResolverEvents>> {
   }
 
   /** Past the fresh cache: the tiers, then the strategy's pick, counted by the tier that answered. */
-  async #resolveMissed(service: string, options: ResolveOptions | undefined): Promise<{ picked: PickedInstance; source: ResolveSource }> {
+  async #resolveMissed(service: string, options: PickContext | undefined): Promise<{ picked: PickedInstance; source: ResolveSource }> {
     const found = await this.#lookupCounted(service);
     const picked = found.picker === undefined ? undefined : this.#picked(service, found.picker.pick(options ?? NO_CONTEXT));
     if (picked !== undefined) return { picked, source: this.#countMiss(service, found) };

@@ -3,7 +3,7 @@
  * it emits. Kept apart from the machinery so that a reader of the API meets no implementation.
  */
 import type { InstanceStatus, ServiceInstance } from '../core/instance.js';
-import type { CallOutcome, PickContext } from '../balancing/strategy.js';
+import type { CallOutcome } from '../balancing/strategy.js';
 
 /**
  * The tiers a resolver tries, in order, as named in `ServiceUnavailableError.attempts`:
@@ -14,9 +14,6 @@ export type ResolutionTier = 'cache' | 'registry' | 'stale' | 'env' | 'balancer'
 
 /** State of the circuit breaker around registry calls. */
 export type BreakerState = 'closed' | 'open' | 'half-open';
-
-/** Options of one resolve call. */
-export type ResolveOptions = PickContext;
 
 /**
  * Which tier supplied an answer. `cache`: the cached registry answer, current. `registry`: a

@@ -5,19 +5,21 @@
 import { once } from 'node:events';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import * as backend from '../../src/backends/index.js';
 import * as consul from '../../src/backends/consul/index.js';
 import * as dns from '../../src/backends/dns/index.js';
 import * as etcd from '../../src/backends/etcd/index.js';
 import * as redis from '../../src/backends/redis/index.js';
 import * as http from '../../src/http/index.js';
 import * as root from '../../src/index.js';
-import { MemoryBackend, WatchHub, autoRegister, createInstance, createResolver, type DegradedEvent, type StateChangeEvent } from '../../src/index.js';
+import { WatchHub } from '../../src/backends/index.js';
+import { MemoryBackend, autoRegister, createInstance, createResolver, type DegradedEvent, type StateChangeEvent } from '../../src/index.js';
 import * as otel from '../../src/otel/index.js';
 import * as prometheus from '../../src/prometheus/index.js';
 import * as testing from '../../src/testing/index.js';
 import { FaultyBackend } from '../../src/testing/index.js';
 
-const entries = { root, testing, redis, consul, etcd, dns, http, otel, prometheus };
+const entries = { root, backend, testing, redis, consul, etcd, dns, http, otel, prometheus };
 
 describe('disposal', () => {
   it('gives every exported class with close() or stop() a Symbol.asyncDispose (or Symbol.dispose when close() is synchronous)', () => {

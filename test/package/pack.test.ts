@@ -84,6 +84,41 @@ backend.instances('orders').catch((error) => console.log(error.code));`;
     expect(run('node', ['faulty.cjs']).trim()).toBe('REGISTRY_UNAVAILABLE');
   }, 120_000);
 
+  it('gives backend authors rollcall/backend from import and require, and keeps internals out of the root', () => {
+    const script = (load: string): string => `${load}
+const hub = new WatchHub((service, sink) => {
+  const timer = setTimeout(() => sink.change([]), 1);
+  return () => clearTimeout(timer);
+}, () => {});
+const seen = await new Promise((resolve) => {
+  const stop = hub.subscribe('orders', { onChange: (list) => { stop(); resolve(list.length); }, onError: () => {} });
+});
+const records = new MalformedRecords(loggerOption(undefined, 'logger', {}));
+let malformed = '';
+try {
+  parseInstanceRecord({ id: 1 }, 'key');
+} catch (error) {
+  malformed = error.code;
+  records.report('key', {}, error.message);
+}
+const parsed = parseInstanceRecord({ id: 'o1', service: 'orders', host: '10.0.0.1', port: 80, registeredAt: 1, updatedAt: 1 }, 'key');
+let invalid = false;
+try {
+  assertServiceName('bad name');
+} catch (error) {
+  invalid = error instanceof root.InvalidArgumentError && error.field === 'service';
+}
+const internals = ['describeValue', 'messageOf', 'WatchHub', 'parseInstanceRecord'].filter((name) => name in root);
+console.log(JSON.stringify({ seen, malformed, counted: records.count, parsed: parsed.id, invalid, internals }));
+`;
+    const names = 'MalformedRecords, WatchHub, assertServiceName, loggerOption, parseInstanceRecord';
+    writeFileSync(join(consumer, 'backend.mjs'), script(`import { ${names} } from 'rollcall/backend';\nimport * as root from 'rollcall';`));
+    writeFileSync(join(consumer, 'backend.cjs'), `(async () => {${script(`const { ${names} } = require('rollcall/backend');\nconst root = require('rollcall');`)}})();`);
+    const expected = { seen: 0, malformed: 'MALFORMED_RECORD', counted: 1, parsed: 'o1', invalid: true, internals: [] };
+    expect(JSON.parse(run('node', ['backend.mjs']))).toEqual(expected);
+    expect(JSON.parse(run('node', ['backend.cjs']))).toEqual(expected);
+  });
+
   it('names its repository, homepage and issue tracker', () => {
     const installed = JSON.parse(readFileSync(join(consumer, 'node_modules/rollcall/package.json'), 'utf8')) as Record<string, unknown>;
     expect(installed).toMatchObject({
@@ -157,9 +192,12 @@ type RegistryBackend = rollcall.RegistryBackend; type Resolver = rollcall.Resolv
       join(consumer, 'node10.ts'),
       `import { MemoryBackend, type RegistryBackend } from 'rollcall';
 import { FaultyBackend } from 'rollcall/testing';
+import { WatchHub, type RegistryBackend as Contract, type WatchSink } from 'rollcall/backend';
 import type { RedisBackendOptions } from 'rollcall/redis';
 import type { DiscoveryFetch } from 'rollcall/http';
 export const backend: RegistryBackend = new FaultyBackend(new MemoryBackend());
+export const contract: Contract = backend;
+export const hub = new WatchHub((_service: string, sink: WatchSink) => () => sink.change([]), () => undefined);
 export type Used = [RedisBackendOptions, DiscoveryFetch];
 `,
     );

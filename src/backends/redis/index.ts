@@ -20,4 +20,4 @@ export {
 } from './redis-backend.js';
 export { InstanceOwnedError } from './errors.js';
 export { RECORD_MAX_BYTES } from './scripts.js';
-export { DEFAULT_NAMESPACE, NAMESPACE_PATTERN, serviceKeys, servicesIndexKey, type ServiceKeys } from './keys.js';
+export { DEFAULT_NAMESPACE, NAMESPACE_PATTERN } from './keys.js';
