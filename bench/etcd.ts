@@ -11,7 +11,7 @@ import { createInstance, createResolver, type ServiceInstance } from '../src/ind
 import { EtcdBackend, KeyLayout } from '../src/backends/etcd/index.js';
 import { startEtcd, type EtcdMember } from '../test/helpers/etcd-server.js';
 import { repeatedAll, type Figure, type Measured } from './figure.js';
-import { compare, single, stats, whenTrue, type Stats } from './harness.js';
+import { compare, micro, single, stats, whenTrue } from './harness.js';
 
 const SERVICE = 'orders';
 const NAMESPACE = 'bench';
@@ -192,8 +192,4 @@ export async function etcdFigures(): Promise<Figure[]> {
     await agent.close();
     await member.stop();
   }
-}
-
-function micro(value: Stats): Stats {
-  return { median: value.median / 1_000, p25: value.p25 / 1_000, p75: value.p75 / 1_000 };
 }

@@ -38,6 +38,11 @@ export function quantile(values: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
 }
 
+/** Stats in nanoseconds as microseconds. */
+export function micro(value: Stats): Stats {
+  return { median: value.median / 1_000, p25: value.p25 / 1_000, p75: value.p75 / 1_000 };
+}
+
 /** A single value as Stats (a figure measured once per run). */
 export function single(value: number): Stats {
   return { median: value, p25: value, p75: value };

@@ -9,15 +9,11 @@ import { RedisBackend } from '../src/backends/redis/index.js';
 import { serviceKeys } from '../src/backends/redis/keys.js';
 import { startRedis, type RedisServer } from '../test/helpers/redis-server.js';
 import { repeated, type Figure, type Measured } from './figure.js';
-import { compare, msSince, quantile, single, sleep, stats, whenTrue, type Stats } from './harness.js';
+import { compare, micro, msSince, quantile, single, sleep, stats, type Stats, whenTrue } from './harness.js';
 import { PEER_CACHE_MS, PeerRegistry } from './peer.js';
 
 const instance = (service: string, n: number | string): ServiceInstance =>
   createInstance({ id: `${service}-${n}`, service, host: '127.0.0.1', port: 9000 + (typeof n === 'number' ? n % 50_000 : 1), tags: ['bench'], meta: { build: '1' } }, Date.now());
-
-function micro(value: Stats): Stats {
-  return { median: value.median / 1_000, p25: value.p25 / 1_000, p75: value.p75 / 1_000 };
-}
 
 /** The Redis main thread's CPU seconds so far. */
 async function serverCpu(admin: Redis): Promise<number> {

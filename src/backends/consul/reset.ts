@@ -68,6 +68,12 @@ export class ResetSignals {
     return `X-Consul-Index of ${what} went backwards (${last.index} to ${index}): Consul's state was restored from a snapshot or restarted empty`;
   }
 
+  /** One {@link RegistryReset} for every reason one read showed (if any), before its listing goes anywhere. */
+  reportReasons(reasons: readonly (string | undefined)[], keep?: { readonly key: string; readonly index: bigint }): void {
+    const shown = reasons.filter((reason): reason is string => reason !== undefined);
+    if (shown.length > 0) this.report({ reason: shown.join('; ') }, keep);
+  }
+
   /**
    * Tells every listener; what one listener throws is logged and does not stop the others. Every
    * index remembered from other reads belonged to the state that was lost, so they are forgotten
