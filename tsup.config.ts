@@ -6,6 +6,7 @@ export default defineConfig({
   entry: {
     index: 'src/index.ts',
     testing: 'src/testing/index.ts',
+    backend: 'src/backends/index.ts',
     redis: 'src/backends/redis/index.ts',
     consul: 'src/backends/consul/index.ts',
     etcd: 'src/backends/etcd/index.ts',

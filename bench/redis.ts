@@ -5,7 +5,8 @@
  */
 import { Redis } from 'ioredis';
 import { createInstance, createResolver, type Resolver, type ServiceInstance } from '../src/index.js';
-import { RedisBackend, serviceKeys } from '../src/backends/redis/index.js';
+import { RedisBackend } from '../src/backends/redis/index.js';
+import { serviceKeys } from '../src/backends/redis/keys.js';
 import { startRedis, type RedisServer } from '../test/helpers/redis-server.js';
 import { repeated, type Figure, type Measured } from './figure.js';
 import { compare, micro, msSince, quantile, single, sleep, stats, type Stats, whenTrue } from './harness.js';

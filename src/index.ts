@@ -1,8 +1,24 @@
 /**
- * rollcall: in-process service discovery. The public face: re-exports only. Optional parts with
- * peer dependencies live behind their own subpaths (`rollcall/testing`, ...), never here.
+ * rollcall: in-process service discovery. The public face: re-exports only, each listed by name,
+ * so nothing internal leaks out. Optional parts with peer dependencies live behind their own
+ * subpaths (`rollcall/testing`, ...), never here; what backend authors write backends with is in
+ * `rollcall/backend`.
+ *
+ * @module rollcall
  */
-export * from './core/errors.js';
+export {
+  ClosedError,
+  InvalidArgumentError,
+  MalformedRecordError,
+  RegistrationError,
+  RegistryAuthError,
+  RegistryUnavailableError,
+  RollcallError,
+  ServiceUnavailableError,
+  isRollcallError,
+  type RollcallErrorCode,
+  type TierAttempt,
+} from './core/errors.js';
 export {
   INSTANCE_LIMITS,
   SERVICE_NAME_PATTERN,
@@ -13,7 +29,6 @@ export {
   createInstance,
   instanceOrigin,
   isInstanceStatus,
-  parseInstanceRecord,
   type HealthStatus,
   type InstanceInput,
   type InstanceRef,
@@ -21,12 +36,56 @@ export {
   type ServiceInstance,
 } from './core/instance.js';
 export { systemClock, type Clock } from './core/clock.js';
+export type { EventArguments } from './core/events.js';
 export { silentLogger, type Logger, type LoggerLike, type MessageFirstLogger } from './core/logger.js';
 export { DEFAULT_CACHE_TTL_MS, DEFAULT_DRAIN_WAIT_MS, WATCH_PROPAGATION_MARGIN_MS } from './core/defaults.js';
 export type { Lease, RegistryBackend, RegistryBackendStats, RegistryReset, RenewResult, Unsubscribe, WatchHandlers } from './backends/backend.js';
-export { WatchHub, type WatchSink, type WatchSource } from './backends/watch-hub.js';
 export { MemoryBackend, MemoryRegistry, type MemoryBackendOptions } from './backends/memory.js';
-export * from './balancing/index.js';
+export {
+  InstancesEjectedError,
+  STRATEGY_NAMES,
+  consistentHash,
+  filter,
+  leastOutstanding,
+  outlierEjection,
+  p2c,
+  random,
+  roundRobin,
+  slowStart,
+  split,
+  strategyByName,
+  weighted,
+  zoneAware,
+  type CallOutcome,
+  type ConsistentHashOptions,
+  type EjectionEvent,
+  type EjectionReason,
+  type EjectionStatus,
+  type FailureWindow,
+  type FilterOptions,
+  type InstanceEjection,
+  type InstanceFigures,
+  type InstanceSelector,
+  type LeastOutstandingOptions,
+  type NamedStrategyOptions,
+  type NoInstance,
+  type OutlierEjectionOptions,
+  type OutlierEjectionStrategy,
+  type P2cOptions,
+  type PickContext,
+  type PickResult,
+  type PickedInstance,
+  type Picker,
+  type RandomOptions,
+  type RoundRobinOptions,
+  type SlowStartOptions,
+  type SplitGroup,
+  type SplitOptions,
+  type Strategy,
+  type StrategyName,
+  type WeightedOptions,
+  type ZoneAwareOptions,
+} from './balancing/index.js';
 export {
   Registration,
   autoRegister,
@@ -44,11 +103,12 @@ export {
   Resolver,
   createResolver,
   type AnswerSource,
+  type BreakerState,
   type DegradedEvent,
-  type Pick,
+  type ResolvedPick,
   type RecoveredEvent,
   type ResetEvent,
-  type ResolveOptions,
+  type ResolutionTier,
   type ResolveSource,
   type ResolverEvents,
   type ResolverOptions,

@@ -15,12 +15,17 @@ const IDENTITY_CHARS = 256;
 /** Longest excerpt of registry text in a log line (message or field), after escaping. */
 const EXCERPT_CHARS = 300;
 
+/**
+ * Counts a backend's malformed registry records and logs each distinct one once, with bounded
+ * memory and escaped excerpts: report every record skipped, expose {@link count} in `stats()`.
+ */
 export class MalformedRecords {
   readonly #log: Logger;
   readonly #logged = new Set<string>();
   #count = 0;
   #full = false;
 
+  /** `log`: the backend's logger, e.g. from `loggerOption()`. */
   constructor(log: Logger) {
     this.#log = log;
   }

@@ -270,6 +270,11 @@ export class MemoryBackend implements RegistryBackend {
     return Promise.resolve();
   }
 
+  /** {@link close}, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
   // Async like a remote backend: callers never see synchronous throws or synchronous results.
   async #run<T>(operation: () => T): Promise<T> {
     await Promise.resolve();

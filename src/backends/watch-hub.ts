@@ -88,6 +88,11 @@ export class WatchHub {
     }
   }
 
+  /** {@link close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
   #deliver(subscriber: WatchHandlers, instances: readonly ServiceInstance[]): void {
     this.#call(() => subscriber.onChange(instances));
   }

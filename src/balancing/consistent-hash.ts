@@ -1,7 +1,8 @@
 import type { ServiceInstance } from '../core/instance.js';
 import { affinityKey, hashString } from './hash.js';
 import { LoadTracker, trackedBy } from './load-tracker.js';
-import type { PickContext, Picker, Strategy } from './strategy.js';
+import { EMPTY_LIST, PickList } from './picks.js';
+import type { PickContext, PickResult, Picker, Strategy } from './strategy.js';
 import { integerOption, objectOption, randomOption } from '../core/options.js';
 
 /** Options of {@link consistentHash}. */
@@ -53,10 +54,8 @@ export function consistentHash(options: ConsistentHashOptions = {}): Strategy {
         rings.set(service, cached);
       }
       // The ring keeps the instance objects it was built from; a new list may carry updated copies.
-      return ringPicker(cached.ring, sorted, random);
+      return ringPicker(cached.ring, sorted, new PickList(sorted, (instance) => load.picked(service, instance)), random);
     },
-    callStarted: tracked.callStarted,
-    callEnded: tracked.callEnded,
     inspect: tracked.inspect,
     release(service) {
       rings.delete(service);
@@ -98,12 +97,12 @@ function buildRing(sorted: readonly ServiceInstance[], pointsPerInstance: number
   return { points, owners };
 }
 
-function ringPicker(ring: Ring, sorted: readonly ServiceInstance[], random: () => number): Picker {
+function ringPicker(ring: Ring, sorted: readonly ServiceInstance[], picks: PickList, random: () => number): Picker {
   const { points, owners } = ring;
   const size = points.length;
   return {
-    pick(context?: PickContext) {
-      if (size === 0) return undefined;
+    pick(context?: PickContext): PickResult {
+      if (size === 0) return EMPTY_LIST;
       const key = context?.key;
       const hash = key === undefined ? Math.floor(random() * TWO_POW_32) : hashString(affinityKey(key));
       // First point at or after the hash, wrapping past the top of the ring.
@@ -115,16 +114,16 @@ function ringPicker(ring: Ring, sorted: readonly ServiceInstance[], random: () =
         else high = middle;
       }
       if (low === size) low = 0;
-      const owner = sorted[owners[low] as number] as ServiceInstance;
+      const owner = owners[low] as number;
       const exclude = context?.exclude;
-      if (exclude === undefined || !exclude.has(owner.id)) return owner;
+      if (exclude === undefined || !exclude.has((sorted[owner] as ServiceInstance).id)) return picks.at(owner);
       for (let step = 1; step < size; step++) {
         let index = low + step;
         if (index >= size) index -= size;
-        const next = sorted[owners[index] as number] as ServiceInstance;
-        if (!exclude.has(next.id)) return next;
+        const next = owners[index] as number;
+        if (!exclude.has((sorted[next] as ServiceInstance).id)) return picks.at(next);
       }
-      return owner;
+      return picks.at(owner);
     },
   };
 }

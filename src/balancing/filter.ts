@@ -1,7 +1,7 @@
-import { InvalidArgumentError, ServiceUnavailableError } from '../core/errors.js';
+import { InvalidArgumentError } from '../core/errors.js';
 import type { ServiceInstance } from '../core/instance.js';
 import { compileSelector, describeSelector, type InstanceSelector } from './selector.js';
-import type { Picker, Strategy } from './strategy.js';
+import type { NoInstance, Picker, Strategy } from './strategy.js';
 import { integerOption } from '../core/options.js';
 import { childOption } from './validate.js';
 
@@ -14,8 +14,9 @@ export interface FilterOptions {
   /**
    * What to do when fewer than `minInstances` match. `'all'`: balance over every eligible
    * instance, as if there were no filter (for preferences: "GPU instances if there are any").
-   * `'fail'`: calls reject with `ServiceUnavailableError` (`SERVICE_UNAVAILABLE`) naming the
-   * filter (for requirements: "only instances that speak API v2"). @default 'all'
+   * `'fail'`: the picker answers none, so calls reject with `ServiceUnavailableError`
+   * (`SERVICE_UNAVAILABLE`) naming the filter (for requirements: "only instances that speak API
+   * v2"). @default 'all'
    */
   fallback?: 'all' | 'fail' | undefined;
 }
@@ -40,15 +41,9 @@ export function filter(options: FilterOptions, child: Strategy): Strategy {
       if (kept.length >= minInstances) return inner.createPicker(service, kept);
       if (fallback === 'all') return inner.createPicker(service, instances);
       inner.release?.(service);
-      const reason = `${kept.length} of ${instances.length} eligible instance(s) match the filter (${described}), fewer than ${minInstances}`;
-      return {
-        pick() {
-          throw new ServiceUnavailableError(service, [{ tier: 'cache', reason }]);
-        },
-      };
+      const none: NoInstance = { reason: `${kept.length} of ${instances.length} eligible instance(s) match the filter (${described}), fewer than ${minInstances}` };
+      return { pick: () => none };
     },
-    callStarted: (service, instance) => inner.callStarted?.(service, instance),
-    callEnded: (service, instance, outcome) => inner.callEnded?.(service, instance, outcome),
     inspect: (service) => inner.inspect?.(service),
     release: (service) => inner.release?.(service),
     close: () => inner.close?.(),

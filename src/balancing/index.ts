@@ -2,7 +2,7 @@
  * Everything about picking one instance per call: the contract, the strategies and the
  * decorators that compose around them. Re-exported by the root entry.
  */
-export type { CallOutcome, EjectionReason, InstanceEjection, InstanceFigures, PickContext, Picker, Strategy } from './strategy.js';
+export type { CallOutcome, EjectionReason, InstanceEjection, InstanceFigures, NoInstance, PickContext, PickResult, PickedInstance, Picker, Strategy } from './strategy.js';
 export { STRATEGY_NAMES, strategyByName, type NamedStrategyOptions, type StrategyName } from './strategies.js';
 export { roundRobin, type RoundRobinOptions } from './round-robin.js';
 export { random, type RandomOptions } from './random.js';

@@ -1,7 +1,8 @@
 import type { ServiceInstance } from '../core/instance.js';
 import { drawIndex } from './draw.js';
 import { LoadTracker, trackedBy, type LoadSlot } from './load-tracker.js';
-import type { PickContext, Picker, Strategy } from './strategy.js';
+import { EMPTY_LIST, PickList } from './picks.js';
+import type { PickContext, PickResult, Picker, Strategy } from './strategy.js';
 import { objectOption, randomOption } from '../core/options.js';
 
 /** Options of {@link leastOutstanding}. */
@@ -28,13 +29,13 @@ export function leastOutstanding(options: LeastOutstandingOptions = {}): Strateg
     createPicker(service: string, instances: readonly ServiceInstance[]): Picker {
       const offset = drawIndex(random, instances.length);
       const list = [...instances.slice(offset), ...instances.slice(0, offset)];
-      return leastOutstandingPicker(list, load.slotsFor(service, list));
+      return leastOutstandingPicker(list, load.slotsFor(service, list), new PickList(list, (instance) => load.picked(service, instance)));
     },
     ...trackedBy(load),
   };
 }
 
-function leastOutstandingPicker(list: readonly ServiceInstance[], slots: readonly LoadSlot[]): Picker {
+function leastOutstandingPicker(list: readonly ServiceInstance[], slots: readonly LoadSlot[], picks: PickList): Picker {
   const count = list.length;
   const weights = Int32Array.from(list, (instance) => instance.weight);
   const ratio = (i: number): number => (slots[i] as LoadSlot).outstanding / (weights[i] as number);
@@ -66,16 +67,16 @@ function leastOutstandingPicker(list: readonly ServiceInstance[], slots: readonl
   };
 
   return {
-    pick(context?: PickContext) {
-      if (count === 0) return undefined;
+    pick(context?: PickContext): PickResult {
+      if (count === 0) return EMPTY_LIST;
       const exclude = context?.exclude;
-      if (exclude === undefined || exclude.size === 0) return list[choose(current, undefined)];
+      if (exclude === undefined || exclude.size === 0) return picks.at(choose(current, undefined));
       const allowed = choose(retryCurrent, exclude);
-      if (allowed !== -1) return list[allowed];
+      if (allowed !== -1) return picks.at(allowed);
       // Every instance excluded: the least loaded, without taking anyone's turn.
       let least = 0;
       for (let i = 1; i < count; i++) if (ratio(i) < ratio(least)) least = i;
-      return list[least];
+      return picks.at(least);
     },
   };
 }

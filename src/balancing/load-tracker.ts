@@ -5,7 +5,7 @@
  * map lookup.
  */
 import type { ServiceInstance } from '../core/instance.js';
-import type { CallOutcome, InstanceFigures, Strategy } from './strategy.js';
+import type { CallOutcome, InstanceFigures, PickedInstance, Strategy } from './strategy.js';
 
 /** What a strategy knows about one instance. Mutated in place by call feedback. */
 export interface LoadSlot {
@@ -59,6 +59,12 @@ export class LoadTracker {
    */
   follow(service: string, instances: readonly ServiceInstance[]): void {
     this.#pending.set(service, instances);
+  }
+
+  /** The pick of `instance`, counting its calls here: for strategies whose only call state is this. */
+  picked(service: string, instance: ServiceInstance): PickedInstance {
+    const id = instance.id;
+    return { instance, started: () => this.started(service, id), done: (outcome) => void this.ended(service, id, outcome) };
   }
 
   started(service: string, id: string): void {
@@ -132,13 +138,11 @@ export class LoadTracker {
 }
 
 /**
- * The feedback, cleanup and inspection members of a strategy whose only per-service state is
- * `load`: calls through `Resolver.pick()` are counted, `inspect()` reports them.
+ * The cleanup and inspection members of a strategy whose only per-service state is `load`: calls
+ * reported through its picks ({@link LoadTracker.picked}) are counted, `inspect()` reports them.
  */
-export function trackedBy(load: LoadTracker): Required<Pick<Strategy, 'callStarted' | 'callEnded' | 'release' | 'close' | 'inspect'>> {
+export function trackedBy(load: LoadTracker): Required<Pick<Strategy, 'release' | 'close' | 'inspect'>> {
   return {
-    callStarted: (service, instance) => load.started(service, instance.id),
-    callEnded: (service, instance, outcome) => void load.ended(service, instance.id, outcome),
     release: (service) => load.release(service),
     close: () => load.clear(),
     inspect: (service) => load.figures(service),

@@ -3,7 +3,8 @@ import { InvalidArgumentError } from '../core/errors.js';
 import type { ServiceInstance } from '../core/instance.js';
 import { InstancesEjectedError } from './instances-ejected-error.js';
 import { LoadTracker } from './load-tracker.js';
-import type { CallOutcome, EjectionReason, InstanceEjection, InstanceFigures, PickContext, Picker, Strategy } from './strategy.js';
+import { EMPTY_LIST } from './picks.js';
+import type { CallOutcome, EjectionReason, InstanceEjection, InstanceFigures, PickContext, PickResult, PickedInstance, Picker, Strategy } from './strategy.js';
 import { clockOption, integerOption, numberOption } from '../core/options.js';
 import { ejectionChannel, type EjectionMessage } from '../observability/channels.js';
 import { childOption } from './validate.js';
@@ -112,6 +113,11 @@ interface Host {
   trial: 'none' | 'available' | 'taken';
   /** The ejection timer while ejected; the trial's timeout while its trial is taken. */
   timer: NodeJS.Timeout | undefined;
+  /** The pick handed out as its trial: this decorator's feedback alone (the child no longer lists it). */
+  trialPick: PickedInstance | undefined;
+  /** The child's last pick of this instance, and that pick with this decorator's feedback added. */
+  childPick: PickResult | undefined;
+  wrapped: PickedInstance | undefined;
 }
 
 interface ServiceHosts {
@@ -220,7 +226,7 @@ export function outlierEjection(options: OutlierEjectionOptions, child: Strategy
     state.trials++;
     notify(service, host.instance.id, host, 'half-open');
   };
-  const handOutTrial = (state: ServiceHosts): ServiceInstance | undefined => {
+  const handOutTrial = (state: ServiceHosts): Host | undefined => {
     for (const host of state.hosts.values()) {
       if (host.trial !== 'available') continue;
       host.trial = 'taken';
@@ -232,7 +238,7 @@ export function outlierEjection(options: OutlierEjectionOptions, child: Strategy
         state.trials++;
       }, baseMs);
       host.timer.unref();
-      return host.instance;
+      return host;
     }
     return undefined;
   };
@@ -266,14 +272,66 @@ export function outlierEjection(options: OutlierEjectionOptions, child: Strategy
   };
   const failFast = (service: string, state: ServiceHosts): Picker => ({
     pick() {
-      throw new InstancesEjectedError(service, ejectionsOf(state));
+      const error = new InstancesEjectedError(service, ejectionsOf(state));
+      return { reason: (error.attempts[0] as { reason: string }).reason, error };
     },
   });
+  /** Counts an ended call and applies the ejection rules (Envoy's: outcomes of ejected instances do not count). */
+  const callEnded = (service: string, id: string, outcome: CallOutcome): void => {
+    load.ended(service, id, outcome);
+    const state = services.get(service);
+    const host = state?.hosts.get(id);
+    if (state === undefined || host === undefined || host.state === 'ejected') return;
+    if (host.state === 'half-open') {
+      // Only the trial's outcome decides, not that of a call started before the ejection ended.
+      if (host.trial !== 'taken') return;
+      if (outcome.ok) readmit(service, state, host);
+      else eject(service, state, host, 'failed-trial');
+      return;
+    }
+    if (outcome.ok) {
+      host.consecutive = 0;
+      return;
+    }
+    const reason = tripped(host);
+    if (reason === undefined) return;
+    const cap = Math.max(1, Math.floor((state.instances.length * maxPercent) / 100));
+    if (state.out < cap) eject(service, state, host, reason);
+  };
+  const trialPickOf = (service: string, host: Host): PickedInstance => {
+    const { instance } = host;
+    return (host.trialPick ??= {
+      instance,
+      started: () => load.started(service, instance.id),
+      done: (outcome) => callEnded(service, instance.id, outcome),
+    });
+  };
+  /** The child's pick with this decorator's feedback after the child's; one object per child pick. */
+  const withFeedback = (service: string, state: ServiceHosts, picked: PickResult): PickResult => {
+    const { instance } = picked;
+    const host = instance === undefined ? undefined : state.hosts.get(instance.id);
+    if (instance === undefined || host === undefined) return picked;
+    if (host.childPick === picked && host.wrapped !== undefined) return host.wrapped;
+    const { started, done } = picked;
+    host.childPick = picked;
+    host.wrapped = {
+      instance,
+      started: () => {
+        started?.();
+        load.started(service, instance.id);
+      },
+      done: (outcome) => {
+        done?.(outcome);
+        callEnded(service, instance.id, outcome);
+      },
+    };
+    return host.wrapped;
+  };
 
   return {
     name: `outlier-ejection(${inner.name})`,
     createPicker(service: string, instances: readonly ServiceInstance[]): Picker {
-      const state = services.get(service) ?? newState();
+      const state = services.get(service) ?? newState(service);
       services.set(service, state);
       load.slotsFor(service, instances);
       const present = new Set(instances.map((instance) => instance.id));
@@ -286,38 +344,16 @@ export function outlierEjection(options: OutlierEjectionOptions, child: Strategy
       }
       for (const instance of instances) {
         const host = state.hosts.get(instance.id);
-        if (host === undefined) state.hosts.set(instance.id, newHost(instance));
-        else host.instance = instance;
+        if (host === undefined) {
+          state.hosts.set(instance.id, newHost(instance));
+        } else if (host.instance !== instance) {
+          host.instance = instance;
+          host.trialPick = undefined;
+        }
       }
       state.instances = instances;
       rebuild(service, state);
       return state.picker;
-    },
-    callStarted(service, instance) {
-      inner.callStarted?.(service, instance);
-      load.started(service, instance.id);
-    },
-    callEnded(service: string, instance: ServiceInstance, outcome: CallOutcome) {
-      inner.callEnded?.(service, instance, outcome);
-      load.ended(service, instance.id, outcome);
-      const state = services.get(service);
-      const host = state?.hosts.get(instance.id);
-      if (state === undefined || host === undefined || host.state === 'ejected') return;
-      if (host.state === 'half-open') {
-        // Only the trial's outcome decides, not that of a call started before the ejection ended.
-        if (host.trial !== 'taken') return;
-        if (outcome.ok) readmit(service, state, host);
-        else eject(service, state, host, 'failed-trial');
-        return;
-      }
-      if (outcome.ok) {
-        host.consecutive = 0;
-        return;
-      }
-      const reason = tripped(host);
-      if (reason === undefined) return;
-      const cap = Math.max(1, Math.floor((state.instances.length * maxPercent) / 100));
-      if (state.out < cap) eject(service, state, host, reason);
     },
     inspect(service) {
       const state = services.get(service);
@@ -351,7 +387,7 @@ export function outlierEjection(options: OutlierEjectionOptions, child: Strategy
     },
   };
 
-  function newState(): ServiceHosts {
+  function newState(service: string): ServiceHosts {
     const state: ServiceHosts = {
       instances: [],
       hosts: new Map(),
@@ -359,15 +395,15 @@ export function outlierEjection(options: OutlierEjectionOptions, child: Strategy
       trials: 0,
       panic: false,
       failing: false,
-      current: { pick: () => undefined },
+      current: { pick: () => EMPTY_LIST },
       picker: {
-        pick(context?: PickContext) {
+        pick(context?: PickContext): PickResult {
           // A retry never lands on an instance on trial: it has already failed once.
           if (state.trials > 0 && (context?.exclude === undefined || context.exclude.size === 0)) {
             const trial = handOutTrial(state);
-            if (trial !== undefined) return trial;
+            if (trial !== undefined) return trialPickOf(service, trial);
           }
-          return state.current.pick(context);
+          return withFeedback(service, state, state.current.pick(context));
         },
       },
     };
@@ -390,6 +426,9 @@ function newHost(instance: ServiceInstance): Host {
     until: 0,
     trial: 'none',
     timer: undefined,
+    trialPick: undefined,
+    childPick: undefined,
+    wrapped: undefined,
   };
 }
 

@@ -2,7 +2,8 @@ import { systemClock, type Clock } from '../core/clock.js';
 import type { ServiceInstance } from '../core/instance.js';
 import { drawIndex } from './draw.js';
 import { LoadTracker, latencyOf, type LoadSlot } from './load-tracker.js';
-import type { CallOutcome, PickContext, Picker, Strategy } from './strategy.js';
+import { EMPTY_LIST, PickList } from './picks.js';
+import type { CallOutcome, PickContext, PickResult, Picker, Strategy } from './strategy.js';
 import { clockOption, integerOption, objectOption, randomOption } from '../core/options.js';
 
 /** Options of {@link p2c}. */
@@ -55,6 +56,22 @@ export function p2c(options: P2cOptions = {}): Strategy {
     if (timer !== undefined) clearInterval(timer);
     timer = undefined;
   };
+  // Latency is learned when a call ends: the estimate jumps to a slower call, decays towards a faster one.
+  const ended = (service: string, id: string, outcome: CallOutcome): void => {
+    const slot = load.ended(service, id, outcome);
+    if (slot === undefined) return;
+    const now = clock.now();
+    const latency = latencyOf(outcome);
+    if (!slot.observed || latency > slot.latencyMs) {
+      slot.latencyMs = latency;
+    } else {
+      const keep = Math.exp(-Math.max(0, now - slot.observedAt) / decayMs);
+      slot.latencyMs = slot.latencyMs * keep + latency * (1 - keep);
+    }
+    slot.observed = true;
+    slot.observedAt = now;
+    slot.active = true;
+  };
 
   return {
     name: 'p2c',
@@ -64,25 +81,12 @@ export function p2c(options: P2cOptions = {}): Strategy {
         timer = setInterval(() => load.forEachSlot(decayIdle), tickMs);
         timer.unref();
       }
-      return p2cPicker(instances, slots, random);
-    },
-    callStarted(service, instance) {
-      load.started(service, instance.id);
-    },
-    callEnded(service, instance, outcome: CallOutcome) {
-      const slot = load.ended(service, instance.id, outcome);
-      if (slot === undefined) return;
-      const now = clock.now();
-      const latency = latencyOf(outcome);
-      if (!slot.observed || latency > slot.latencyMs) {
-        slot.latencyMs = latency;
-      } else {
-        const keep = Math.exp(-Math.max(0, now - slot.observedAt) / decayMs);
-        slot.latencyMs = slot.latencyMs * keep + latency * (1 - keep);
-      }
-      slot.observed = true;
-      slot.observedAt = now;
-      slot.active = true;
+      const picks = new PickList(instances, (instance) => ({
+        instance,
+        started: () => load.started(service, instance.id),
+        done: (outcome) => ended(service, instance.id, outcome),
+      }));
+      return p2cPicker(instances, slots, picks, random);
     },
     inspect(service) {
       return load.figures(service, (figures, slot) => (slot.observed ? { ...figures, estimateMs: slot.latencyMs } : figures));
@@ -98,7 +102,7 @@ export function p2c(options: P2cOptions = {}): Strategy {
   };
 }
 
-function p2cPicker(list: readonly ServiceInstance[], slots: readonly LoadSlot[], random: () => number): Picker {
+function p2cPicker(list: readonly ServiceInstance[], slots: readonly LoadSlot[], picks: PickList, random: () => number): Picker {
   const count = list.length;
   const weights = Float64Array.from(list, (instance) => instance.weight);
   const cost = (i: number): number => {
@@ -112,25 +116,25 @@ function p2cPicker(list: readonly ServiceInstance[], slots: readonly LoadSlot[],
     return (slots[b] as LoadSlot).outstanding < (slots[a] as LoadSlot).outstanding ? b : a;
   };
   return {
-    pick(context?: PickContext) {
-      if (count < 2) return list[0];
+    pick(context?: PickContext): PickResult {
+      if (count < 2) return count === 0 ? EMPTY_LIST : picks.at(0);
       const first = drawIndex(random, count);
       let second = drawIndex(random, count - 1);
       if (second >= first) second++;
       const exclude = context?.exclude;
-      if (exclude === undefined) return list[cheaper(first, second)];
+      if (exclude === undefined) return picks.at(cheaper(first, second));
       const firstAllowed = !exclude.has((list[first] as ServiceInstance).id);
       const secondAllowed = !exclude.has((list[second] as ServiceInstance).id);
-      if (firstAllowed && secondAllowed) return list[cheaper(first, second)];
-      if (firstAllowed) return list[first];
-      if (secondAllowed) return list[second];
+      if (firstAllowed && secondAllowed) return picks.at(cheaper(first, second));
+      if (firstAllowed) return picks.at(first);
+      if (secondAllowed) return picks.at(second);
       // Both candidates excluded (a retry on a small list): the cheapest allowed instance.
       let best = -1;
       for (let i = 0; i < count; i++) {
         if (exclude.has((list[i] as ServiceInstance).id)) continue;
         best = best === -1 ? i : cheaper(best, i);
       }
-      return list[best === -1 ? cheaper(first, second) : best];
+      return picks.at(best === -1 ? cheaper(first, second) : best);
     },
   };
 }

@@ -2,7 +2,8 @@ import type { ServiceInstance } from '../core/instance.js';
 import { drawIndex } from './draw.js';
 import { allowedIndexFrom } from './exclusion.js';
 import { LoadTracker, trackedBy } from './load-tracker.js';
-import type { PickContext, Picker, Strategy } from './strategy.js';
+import { EMPTY_PICKER, PickList } from './picks.js';
+import type { PickContext, PickResult, Picker, Strategy } from './strategy.js';
 import { objectOption, randomOption } from '../core/options.js';
 
 /** Options of {@link roundRobin}. */
@@ -28,7 +29,8 @@ export function roundRobin(options: RoundRobinOptions = {}): Strategy {
     name: 'round-robin',
     createPicker(service: string, instances: readonly ServiceInstance[]): Picker {
       load.follow(service, instances);
-      return new RoundRobinPicker(instances, drawIndex(random, instances.length));
+      if (instances.length === 0) return EMPTY_PICKER;
+      return new RoundRobinPicker(instances, new PickList(instances, (instance) => load.picked(service, instance)), drawIndex(random, instances.length));
     },
     ...trackedBy(load),
   };
@@ -38,30 +40,32 @@ export function roundRobin(options: RoundRobinOptions = {}): Strategy {
 // context, which shows when thousands of services are picked from in turn (see docs/benchmarks.md).
 export class RoundRobinPicker implements Picker {
   readonly #instances: readonly ServiceInstance[];
+  readonly #picks: PickList;
   #next: number;
   #retryNext: number;
 
-  constructor(instances: readonly ServiceInstance[], start: number) {
+  /** `picks` holds the pick of each of `instances`, by index. */
+  constructor(instances: readonly ServiceInstance[], picks: PickList, start: number) {
     this.#instances = instances;
+    this.#picks = picks;
     this.#next = start;
     this.#retryNext = start;
   }
 
-  pick(context?: PickContext): ServiceInstance | undefined {
+  pick(context?: PickContext): PickResult {
     const exclude = context?.exclude;
     if (exclude !== undefined && exclude.size > 0) return this.#pickAvoiding(exclude);
-    const instances = this.#instances;
-    const instance = instances[this.#next];
-    this.#next = this.#next + 1 >= instances.length ? 0 : this.#next + 1;
-    return instance;
+    const index = this.#next;
+    this.#next = index + 1 >= this.#instances.length ? 0 : index + 1;
+    return this.#picks.at(index);
   }
 
-  #pickAvoiding(exclude: ReadonlySet<string>): ServiceInstance | undefined {
+  #pickAvoiding(exclude: ReadonlySet<string>): PickResult {
     const instances = this.#instances;
     const allowed = allowedIndexFrom(instances, this.#retryNext, exclude);
     // Every instance excluded: the one whose turn it is, without taking the turn.
-    if (allowed === -1) return instances[this.#next];
+    if (allowed === -1) return this.#picks.at(this.#next);
     this.#retryNext = allowed + 1 === instances.length ? 0 : allowed + 1;
-    return instances[allowed];
+    return this.#picks.at(allowed);
   }
 }

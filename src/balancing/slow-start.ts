@@ -3,7 +3,8 @@ import { InvalidArgumentError } from '../core/errors.js';
 import type { ServiceInstance } from '../core/instance.js';
 import { isExcluded } from './exclusion.js';
 import { checkKey, unitFor } from './hash.js';
-import type { PickContext, Picker, Strategy } from './strategy.js';
+import { EMPTY_LIST } from './picks.js';
+import type { PickContext, PickResult, Picker, Strategy } from './strategy.js';
 import { clockOption, integerOption, numberOption, randomOption } from '../core/options.js';
 import { childOption } from './validate.js';
 
@@ -34,14 +35,14 @@ interface ServiceRamp {
   readonly startedAt: Map<string, number>;
   /** Share of its normal picks each warming instance keeps; `undefined` when nothing is redirected. */
   shares: Map<string, number> | undefined;
-  /** Instances not warming: where redirected calls go. */
-  warm: readonly ServiceInstance[];
+  /** Ids of the warming instances, which a redirected call excludes (the keys of `shares`). */
+  warming: ReadonlySet<string>;
   child: Picker;
   readonly picker: Picker;
 }
 
 const ACCEPT_SEED = 0x1b87_3593;
-const REDIRECT_SEED = 0x7fe4_5d21;
+const NONE_WARMING: ReadonlySet<string> = new Set();
 
 /**
  * Ramps a new instance's traffic up over `windowMs` instead of giving it its full share at once,
@@ -51,12 +52,14 @@ const REDIRECT_SEED = 0x7fe4_5d21;
  * this decorator sits inside `outlierEjection`).
  *
  * Works with any child: the child picks once, as usual; a pick that lands on a warming instance
- * is kept with probability `share`, otherwise the call goes to a warm instance chosen by weight.
- * A warming instance therefore gets exactly `share` × the traffic the child gives it, whatever
- * the child's algorithm, and the child's own rotation is never disturbed by a second pick.
- * Calls with an affinity key decide both by the key's hash, so as the share grows keys move to
- * the new instance and stay there. When every instance is warming nothing is redirected. Shares
- * change in steps on an unref'd timer that runs only while some instance is warming.
+ * is kept with probability `share`, otherwise the child picks again with the warming instances
+ * excluded, as for a retry. A warming instance therefore gets exactly `share` × the traffic the
+ * child gives it, whatever the child's algorithm; the child's ordinary rotation is not disturbed
+ * (built-in pickers keep a rotation of their own for picks with exclusions), and the redirected
+ * call carries the child's feedback like any other. Calls with an affinity key decide by the
+ * key's hash, so as the share grows keys move to the new instance and stay there. When every
+ * instance is warming nothing is redirected. Shares change in steps on an unref'd timer that runs
+ * only while some instance is warming.
  */
 export function slowStart(options: SlowStartOptions, child: Strategy): Strategy {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('slowStart options', 'an options object', options);
@@ -78,7 +81,7 @@ export function slowStart(options: SlowStartOptions, child: Strategy): Strategy 
       else shares.set(id, Math.max(minShare, progress));
     }
     ramp.shares = shares.size === 0 || shares.size === ramp.present.size ? undefined : shares;
-    ramp.warm = ramp.shares === undefined ? [] : ramp.instances.filter((instance) => !shares.has(instance.id));
+    ramp.warming = ramp.shares === undefined ? NONE_WARMING : new Set(shares.keys());
   };
   const step = (): void => {
     const now = clock.now();
@@ -117,8 +120,6 @@ export function slowStart(options: SlowStartOptions, child: Strategy): Strategy 
       }
       return ramp.picker;
     },
-    callStarted: (service, instance) => inner.callStarted?.(service, instance),
-    callEnded: (service, instance, outcome) => inner.callEnded?.(service, instance, outcome),
     inspect(service) {
       const figures = inner.inspect?.(service);
       const shares = services.get(service)?.shares;
@@ -146,17 +147,20 @@ export function slowStart(options: SlowStartOptions, child: Strategy): Strategy 
       present: new Set(),
       startedAt: new Map(),
       shares: undefined,
-      warm: [],
-      child: { pick: () => undefined },
+      warming: NONE_WARMING,
+      child: { pick: () => EMPTY_LIST },
       picker: {
-        pick(context?: PickContext) {
+        pick(context?: PickContext): PickResult {
           checkKey(context);
           const picked = ramp.child.pick(context);
           const shares = ramp.shares;
-          if (shares === undefined || picked === undefined) return picked;
-          const share = shares.get(picked.id);
+          if (shares === undefined || picked.instance === undefined) return picked;
+          const share = shares.get(picked.instance.id);
           if (share === undefined || unitFor(context?.key, ACCEPT_SEED, random) < share) return picked;
-          return byWeight(ramp.warm, context, unitFor(context?.key, REDIRECT_SEED, random)) ?? picked;
+          const redirected = ramp.child.pick(redirection(context, ramp.warming));
+          const instance = redirected.instance;
+          // Every warm instance excluded by the call itself: the warming one it landed on.
+          return instance === undefined || ramp.warming.has(instance.id) || isExcluded(instance, context?.exclude) ? picked : redirected;
         },
       },
     };
@@ -164,16 +168,9 @@ export function slowStart(options: SlowStartOptions, child: Strategy): Strategy 
   }
 }
 
-/** The instance of `candidates` (not excluded) at position `unit` of their summed weights. */
-function byWeight(candidates: readonly ServiceInstance[], context: PickContext | undefined, unit: number): ServiceInstance | undefined {
+/** The call's context with the warming instances excluded too. */
+function redirection(context: PickContext | undefined, warming: ReadonlySet<string>): PickContext {
   const exclude = context?.exclude;
-  let total = 0;
-  for (const instance of candidates) if (!isExcluded(instance, exclude)) total += instance.weight;
-  let remaining = unit * total;
-  for (const instance of candidates) {
-    if (isExcluded(instance, exclude)) continue;
-    remaining -= instance.weight;
-    if (remaining < 0) return instance;
-  }
-  return undefined;
+  if (exclude === undefined || exclude.size === 0) return { key: context?.key, exclude: warming };
+  return { key: context?.key, exclude: new Set([...exclude, ...warming]) };
 }

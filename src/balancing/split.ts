@@ -2,7 +2,7 @@ import { InvalidArgumentError } from '../core/errors.js';
 import type { ServiceInstance } from '../core/instance.js';
 import { unitFor } from './hash.js';
 import { compileSelector, type InstancePredicate, type InstanceSelector } from './selector.js';
-import type { PickContext, Picker, Strategy } from './strategy.js';
+import type { PickContext, PickResult, Picker, Strategy } from './strategy.js';
 import { SubsetRouter, pickFromSubsets } from './subsets.js';
 import { numberOption, randomOption } from '../core/options.js';
 import { childOption } from './validate.js';
@@ -70,7 +70,7 @@ export function split(options: SplitOptions, child: Strategy): Strategy {
       const pickers = router.build(service, subsets);
       const bounds = cumulativeShares(subsets, percents);
       return {
-        pick(context?: PickContext) {
+        pick(context?: PickContext): PickResult {
           const unit = unitFor(context?.key, SEED, random);
           let index = 0;
           while (index < bounds.length - 1 && unit >= (bounds[index] as number)) index++;
@@ -78,8 +78,6 @@ export function split(options: SplitOptions, child: Strategy): Strategy {
         },
       };
     },
-    callStarted: (service, instance) => router.callStarted(service, instance),
-    callEnded: (service, instance, outcome) => router.callEnded(service, instance, outcome),
     inspect: (service) => router.inspect(service),
     release: (service) => router.release(service),
     close: () => router.close(),

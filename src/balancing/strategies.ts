@@ -19,17 +19,17 @@ export interface NamedStrategyOptions {
   random?: (() => number) | undefined;
 }
 
-const FACTORIES = {
+/** Names accepted by {@link strategyByName} and by `createResolver({ strategy })`. */
+export type StrategyName = 'round-robin' | 'random' | 'weighted' | 'least-outstanding' | 'p2c' | 'consistent-hash';
+
+const FACTORIES: Readonly<Record<StrategyName, (options: NamedStrategyOptions) => Strategy>> = {
   'round-robin': (options: NamedStrategyOptions) => roundRobin(options),
   random: (options: NamedStrategyOptions) => random(options),
   weighted: (options: NamedStrategyOptions) => weighted(options),
   'least-outstanding': (options: NamedStrategyOptions) => leastOutstanding(options),
   p2c: (options: NamedStrategyOptions) => p2c(options),
   'consistent-hash': (options: NamedStrategyOptions) => consistentHash(options),
-} as const satisfies Record<string, (options: NamedStrategyOptions) => Strategy>;
-
-/** Names accepted by {@link strategyByName} and by `createResolver({ strategy })`. */
-export type StrategyName = keyof typeof FACTORIES;
+};
 
 export const STRATEGY_NAMES = Object.keys(FACTORIES) as readonly StrategyName[];
 

@@ -2,11 +2,17 @@
  * Balancing is split as grpc-js splits it: a {@link Strategy} receives a service's eligible
  * instances whenever they change and builds an immutable {@link Picker}; `pick()` is the hot
  * path, synchronous, with no I/O, no logging and no allocation beyond what the strategy needs.
+ * A pick carries its own call feedback (grpc-js's `onCallStarted` / `onCallEnded`), so
+ * decorators wrap the feedback of the picks they pass on instead of forwarding calls by instance.
  * Strategies are values passed in (`roundRobin()`), never registered in a global table.
  */
+import type { ServiceUnavailableError } from '../core/errors.js';
 import type { ServiceInstance } from '../core/instance.js';
 
-/** What a caller may tell the picker about one call. */
+/**
+ * What a caller may tell the picker about one call: the options of `Resolver.resolve()`,
+ * `pick()` and `resolveUrl()`, handed to the strategy's picker as they are.
+ */
 export interface PickContext {
   /** Affinity key for hashing strategies (client IP, user id). */
   readonly key?: string | undefined;
@@ -18,7 +24,7 @@ export interface PickContext {
   readonly exclude?: ReadonlySet<string> | undefined;
 }
 
-/** How a call to a picked instance went; reported through {@link Strategy.callEnded}. */
+/** How a call to a picked instance went; reported through {@link PickedInstance.done}. */
 export interface CallOutcome {
   /** `false` for connection errors, timeouts and answers the caller counts as failures (e.g. 5xx). */
   readonly ok: boolean;
@@ -71,6 +77,40 @@ export interface InstanceFigures {
 }
 
 /**
+ * A picker's choice for one call: the instance, and the hooks through which the caller reports
+ * the call. Strategies that learn nothing from calls leave the hooks out. Built-in pickers build
+ * one per instance and hand it out on every pick of that instance, so picking allocates nothing.
+ */
+export interface PickedInstance {
+  readonly instance: ServiceInstance;
+  /**
+   * The caller is about to call `instance` and will report the call through {@link done}: counts
+   * the call in flight. A caller that will not report (plain `Resolver.resolve()`) calls neither.
+   */
+  readonly started?: (() => void) | undefined;
+  /** The call started through {@link started} ended; called once per `started()`. */
+  readonly done?: ((outcome: CallOutcome) => void) | undefined;
+}
+
+/** The picker has no instance for this call, and says why. */
+export interface NoInstance {
+  readonly instance?: undefined;
+  /**
+   * Why not, e.g. `0 of 3 eligible instance(s) match the filter (version "3.0.0"), fewer than 1`:
+   * the reason of the `balancer` tier in the `ServiceUnavailableError` the call rejects with.
+   */
+  readonly reason: string;
+  /**
+   * The error the call rejects with instead, when a subclass says more (`InstancesEjectedError`
+   * lists the ejected instances). @default a `ServiceUnavailableError` naming {@link reason}
+   */
+  readonly error?: ServiceUnavailableError | undefined;
+}
+
+/** What {@link Picker.pick} returns: an instance with its feedback hooks, or none with a reason. */
+export type PickResult = PickedInstance | NoInstance;
+
+/**
  * Picks one instance of a fixed list. Built by a {@link Strategy}; never does I/O. Decorators
  * whose choice changes between list updates (outlier ejection, slow start) return a picker that
  * forwards to a child picker they swap themselves (on an ejection, on a timer), so the picker
@@ -78,14 +118,14 @@ export interface InstanceFigures {
  */
 export interface Picker {
   /**
-   * One instance, or `undefined` when the list is empty. Pickers honour `context.exclude` while
-   * an allowed instance remains, choosing among the allowed ones with state of their own (a
-   * rotation, running weights) so that retries never shift the rotation of ordinary picks; when
-   * every instance is excluded they return the one an ordinary pick would, without taking its
-   * turn. A strict filter (`filter({ fallback: 'fail' })`) that matches nothing throws
-   * `ServiceUnavailableError`, which the resolver passes on to the caller.
+   * An instance, or {@link NoInstance} with the reason there is none. Pickers honour
+   * `context.exclude` while an allowed instance remains, choosing among the allowed ones with
+   * state of their own (a rotation, running weights) so that retries never shift the rotation of
+   * ordinary picks; when every instance is excluded they return the one an ordinary pick would,
+   * without taking its turn. A strict filter (`filter({ fallback: 'fail' })`) that matches
+   * nothing answers `NoInstance`, which the resolver turns into `ServiceUnavailableError`.
    */
-  pick(context?: PickContext): ServiceInstance | undefined;
+  pick(context?: PickContext): PickResult;
 }
 
 /**
@@ -97,12 +137,11 @@ export interface Picker {
 export interface Strategy {
   /** Name for logs and status reports, e.g. `round-robin`. */
   readonly name: string;
-  /** Called whenever the eligible instance list of `service` changes. `instances` is never empty. */
+  /**
+   * Called whenever the eligible instance list of `service` changes. `instances` is never empty.
+   * Call feedback comes back through the picks the picker hands out ({@link PickedInstance}).
+   */
   createPicker(service: string, instances: readonly ServiceInstance[]): Picker;
-  /** A call to `instance` picked through `Resolver.pick()` starts. */
-  callStarted?(service: string, instance: ServiceInstance): void;
-  /** That call ended. Called once per `callStarted`. */
-  callEnded?(service: string, instance: ServiceInstance, outcome: CallOutcome): void;
   /**
    * Per-instance figures of `service`, one entry per instance it balances over, in list order:
    * calls in flight, calls and failures reported through `done()`, recent latency, and what

@@ -1,7 +1,8 @@
 import type { ServiceInstance } from '../core/instance.js';
 import { drawIndex } from './draw.js';
 import { LoadTracker, trackedBy } from './load-tracker.js';
-import type { PickContext, Picker, Strategy } from './strategy.js';
+import { EMPTY_PICKER, PickList } from './picks.js';
+import type { PickContext, PickResult, Picker, Strategy } from './strategy.js';
 import { RoundRobinPicker } from './round-robin.js';
 import { objectOption, randomOption } from '../core/options.js';
 
@@ -30,14 +31,17 @@ export function weighted(options: WeightedOptions = {}): Strategy {
     ...trackedBy(load),
     createPicker(service: string, instances: readonly ServiceInstance[]): Picker {
       load.follow(service, instances);
+      if (instances.length === 0) return EMPTY_PICKER;
       const start = drawIndex(random, instances.length);
-      if (instances.every((instance) => instance.weight === instances[0]?.weight)) return new RoundRobinPicker(instances, start);
-      return smoothPicker(rotate(instances, start));
+      const picked = (instance: ServiceInstance) => load.picked(service, instance);
+      if (instances.every((instance) => instance.weight === instances[0]?.weight)) return new RoundRobinPicker(instances, new PickList(instances, picked), start);
+      const list = rotate(instances, start);
+      return smoothPicker(list, new PickList(list, picked));
     },
   };
 }
 
-function smoothPicker(list: readonly ServiceInstance[]): Picker {
+function smoothPicker(list: readonly ServiceInstance[], picks: PickList): Picker {
   const count = list.length;
   const weights = Int32Array.from(list, (instance) => instance.weight);
   const total = weights.reduce((sum, weight) => sum + weight, 0);
@@ -47,9 +51,9 @@ function smoothPicker(list: readonly ServiceInstance[]): Picker {
   // The same over the allowed instances only, for picks with exclusions.
   const retryCurrent = new Int32Array(count);
   return {
-    pick(context?: PickContext) {
+    pick(context?: PickContext): PickResult {
       const exclude = context?.exclude;
-      if (exclude !== undefined && exclude.size > 0) return pickAvoiding(exclude);
+      if (exclude !== undefined && exclude.size > 0) return picks.at(pickAvoiding(exclude));
       let best = 0;
       for (let i = 0; i < count; i++) {
         const value = (current[i] as number) + (weights[i] as number);
@@ -57,11 +61,12 @@ function smoothPicker(list: readonly ServiceInstance[]): Picker {
         if (value > (current[best] as number)) best = i;
       }
       current[best] = (current[best] as number) - total;
-      return list[best];
+      return picks.at(best);
     },
   };
 
-  function pickAvoiding(exclude: ReadonlySet<string>): ServiceInstance | undefined {
+  /** Index of the allowed instance to pick, in a rotation of its own. */
+  function pickAvoiding(exclude: ReadonlySet<string>): number {
     let best = -1;
     let allowedTotal = 0;
     for (let i = 0; i < count; i++) {
@@ -71,9 +76,9 @@ function smoothPicker(list: readonly ServiceInstance[]): Picker {
       allowedTotal += weights[i] as number;
       if (best === -1 || value > (retryCurrent[best] as number)) best = i;
     }
-    if (best === -1) return list[turn()];
+    if (best === -1) return turn();
     retryCurrent[best] = (retryCurrent[best] as number) - allowedTotal;
-    return list[best];
+    return best;
   }
 
   /** The instance the next ordinary pick takes, without taking it. */

@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from '../core/errors.js';
 import type { ServiceInstance } from '../core/instance.js';
 import { checkKey, unitFor } from './hash.js';
-import type { PickContext, Picker, Strategy } from './strategy.js';
+import type { PickContext, PickResult, Picker, Strategy } from './strategy.js';
 import { SubsetRouter, pickFromSubsets } from './subsets.js';
 import { randomOption } from '../core/options.js';
 import { childOption } from './validate.js';
@@ -59,20 +59,18 @@ export function zoneAware(options: ZoneAwareOptions, child: Strategy): Strategy 
       if (allLocal || share <= 0) {
         const side = allLocal ? 0 : 1;
         return {
-          pick(context?: PickContext) {
+          pick(context?: PickContext): PickResult {
             checkKey(context);
             return pickFromSubsets(pickers, side, context);
           },
         };
       }
       return {
-        pick(context?: PickContext) {
+        pick(context?: PickContext): PickResult {
           return pickFromSubsets(pickers, unitFor(context?.key, SEED, random) < share ? 0 : 1, context);
         },
       };
     },
-    callStarted: (service, instance) => router.callStarted(service, instance),
-    callEnded: (service, instance, outcome) => router.callEnded(service, instance, outcome),
     inspect: (service) => router.inspect(service),
     release: (service) => router.release(service),
     close: () => router.close(),

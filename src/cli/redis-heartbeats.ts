@@ -1,10 +1,12 @@
 /**
  * When each instance of a Redis service last renewed its lease. The backend contract has no such
- * read, but the Redis key layout is documented for tooling (docs/backends/redis.md): a lease
- * deadline (server clock) in `{N:S}:deadlines`, and each record starting with its TTL. A renewal
- * sets the deadline to the server's now plus the TTL, so the last heartbeat is `deadline - ttl`.
+ * read, so this reads the Redis key layout (docs/backends/redis.md) through the backend's own key
+ * builders, an internal import the package does not export: a lease deadline (server clock) in
+ * `{N:S}:deadlines`, and each record starting with its TTL. A renewal sets the deadline to the
+ * server's now plus the TTL, so the last heartbeat is `deadline - ttl`.
  */
-import { serviceKeys, type RedisBackend } from '../backends/redis/index.js';
+import type { RedisBackend } from '../backends/redis/index.js';
+import { serviceKeys } from '../backends/redis/keys.js';
 
 const TTL_PREFIX = /^(\d{1,9}) /;
 

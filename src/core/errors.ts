@@ -133,12 +133,10 @@ export class ClosedError extends RollcallError {
   }
 }
 
-/** Tiers the resolver tries, in order. */
-export type ResolutionTier = 'cache' | 'registry' | 'stale' | 'env' | 'balancer';
-
 /** One tier the resolver tried and why it gave no answer. */
 export interface TierAttempt {
-  readonly tier: ResolutionTier;
+  /** The tier, one of the resolver's `ResolutionTier` names (`cache`, `registry`, `stale`, `env`, `balancer`). */
+  readonly tier: string;
   readonly reason: string;
 }
 

@@ -154,6 +154,7 @@ export function assertDuration(value: unknown, field: string, min: number, max: 
 /** Lease TTLs: 1 second to 1 day. */
 export const TTL_LIMITS = { min: 1_000, max: 86_400_000 } as const;
 
+/** Throws {@link InvalidArgumentError} unless `value` is a lease TTL within {@link TTL_LIMITS}. */
 export function assertTtl(value: unknown, field = 'ttlMs'): asserts value is number {
   assertDuration(value, field, TTL_LIMITS.min, TTL_LIMITS.max);
 }

@@ -8,10 +8,10 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import { ServiceUnavailableError, messageOf } from '../core/errors.js';
 import { instanceOrigin, type ServiceInstance } from '../core/instance.js';
-import { isConnectionError } from '../http/options.js';
+import { isConnectionError } from '../http/retry.js';
 import type { RetryBudget } from '../http/retry-budget.js';
 import { addedHeaders, attemptEnded, attemptStarted, retryDecided } from '../observability/http-attempt.js';
-import type { Pick, Resolver } from '../resolution/resolver.js';
+import type { ResolvedPick, Resolver } from '../resolution/resolver.js';
 import { forwardedRequestHeaders, forwardedResponseHeaders, type ForwardedFrom } from './headers.js';
 import type { GatewaySettings } from './options.js';
 
@@ -70,7 +70,7 @@ export function createForwarder(settings: GatewaySettings, resolver: Resolver): 
     };
 
     for (;;) {
-      let picked: Pick;
+      let picked: ResolvedPick;
       try {
         picked = await resolver.pick(service, { key, exclude: tried.size === 0 ? undefined : tried });
       } catch (error) {

@@ -1,8 +1,10 @@
 import { Headers, Request, fetch, type Dispatcher, type RequestInit, type RequestRedirect, type Response } from 'undici';
 import { InvalidArgumentError } from '../core/errors.js';
-import { addedHeaders, attemptEnded, attemptStarted, retryDecided } from '../observability/http-attempt.js';
-import type { Pick, Resolver } from '../resolution/resolver.js';
-import { httpPolicy, isConnectionError, isIdempotent, isTimeout, type DiscoveryHttpOptions, type HttpPolicy } from './options.js';
+import { addedHeaders, attemptStarted } from '../observability/http-attempt.js';
+import type { PickContext } from '../balancing/strategy.js';
+import type { ResolvedPick, Resolver } from '../resolution/resolver.js';
+import { httpPolicy, type DiscoveryHttpOptions, type HttpPolicy } from './options.js';
+import { CallRetry, isReplayable, judgeAttempt, reportAttempt } from './retry.js';
 import { instanceOriginFor } from './target.js';
 
 /** Options of {@link createDiscoveryFetch}. */
@@ -101,12 +103,9 @@ function withSignal(init: RequestInit, signal: AbortSignal | undefined): Request
 async function callService(resolver: Resolver, policy: HttpPolicy, service: string, prepared: Prepared, init: RequestInit, signal: AbortSignal | undefined): Promise<Response> {
   const { url } = prepared;
   const key = policy.keyHeader === undefined ? undefined : (new Headers(init.headers).get(policy.keyHeader) ?? undefined);
-  const budget = policy.budgetFor(service);
-  budget.recordRequest();
-  const mayRetry = policy.retryStatuses !== undefined && prepared.replayable;
-  let failed: string | undefined;
+  const retry = new CallRetry(resolver, policy, service, 'fetch', prepared.replayable);
   for (let resendCount = 0; ; resendCount++) {
-    const picked = await pickOrFail(resolver, service, key, failed);
+    const picked = await pickOrFail(resolver, service, { key, exclude: retry.exclude });
     const target = instanceOriginFor(picked.instance, url.protocol) + url.pathname + url.search;
     const method = init.method ?? 'GET';
     const attempt = attemptStarted({ client: 'fetch', service, instance: picked.instance, method, url: target, source: picked.source, resendCount });
@@ -116,38 +115,20 @@ async function callService(resolver: Resolver, policy: HttpPolicy, service: stri
     try {
       response = await fetch(target, added === undefined ? init : withHeaders(init, added));
     } catch (error) {
-      const aborted = signal?.aborted === true;
-      const timedOut = aborted ? isTimeout(signal.reason) : isTimeout(error);
-      const latencyMs = performance.now() - started;
-      picked.done({ ok: aborted && !timedOut, latencyMs });
-      attemptEnded(attempt, timedOut ? 'timeout' : aborted ? 'cancelled' : 'error', latencyMs, undefined, error);
-      if (!aborted && failed === undefined && mayRetry && isConnectionError(error) && canRetry(resolver, service, picked, budget, 'connection')) {
-        failed = picked.instance.id;
-        continue;
-      }
+      const verdict = judgeAttempt(policy, { error, aborted: signal?.aborted === true, abortReason: signal?.reason });
+      reportAttempt(picked, attempt, verdict, performance.now() - started, undefined, error);
+      if (retry.shouldRetry(picked, verdict)) continue;
       throw error;
     }
-    const latencyMs = performance.now() - started;
-    const ok = !policy.isFailure(response.status);
-    picked.done({ ok, latencyMs });
-    attemptEnded(attempt, ok ? 'ok' : 'failure', latencyMs, response.status);
-    if (failed === undefined && mayRetry && policy.retryStatuses?.has(response.status) === true && canRetry(resolver, service, picked, budget, 'status')) {
+    const verdict = judgeAttempt(policy, { status: response.status });
+    reportAttempt(picked, attempt, verdict, performance.now() - started, response.status);
+    if (retry.shouldRetry(picked, verdict)) {
       // Cancelling frees the connection without reading a body nobody will look at.
       await response.body?.cancel().catch(() => undefined);
-      failed = picked.instance.id;
       continue;
     }
     return response;
   }
-}
-
-/** A retry needs another instance to go to, and the service's budget must allow it. */
-function canRetry(resolver: Resolver, service: string, picked: Pick, budget: { tryRetry(): boolean }, reason: 'status' | 'connection'): boolean {
-  const others = resolver.status(service)?.instances.some((instance) => instance.id !== picked.instance.id) ?? false;
-  if (!others) return false;
-  const allowed = budget.tryRetry();
-  retryDecided(!allowed, 'fetch', service, picked.instance.id, reason);
-  return allowed;
 }
 
 /** `init` with `added` headers set over its own (a tracer's `traceparent`). */
@@ -157,9 +138,9 @@ function withHeaders(init: RequestInit, added: Readonly<Record<string, string>>)
   return { ...init, headers };
 }
 
-async function pickOrFail(resolver: Resolver, service: string, key: string | undefined, failed: string | undefined): Promise<Pick> {
+async function pickOrFail(resolver: Resolver, service: string, context: PickContext): Promise<ResolvedPick> {
   try {
-    return await resolver.pick(service, { key, exclude: failed === undefined ? undefined : new Set([failed]) });
+    return await resolver.pick(service, context);
   } catch (error) {
     // What fetch does with a host it cannot reach, so callers handle both alike.
     throw new TypeError('fetch failed', { cause: error });
@@ -170,7 +151,7 @@ async function pickOrFail(resolver: Resolver, service: string, key: string | und
 function prepare(input: string | URL | RequestLike, init: RequestInit | undefined): Prepared {
   if (typeof input === 'string' || input instanceof URL) {
     const { signal, ...rest } = init ?? {};
-    return { url: new URL(input), init: rest, signal: signal ?? undefined, replayable: isReplayable(rest) };
+    return { url: new URL(input), init: rest, signal: signal ?? undefined, replayable: isReplayable(rest.method ?? 'GET', rest.body) };
   }
   const fields: RequestInit = { method: input.method, headers: [...input.headers], redirect: input.redirect };
   if (input.body !== null) {
@@ -179,16 +160,6 @@ function prepare(input: string | URL | RequestLike, init: RequestInit | undefine
   }
   const { signal, ...rest } = { ...fields, ...init };
   // A Request's own body is a stream, read once: only a body given in `init` can be replayed.
-  const replayable = isReplayable(rest) && (input.body === null || init?.body !== undefined);
+  const replayable = isReplayable(rest.method ?? 'GET', rest.body) && (input.body === null || init?.body !== undefined);
   return { url: new URL(input.url), init: rest, signal: signal ?? input.signal, replayable };
-}
-
-function isReplayable(init: RequestInit): boolean {
-  return isIdempotent(init.method ?? 'GET') && isReplayableBody(init.body);
-}
-
-function isReplayableBody(body: unknown): boolean {
-  if (body === undefined || body === null || typeof body === 'string' || body instanceof ArrayBuffer || ArrayBuffer.isView(body)) return true;
-  const tag = Object.prototype.toString.call(body);
-  return tag === '[object Blob]' || tag === '[object File]' || tag === '[object URLSearchParams]' || tag === '[object FormData]';
 }

@@ -1,12 +1,12 @@
 import type { Duplex } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import { InvalidArgumentError } from '../core/errors.js';
-import type { HttpAttemptMessage, HttpAttemptOutcome } from '../observability/channels.js';
-import { addedHeaders, attemptEnded, attemptStarted, retryDecided } from '../observability/http-attempt.js';
-import type { Pick, Resolver } from '../resolution/resolver.js';
+import type { HttpAttemptMessage } from '../observability/channels.js';
+import { addedHeaders, attemptStarted } from '../observability/http-attempt.js';
+import type { ResolvedPick, Resolver } from '../resolution/resolver.js';
 import { headerValue, withHeaders } from './headers.js';
-import { httpPolicy, isConnectionError, isIdempotent, isTimeout, type DiscoveryHttpOptions, type HttpPolicy } from './options.js';
-import type { RetryBudget } from './retry-budget.js';
+import { httpPolicy, type DiscoveryHttpOptions, type HttpPolicy } from './options.js';
+import { CallRetry, isReplayable, judgeAttempt, reportAttempt, type AttemptEnding, type AttemptVerdict } from './retry.js';
 import { SwitchingController } from './switching-controller.js';
 import { instanceOriginFor } from './target.js';
 
@@ -29,8 +29,8 @@ export interface DiscoveryDispatcherOptions extends DiscoveryHttpOptions {
  * `new Agent().compose(discoveryInterceptor(resolver))`. Other origins pass through.
  *
  * At this level `fetch` hands every request body over as a stream, so through `fetch` only
- * requests without a body are retried; `createDiscoveryFetch` also retries string and byte
- * bodies. Bodies given to `dispatcher.request()` as strings or bytes are retried too.
+ * requests without a body are retried; `createDiscoveryFetch` also retries string, byte, Blob and
+ * form bodies. Bodies given to `dispatcher.request()` as strings, bytes or Blobs are retried too.
  */
 export function discoveryInterceptor(resolver: Resolver, options?: DiscoveryHttpOptions): Dispatcher.DispatcherComposeInterceptor {
   if (typeof resolver?.pick !== 'function') throw new InvalidArgumentError('resolver', 'a Resolver from createResolver()', resolver);
@@ -73,16 +73,14 @@ class ServiceCall implements Dispatcher.DispatchHandler {
   readonly #downstream: Dispatcher.DispatchHandler;
   readonly #url: URL;
   readonly #service: string;
-  readonly #budget: RetryBudget;
   readonly #key: string | undefined;
-  readonly #mayRetry: boolean;
+  readonly #retry: CallRetry;
   readonly #controller = new SwitchingController();
   #downstreamStarted = false;
-  #picked: Pick | undefined;
+  #picked: ResolvedPick | undefined;
   #started = 0;
   #reported = false;
   #discarding = false;
-  #failed: string | undefined;
   #attempts = 0;
   #message: HttpAttemptMessage | undefined;
 
@@ -102,15 +100,11 @@ class ServiceCall implements Dispatcher.DispatchHandler {
     this.#downstream = downstream;
     this.#url = url;
     this.#service = service;
-    this.#budget = policy.budgetFor(service);
     this.#key = policy.keyHeader === undefined ? undefined : headerValue(opts.headers, policy.keyHeader);
-    const body = opts.body;
-    const replayableBody = body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array;
-    this.#mayRetry = policy.retryStatuses !== undefined && replayableBody && isIdempotent(opts.method);
+    this.#retry = new CallRetry(resolver, policy, service, 'dispatcher', isReplayable(opts.method, opts.body));
   }
 
   start(): void {
-    this.#budget.recordRequest();
     this.#attempt();
   }
 
@@ -122,17 +116,15 @@ class ServiceCall implements Dispatcher.DispatchHandler {
   }
 
   onRequestUpgrade(_controller: Dispatcher.DispatchController, statusCode: number, headers: Headers, socket: Duplex): void {
-    this.#report('ok', statusCode);
+    // Switching protocols: the instance answered, and nothing is retried past it.
+    this.#report({ outcome: 'ok', ok: true, retry: undefined }, statusCode);
     this.#downstream.onRequestUpgrade?.(this.#controller, statusCode, headers, socket);
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Headers, statusMessage?: string): void {
-    if (statusCode >= 200) {
-      this.#report(this.#policy.isFailure(statusCode) ? 'failure' : 'ok', statusCode);
-      if (this.#policy.retryStatuses?.has(statusCode) === true && this.#shouldRetry('status')) {
-        this.#discarding = true;
-        return;
-      }
+    if (statusCode >= 200 && this.#ended({ status: statusCode }, statusCode)) {
+      this.#discarding = true;
+      return;
     }
     this.#downstream.onResponseStart?.(this.#controller, statusCode, headers, statusMessage);
   }
@@ -142,26 +134,23 @@ class ServiceCall implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(_controller: Dispatcher.DispatchController, trailers: Headers): void {
-    if (this.#discarding) this.#retry();
+    if (this.#discarding) this.#attempt();
     else this.#downstream.onResponseEnd?.(this.#controller, trailers);
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
-    const cancelled = this.#controller.aborted;
-    // A caller's cancellation is not the instance's fault; a caller's deadline is.
-    const timedOut = cancelled ? isTimeout(this.#controller.reason) : isTimeout(error);
-    this.#report(timedOut ? 'timeout' : cancelled ? 'cancelled' : 'error', undefined, error);
+    const aborted = this.#controller.aborted;
+    const retry = this.#ended({ error, aborted, abortReason: this.#controller.reason }, undefined, error);
     // A discarded answer that breaks off while draining changes nothing: the retry was decided.
-    if (!cancelled && (this.#discarding || (isConnectionError(error) && this.#shouldRetry('connection')))) {
-      this.#retry();
+    if (!aborted && (this.#discarding || retry)) {
+      this.#attempt();
       return;
     }
     this.#fail(error);
   }
 
   #attempt(): void {
-    const exclude = this.#failed === undefined ? undefined : new Set([this.#failed]);
-    this.#resolver.pick(this.#service, { key: this.#key, exclude }).then(
+    this.#resolver.pick(this.#service, { key: this.#key, exclude: this.#retry.exclude }).then(
       (picked) => {
         this.#picked = picked;
         this.#reported = false;
@@ -193,27 +182,21 @@ class ServiceCall implements Dispatcher.DispatchHandler {
     );
   }
 
-  #shouldRetry(reason: 'status' | 'connection'): boolean {
-    if (!this.#mayRetry || this.#failed !== undefined || this.#picked === undefined) return false;
-    const id = this.#picked.instance.id;
-    const others = this.#resolver.status(this.#service)?.instances.some((instance) => instance.id !== id) ?? false;
-    if (!others) return false;
-    const allowed = this.#budget.tryRetry();
-    retryDecided(!allowed, 'dispatcher', this.#service, id, reason);
-    return allowed;
+  /**
+   * Judges and reports the attempt's ending, once (a discarded answer that then breaks off is not
+   * judged again); whether the call goes on to another instance.
+   */
+  #ended(ending: AttemptEnding, statusCode?: number, error?: unknown): boolean {
+    if (this.#reported || this.#picked === undefined) return false;
+    const verdict = judgeAttempt(this.#policy, ending);
+    this.#report(verdict, statusCode, error);
+    return this.#retry.shouldRetry(this.#picked, verdict);
   }
 
-  #retry(): void {
-    this.#failed = this.#picked?.instance.id;
-    this.#attempt();
-  }
-
-  #report(outcome: HttpAttemptOutcome, statusCode?: number, error?: unknown): void {
+  #report(verdict: AttemptVerdict, statusCode?: number, error?: unknown): void {
     if (this.#reported || this.#picked === undefined) return;
     this.#reported = true;
-    const latencyMs = performance.now() - this.#started;
-    this.#picked.done({ ok: outcome === 'ok' || outcome === 'cancelled', latencyMs });
-    attemptEnded(this.#message, outcome, latencyMs, statusCode, error);
+    reportAttempt(this.#picked, this.#message, verdict, performance.now() - this.#started, statusCode, error);
   }
 
   #fail(error: Error): void {

@@ -3,6 +3,8 @@
  * of your own; `createDiscoveryDispatcher(resolver)` with undici's `setGlobalDispatcher` to make
  * every fetch in the process discovery-aware; `discoveryInterceptor(resolver)` to compose with
  * other undici interceptors.
+ *
+ * @module rollcall/http
  */
 export {
   createDiscoveryFetch,

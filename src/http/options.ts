@@ -64,13 +64,6 @@ export interface HttpPolicy {
   budgetFor(service: string): RetryBudget;
 }
 
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
-
-/** Whether `method` may be sent twice (RFC 9110 §9.2.2). */
-export function isIdempotent(method: string): boolean {
-  return IDEMPOTENT.has(method.toUpperCase());
-}
-
 /**
  * Whether a URL names a service by default: no port, and a host that is a valid service name
  * without a dot (`orders`, `auth_service`, `ip-intel`, `localhost`). Dotted hosts
@@ -137,40 +130,4 @@ function listedServices(value: readonly string[] | undefined, field: string): Re
     listed.set(host, name);
   });
   return listed;
-}
-
-const CONNECTION_ERRORS = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'EHOSTDOWN',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ETIMEDOUT',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
-
-/**
- * Whether `error` (or one of its causes: fetch wraps network errors in `TypeError('fetch failed')`)
- * is a failure to reach or talk to the instance, as opposed to an abort or a timeout of the caller's.
- */
-export function isConnectionError(error: unknown): boolean {
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && CONNECTION_ERRORS.has(code)) return true;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return false;
-}
-
-/** Whether an abort reason or error says the call ran out of time (and so counts against the instance). */
-export function isTimeout(reason: unknown): boolean {
-  const name = (reason as { name?: unknown } | null)?.name;
-  const code = (reason as { code?: unknown } | null)?.code;
-  return name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
 }

@@ -2,6 +2,8 @@
  * rollcall/express: Express (4 and 5) has no lifecycle of its own beyond the `http.Server` that
  * `app.listen()` returns, so this attaches the lifespan to that server and adds a health route
  * as plain middleware. Nothing here loads Express: the same code serves both majors.
+ *
+ * @module rollcall/express
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server } from 'node:net';

@@ -4,6 +4,8 @@
  * server really bound, `preClose` drains (resolvers stop picking the instance, then the drain
  * wait), Fastify then closes the server and lets in-flight requests finish, and `onClose`
  * deregisters and closes what the plugin created.
+ *
+ * @module rollcall/fastify
  */
 import type { FastifyInstance, FastifyPluginCallback } from 'fastify';
 import { fastifyPlugin } from 'fastify-plugin';

@@ -100,7 +100,8 @@ export class HttpAttemptMessage {
   outcome: HttpAttemptOutcome | undefined;
   durationMs: number | undefined;
   error: unknown;
-  readonly #added: Record<string, string> = {};
+  // No prototype: a header named `__proto__` is a valid token, kept like any other.
+  readonly #added: Record<string, string> = Object.create(null) as Record<string, string>;
 
   constructor(fields: {
     client: HttpClientKind;

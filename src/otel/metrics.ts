@@ -23,6 +23,8 @@ export interface OtelMetricsOptions extends ObservedParts {
 export interface RollcallOtelMetrics {
   /** Stops reporting: observable callbacks removed, events no longer recorded. Idempotent. */
   close(): void;
+  /** {@link close}, for `using`. */
+  [Symbol.dispose](): void;
 }
 
 /** The meter's instrumentation scope name. */
@@ -72,12 +74,11 @@ export function observeRollcallMetrics(options: OtelMetricsOptions = {}): Rollca
   }, settings);
 
   let open = true;
-  return {
-    close() {
-      if (!open) return;
-      open = false;
-      stop();
-      for (const [instrument, callback] of observed) instrument.removeCallback(callback);
-    },
+  const close = (): void => {
+    if (!open) return;
+    open = false;
+    stop();
+    for (const [instrument, callback] of observed) instrument.removeCallback(callback);
   };
+  return { close, [Symbol.dispose]: close };
 }

@@ -46,6 +46,8 @@ export interface OtelTracingOptions {
 export interface RollcallTracing {
   /** Stops creating spans (spans in flight still end). Idempotent. */
   close(): void;
+  /** {@link close}, for `using`. */
+  [Symbol.dispose](): void;
 }
 
 /** The tracer's instrumentation scope name. */
@@ -146,13 +148,12 @@ export function traceRollcall(options: OtelTracingOptions = {}): RollcallTracing
 
   for (const [name, handler] of handlers) subscribe(name, handler);
   let open = true;
-  return {
-    close() {
-      if (!open) return;
-      open = false;
-      for (const [name, handler] of handlers) unsubscribe(name, handler);
-    },
+  const close = (): void => {
+    if (!open) return;
+    open = false;
+    for (const [name, handler] of handlers) unsubscribe(name, handler);
   };
+  return { close, [Symbol.dispose]: close };
 }
 
 /** The active context; for a gateway without an active span, the context its client sent. */

@@ -4,6 +4,8 @@
  * resolvers, registrations and backends you pass when the registry is scraped; durations,
  * retries and ejections are observed from rollcall's diagnostics channels as they happen.
  * docs/observability.md lists every metric.
+ *
+ * @module rollcall/prometheus
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { InvalidArgumentError } from '../core/errors.js';
@@ -26,6 +28,8 @@ export interface RollcallPrometheusMetrics {
   readonly names: readonly string[];
   /** Removes the metrics from the registry and stops observing events. Idempotent. */
   unregister(): void;
+  /** {@link unregister}, for `using`. */
+  [Symbol.dispose](): void;
 }
 
 type Observed = { observe(labels: Record<string, string>, value: number): void } | { inc(labels: Record<string, string>, value: number): void };
@@ -92,15 +96,13 @@ export function registerRollcallMetrics(registry: Registry, options: PrometheusM
 
   const names = definitions.map((definition) => definition.name);
   let registered = true;
-  return {
-    names,
-    unregister() {
-      if (!registered) return;
-      registered = false;
-      stop();
-      for (const name of names) registry.removeSingleMetric(name);
-    },
+  const unregister = (): void => {
+    if (!registered) return;
+    registered = false;
+    stop();
+    for (const name of names) registry.removeSingleMetric(name);
   };
+  return { names, unregister, [Symbol.dispose]: unregister };
 }
 
 export type { ObservedParts } from '../observability/parts.js';

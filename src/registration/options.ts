@@ -47,7 +47,7 @@ export interface AutoRegisterOptions extends Omit<InstanceInput, 'id' | 'host' |
   /** Good check rounds in a row before a critical status recovers. @default 2 */
   successesBeforePassing?: number | undefined;
   /**
-   * Throw {@link RegistrationError} instead of running standalone when the first registration
+   * Throw {@link rollcall!RegistrationError} instead of running standalone when the first registration
    * fails. (A registry that refuses the instance as invalid always makes `autoRegister()` reject.)
    * @default false
    */

@@ -8,10 +8,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname, networkInterfaces } from 'node:os';
-import { EventEmitter } from 'eventemitter3';
+import { EventEmitter } from 'node:events';
 import { ExponentialBackoff, TimeoutStrategy, timeout, type IBackoff } from 'cockatiel';
 import type { RegistryBackend } from '../backends/backend.js';
 import { jitterDown, sleep, unrefTimeout, type Clock } from '../core/clock.js';
+import type { EventArguments } from '../core/events.js';
 import { InvalidArgumentError, RegistrationError, isRollcallError, messageOf, type RollcallError } from '../core/errors.js';
 import { withStatus, type HealthStatus, type InstanceStatus, type ServiceInstance } from '../core/instance.js';
 import { loggerOption, type Logger } from '../core/logger.js';
@@ -68,10 +69,21 @@ interface TransitionLog {
 }
 
 /**
+ * Runs a registration's first check round and first registration, keeping the process alive
+ * until it settles: {@link autoRegister}'s way in to the private start, given by the class's
+ * static block (a new `Registration` starts nothing until then).
+ */
+let startRegistration: (registration: Registration) => Promise<void>;
+
+/**
  * A live registration: `autoRegister(options)`. Constructing one validates every option (throwing
  * `INVALID_ARGUMENT`) and starts nothing: no timer, no registry call, until `autoRegister()` runs it.
  */
-export class Registration extends EventEmitter<RegistrationEvents> {
+export class Registration extends EventEmitter<EventArguments<RegistrationEvents>> {
+  static {
+    startRegistration = (registration) => keepingAlive(registration.#start());
+  }
+
   readonly #backend: RegistryBackend;
   readonly #settings: RegistrationSettings;
   readonly #health: HealthMonitor;
@@ -115,14 +127,6 @@ export class Registration extends EventEmitter<RegistrationEvents> {
   /** Heartbeats by outcome since the registration started; a snapshot. */
   stats(): RegistrationStats {
     return { heartbeats: { ...this.#heartbeats } };
-  }
-
-  /**
-   * @internal Runs the first check round and the first registration; used by {@link autoRegister}.
-   * Keeps the process alive until it settles.
-   */
-  start(): Promise<void> {
-    return keepingAlive(this.#start());
   }
 
   /**
@@ -344,7 +348,7 @@ export class Registration extends EventEmitter<RegistrationEvents> {
  */
 export async function autoRegister(options: AutoRegisterOptions): Promise<Registration> {
   const registration = new Registration(options);
-  await registration.start();
+  await startRegistration(registration);
   return registration;
 }
 

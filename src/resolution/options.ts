@@ -184,7 +184,7 @@ function warningOption(value: WarningPolicy | undefined): WarningPolicy {
 }
 
 /** Throws {@link InvalidArgumentError} unless `options` is a valid options object of one resolve call. */
-export function assertResolveOptions(options: unknown): asserts options is PickContext {
+export function assertPickContext(options: unknown): asserts options is PickContext {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'an options object { key?, exclude? }', options);
   const { key, exclude } = options as Record<string, unknown>;
   if (key !== undefined && typeof key !== 'string') throw new InvalidArgumentError('options.key', 'a string', key);

@@ -6,7 +6,22 @@
  * self-preservation keeps instances when renewals stop en masse. The trigger is the backend's
  * detection, never a guess from the size of an answer.
  */
-import type { ServiceInstance } from '../core/instance.js';
+import type { RegistryReset } from '../backends/backend.js';
+import { SERVICE_NAME_PATTERN, type ServiceInstance } from '../core/instance.js';
+
+const CONTROL_CHARACTERS = /\p{Cc}/gu;
+const MAX_REASON_LENGTH = 200;
+
+/**
+ * What a backend's reset report says, made safe to log and to key on: the service when it is a
+ * valid service name (otherwise the loss covers every service), the reason without control
+ * characters and at most 200 characters long.
+ */
+export function readReset(reset: RegistryReset | undefined): { readonly service: string | undefined; readonly reason: string } {
+  const service = typeof reset?.service === 'string' && SERVICE_NAME_PATTERN.test(reset.service) ? reset.service : undefined;
+  const reason = typeof reset?.reason === 'string' ? reset.reason.replace(CONTROL_CHARACTERS, ' ').slice(0, MAX_REASON_LENGTH) : 'no reason given';
+  return { service, reason };
+}
 
 /** Grace windows after reported losses: one for the whole registry, one per service. */
 export class ResetGrace {

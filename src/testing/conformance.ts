@@ -1,17 +1,22 @@
 /**
  * The backend conformance suite: every behaviour rollcall relies on, run against any backend that
- * accepts writes. A backend (ours or a third party's) is done when this passes unchanged. Runs
- * under vitest. Read-only backends (DNS) run `describeReadOnlyBackendConformance` instead.
+ * accepts writes. A backend (ours or a third party's) is done when this passes unchanged. It
+ * registers its tests through the runner you pass (vitest, `node:test`, jest) and asserts with
+ * `node:assert`. Read-only backends (DNS) run `describeReadOnlyBackendConformance` instead.
  *
  * @example
+ * import { afterEach, describe, it } from 'vitest'; // or 'node:test'
  * describeBackendConformance('my backend', {
  *   create: ({ namespace }) => new MyBackend({ url, namespace }),
- * });
+ * }, { describe, it, afterEach }); // optional: found on its own under jest, vitest and node:test
  */
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { RegistryBackend, RegistryReset, Unsubscribe } from '../backends/backend.js';
+import assert from 'node:assert/strict';
+import type { RegistryBackend } from '../backends/backend.js';
+import { InvalidArgumentError } from '../core/errors.js';
 import { createInstance, type InstanceInput, type ServiceInstance } from '../core/instance.js';
-import { expectCode } from './expect-code.js';
+import { describeResets } from './conformance-resets.js';
+import { describeWatch } from './conformance-watch.js';
+import { detectRunner, eventually, rejectsWithCode, runnerOption, type TestRunner } from './runner.js';
 
 export interface ConformanceTarget {
   /**
@@ -37,33 +42,55 @@ export interface ConformanceTarget {
   loseData?: ((options: { namespace: string }) => Promise<void>) | undefined;
 }
 
+/** What the suite's sections share: fresh backends, instances and the target's bounds. */
+export interface ConformanceKit {
+  readonly runner: TestRunner;
+  readonly expiryGraceMs: number;
+  readonly watchTimeoutMs: number;
+  /** A backend in a namespace of its own, closed after the test. */
+  readonly fresh: () => Promise<{ backend: RegistryBackend; namespace: string }>;
+  /** Another backend in `namespace`, closed after the test. */
+  readonly open: (namespace: string) => Promise<RegistryBackend>;
+  /** An instance of `orders` with a new id, unless `overrides` say otherwise. */
+  readonly instance: (overrides?: Partial<InstanceInput>) => ServiceInstance;
+  /** Whether `list` holds `id` with a status other than critical. */
+  readonly alive: (list: readonly ServiceInstance[], id: string) => boolean;
+}
+
 let sequence = 0;
 
-/** Registers the conformance tests in the current vitest file. */
-export function describeBackendConformance(name: string, target: ConformanceTarget): void {
+/**
+ * Registers the conformance tests with `runner`: `{ describe, it, afterEach }` from vitest,
+ * `node:test` or jest. Uses real time (TTLs of one second): do not install fake timers around it.
+ * @param runner @default the runner it runs under: jest's globals, vitest, else `node:test`
+ */
+export function describeBackendConformance(name: string, target: ConformanceTarget, runner: TestRunner = detectRunner()): void {
+  const given = target as Partial<Record<keyof ConformanceTarget, unknown>> | undefined;
+  if (typeof given?.create !== 'function') throw new InvalidArgumentError('target.create', 'a function creating a backend', given?.create);
+  const { describe, it, afterEach } = runnerOption(runner, 'runner');
   const expiry = target.expiry ?? 'absent';
-  const expiryGraceMs = target.expiryGraceMs ?? 1_500;
-  const watchTimeoutMs = target.watchTimeoutMs ?? 2_000;
   const opened: RegistryBackend[] = [];
-
-  async function open(namespace: string): Promise<RegistryBackend> {
-    const backend = await target.create({ namespace });
-    opened.push(backend);
-    return backend;
-  }
-
-  async function fresh(): Promise<{ backend: RegistryBackend; namespace: string }> {
-    const namespace = `conf-${process.pid}-${Date.now().toString(36)}-${++sequence}`;
-    return { backend: await open(namespace), namespace };
-  }
-
-  function instance(overrides: Partial<InstanceInput> = {}): ServiceInstance {
-    const id = overrides.id ?? `i-${++sequence}`;
-    return createInstance({ id, service: 'orders', host: '10.0.0.1', port: 8080, ...overrides }, Date.now());
-  }
-
-  const alive = (list: readonly ServiceInstance[], id: string): boolean =>
-    list.some((i) => i.id === id && i.status !== 'critical');
+  const kit: ConformanceKit = {
+    runner,
+    expiryGraceMs: target.expiryGraceMs ?? 1_500,
+    watchTimeoutMs: target.watchTimeoutMs ?? 2_000,
+    fresh: async () => {
+      const namespace = `conf-${process.pid}-${Date.now().toString(36)}-${++sequence}`;
+      return { backend: await kit.open(namespace), namespace };
+    },
+    open: async (namespace) => {
+      const backend = await target.create({ namespace });
+      opened.push(backend);
+      return backend;
+    },
+    instance: (overrides = {}) => {
+      const id = overrides.id ?? `i-${++sequence}`;
+      return createInstance({ id, service: 'orders', host: '10.0.0.1', port: 8080, ...overrides }, Date.now());
+    },
+    alive: (list, id) => list.some((i) => i.id === id && i.status !== 'critical'),
+  };
+  const { fresh, open, instance, alive } = kit;
+  const ids = (list: readonly ServiceInstance[]): string[] => list.map((i) => i.id);
 
   describe(`backend conformance: ${name}`, () => {
     afterEach(async () => {
@@ -82,27 +109,32 @@ export function describeBackendConformance(name: string, target: ConformanceTarg
       });
       await backend.register(registered, { ttlMs: 30_000 });
       const [listed, ...rest] = await backend.instances('orders');
-      expect(rest).toEqual([]);
-      expect(listed).toMatchObject({
-        id: registered.id,
-        service: 'orders',
-        host: '10.0.0.1',
-        port: 8080,
-        protocol: 'https',
-        tags: ['primary', 'v2'],
-        meta: { build: '42', owner: 'team-a' },
-        weight: 7,
-        zone: 'eu-west-1a',
-        version: '2.4.1',
-        status: 'passing',
-      });
-      expect(typeof listed?.registeredAt).toBe('number');
-      expect(typeof listed?.updatedAt).toBe('number');
+      assert.deepEqual(rest, []);
+      assert.ok(listed !== undefined, 'the registered instance is listed');
+      const { id, service, host, port, protocol, tags, meta, weight, zone, version, status } = listed;
+      assert.deepEqual(
+        { id, service, host, port, protocol, tags, meta: { ...meta }, weight, zone, version, status },
+        {
+          id: registered.id,
+          service: 'orders',
+          host: '10.0.0.1',
+          port: 8080,
+          protocol: 'https',
+          tags: ['primary', 'v2'],
+          meta: { build: '42', owner: 'team-a' },
+          weight: 7,
+          zone: 'eu-west-1a',
+          version: '2.4.1',
+          status: 'passing',
+        },
+      );
+      assert.equal(typeof listed.registeredAt, 'number');
+      assert.equal(typeof listed.updatedAt, 'number');
     });
 
     it('returns an empty list for a service nobody registered', async () => {
       const { backend } = await fresh();
-      await expect(backend.instances('nobody-here')).resolves.toEqual([]);
+      assert.deepEqual(await backend.instances('nobody-here'), []);
     });
 
     it('lists services that have live instances, sorted', async () => {
@@ -110,7 +142,7 @@ export function describeBackendConformance(name: string, target: ConformanceTarg
       await backend.register(instance({ service: 'payments' }), { ttlMs: 30_000 });
       await backend.register(instance({ service: 'orders' }), { ttlMs: 30_000 });
       await backend.register(instance({ service: 'orders' }), { ttlMs: 30_000 });
-      await expect(backend.services()).resolves.toEqual(['orders', 'payments']);
+      assert.deepEqual(await backend.services(), ['orders', 'payments']);
     });
 
     it('overwrites an instance registered twice under one id', async () => {
@@ -118,7 +150,10 @@ export function describeBackendConformance(name: string, target: ConformanceTarg
       await backend.register(instance({ id: 'same', port: 8080 }), { ttlMs: 30_000 });
       await backend.register(instance({ id: 'same', port: 9090 }), { ttlMs: 30_000 });
       const listed = await backend.instances('orders');
-      expect(listed.map((i) => [i.id, i.port])).toEqual([['same', 9090]]);
+      assert.deepEqual(
+        listed.map((i) => [i.id, i.port]),
+        [['same', 9090]],
+      );
     });
 
     it('renews a known instance and records its status', async () => {
@@ -126,19 +161,19 @@ export function describeBackendConformance(name: string, target: ConformanceTarg
       const registered = instance();
       await backend.register(registered, { ttlMs: 30_000 });
       for (const status of ['warning', 'critical', 'draining', 'passing'] as const) {
-        await expect(backend.renew(registered, status)).resolves.toBe('renewed');
+        assert.equal(await backend.renew(registered, status), 'renewed');
         const [listed] = await backend.instances('orders');
-        expect(listed?.status).toBe(status);
+        assert.equal(listed?.status, status);
       }
     });
 
     it('answers lost when renewing an instance it does not know', async () => {
       const { backend } = await fresh();
-      await expect(backend.renew({ service: 'orders', id: 'never-registered' }, 'passing')).resolves.toBe('lost');
+      assert.equal(await backend.renew({ service: 'orders', id: 'never-registered' }, 'passing'), 'lost');
       const registered = instance();
       await backend.register(registered, { ttlMs: 30_000 });
       await backend.deregister(registered);
-      await expect(backend.renew(registered, 'passing')).resolves.toBe('lost');
+      assert.equal(await backend.renew(registered, 'passing'), 'lost');
     });
 
     it('keeps a renewed instance alive past its TTL', async () => {
@@ -148,9 +183,9 @@ export function describeBackendConformance(name: string, target: ConformanceTarg
       const until = Date.now() + 2_200;
       while (Date.now() < until) {
         await new Promise((resolve) => setTimeout(resolve, 300));
-        expect(await backend.renew(registered, 'passing')).toBe('renewed');
+        assert.equal(await backend.renew(registered, 'passing'), 'renewed');
       }
-      expect(alive(await backend.instances('orders'), registered.id)).toBe(true);
+      assert.ok(alive(await backend.instances('orders'), registered.id));
     });
 
     it(`stops listing an instance as alive once its TTL passes without renewal (${expiry})`, async () => {
@@ -159,15 +194,16 @@ export function describeBackendConformance(name: string, target: ConformanceTarg
       const expiring = instance();
       await backend.register(kept, { ttlMs: 60_000 });
       await backend.register(expiring, { ttlMs: 1_000 });
-      await vi.waitFor(
+      await eventually(
         async () => {
           const listed = await backend.instances('orders');
-          expect(alive(listed, expiring.id)).toBe(false);
-          if (expiry === 'absent') expect(listed.map((i) => i.id)).toEqual([kept.id]);
+          assert.ok(!alive(listed, expiring.id), 'the expired instance is no longer alive');
+          if (expiry === 'absent') assert.deepEqual(ids(listed), [kept.id]);
         },
-        { timeout: 1_000 + expiryGraceMs, interval: 100 },
+        1_000 + kit.expiryGraceMs,
+        100,
       );
-      expect(alive(await backend.instances('orders'), kept.id)).toBe(true);
+      assert.ok(alive(await backend.instances('orders'), kept.id));
     });
 
     it('deregisters one instance, idempotently', async () => {
@@ -180,15 +216,14 @@ export function describeBackendConformance(name: string, target: ConformanceTarg
       await backend.deregister(gone);
       await backend.deregister({ service: 'orders', id: 'never-registered' });
       await backend.deregister({ service: 'unknown-service', id: 'x' });
-      expect((await backend.instances('orders')).map((i) => i.id)).toEqual([stays.id]);
+      assert.deepEqual(ids(await backend.instances('orders')), [stays.id]);
     });
 
     it('keeps every one of many concurrent registrations', async () => {
       const { backend } = await fresh();
       const many = Array.from({ length: 25 }, (_, n) => instance({ id: `concurrent-${n}`, port: 9000 + n }));
       await Promise.all(many.map((i) => backend.register(i, { ttlMs: 30_000 })));
-      const ids = (await backend.instances('orders')).map((i) => i.id).sort();
-      expect(ids).toEqual(many.map((i) => i.id).sort());
+      assert.deepEqual(ids(await backend.instances('orders')).sort(), ids(many).sort());
     });
 
     it('isolates namespaces and shares one namespace between clients', async () => {
@@ -197,224 +232,38 @@ export function describeBackendConformance(name: string, target: ConformanceTarg
       const { backend: other } = await fresh();
       const registered = instance();
       await a.register(registered, { ttlMs: 30_000 });
-      expect((await sameNamespace.instances('orders')).map((i) => i.id)).toEqual([registered.id]);
-      await expect(other.instances('orders')).resolves.toEqual([]);
-      await expect(other.services()).resolves.toEqual([]);
+      assert.deepEqual(ids(await sameNamespace.instances('orders')), [registered.id]);
+      assert.deepEqual(await other.instances('orders'), []);
+      assert.deepEqual(await other.services(), []);
       await other.deregister(registered);
-      expect(await a.instances('orders')).toHaveLength(1);
+      assert.equal((await a.instances('orders')).length, 1);
     });
 
     it('rejects malformed input with INVALID_ARGUMENT', async () => {
       const { backend } = await fresh();
       const valid = instance();
       const bad = (patch: Record<string, unknown>): ServiceInstance => ({ ...valid, ...patch });
-      await expectCode(backend.register(bad({ service: 'Bad Name' }), { ttlMs: 30_000 }), 'INVALID_ARGUMENT');
-      await expectCode(backend.register(bad({ port: 70_000 }), { ttlMs: 30_000 }), 'INVALID_ARGUMENT');
-      await expectCode(backend.register(bad({ id: '../../etc' }), { ttlMs: 30_000 }), 'INVALID_ARGUMENT');
-      await expectCode(backend.register(bad({ meta: { key: 5 } }), { ttlMs: 30_000 }), 'INVALID_ARGUMENT');
-      await expectCode(backend.register(valid, { ttlMs: 10 }), 'INVALID_ARGUMENT');
-      await expectCode(backend.renew(valid, 'sleepy' as never), 'INVALID_ARGUMENT');
-      await expectCode(backend.instances('orders*'), 'INVALID_ARGUMENT');
-      await expectCode(backend.instances('../orders'), 'INVALID_ARGUMENT');
-      await expectCode(backend.deregister({ service: 'orders', id: '' }), 'INVALID_ARGUMENT');
-      await expect(backend.services()).resolves.toEqual([]);
+      await rejectsWithCode(backend.register(bad({ service: 'Bad Name' }), { ttlMs: 30_000 }), 'INVALID_ARGUMENT');
+      await rejectsWithCode(backend.register(bad({ port: 70_000 }), { ttlMs: 30_000 }), 'INVALID_ARGUMENT');
+      await rejectsWithCode(backend.register(bad({ id: '../../etc' }), { ttlMs: 30_000 }), 'INVALID_ARGUMENT');
+      await rejectsWithCode(backend.register(bad({ meta: { key: 5 } }), { ttlMs: 30_000 }), 'INVALID_ARGUMENT');
+      await rejectsWithCode(backend.register(valid, { ttlMs: 10 }), 'INVALID_ARGUMENT');
+      await rejectsWithCode(backend.renew(valid, 'sleepy' as never), 'INVALID_ARGUMENT');
+      await rejectsWithCode(backend.instances('orders*'), 'INVALID_ARGUMENT');
+      await rejectsWithCode(backend.instances('../orders'), 'INVALID_ARGUMENT');
+      await rejectsWithCode(backend.deregister({ service: 'orders', id: '' }), 'INVALID_ARGUMENT');
+      assert.deepEqual(await backend.services(), []);
     });
 
     it('rejects calls after close with CLOSED, and closes idempotently', async () => {
       const { backend } = await fresh();
       await backend.close();
       await backend.close();
-      await expectCode(backend.instances('orders'), 'CLOSED');
-      await expectCode(backend.register(instance(), { ttlMs: 30_000 }), 'CLOSED');
+      await rejectsWithCode(backend.instances('orders'), 'CLOSED');
+      await rejectsWithCode(backend.register(instance(), { ttlMs: 30_000 }), 'CLOSED');
     });
 
-    describe('watch', () => {
-      it('delivers the current list first, then every change, until unsubscribed', async (context) => {
-        const { backend, namespace } = await fresh();
-        if (backend.watch === undefined) return context.skip('this backend has no watch');
-        const writer = await open(namespace);
-        const first = instance();
-        await writer.register(first, { ttlMs: 30_000 });
-        const seen: ServiceInstance[][] = [];
-        const stop = backend.watch('orders', { onChange: (list) => seen.push([...list]) });
-        const latest = (): ServiceInstance[] => seen.at(-1) ?? [];
-        await vi.waitFor(() => expect(latest().map((i) => i.id)).toEqual([first.id]), { timeout: watchTimeoutMs });
-
-        const second = instance();
-        await writer.register(second, { ttlMs: 30_000 });
-        await vi.waitFor(() => expect(latest().map((i) => i.id).sort()).toEqual([first.id, second.id].sort()), {
-          timeout: watchTimeoutMs,
-        });
-
-        await writer.renew(second, 'draining');
-        await vi.waitFor(() => expect(latest().find((i) => i.id === second.id)?.status).toBe('draining'), {
-          timeout: watchTimeoutMs,
-        });
-
-        await writer.deregister(first);
-        await vi.waitFor(() => expect(latest().map((i) => i.id)).toEqual([second.id]), { timeout: watchTimeoutMs });
-
-        stop();
-        stop();
-        const deliveries = seen.length;
-        await writer.register(instance(), { ttlMs: 30_000 });
-        await new Promise((resolve) => setTimeout(resolve, 300));
-        expect(seen.length).toBe(deliveries);
-      });
-
-      it('reports an expired instance', async (context) => {
-        const { backend, namespace } = await fresh();
-        if (backend.watch === undefined) return context.skip('this backend has no watch');
-        const writer = await open(namespace);
-        const expiring = instance();
-        await writer.register(expiring, { ttlMs: 1_000 });
-        let latest: readonly ServiceInstance[] = [];
-        const stop = backend.watch('orders', { onChange: (list) => (latest = list) });
-        await vi.waitFor(() => expect(alive(latest, expiring.id)).toBe(true), { timeout: watchTimeoutMs });
-        await vi.waitFor(() => expect(alive(latest, expiring.id)).toBe(false), { timeout: 1_000 + expiryGraceMs + watchTimeoutMs });
-        stop();
-      });
-
-      it('serves several subscribers of one service, each with its own unsubscribe', async (context) => {
-        const { backend } = await fresh();
-        if (backend.watch === undefined) return context.skip('this backend has no watch');
-        const a: number[] = [];
-        const b: number[] = [];
-        const stopA = backend.watch('orders', { onChange: (list) => a.push(list.length) });
-        const stopB = backend.watch('orders', { onChange: (list) => b.push(list.length) });
-        await vi.waitFor(() => expect([a.at(-1), b.at(-1)]).toEqual([0, 0]), { timeout: watchTimeoutMs });
-        stopA();
-        await backend.register(instance(), { ttlMs: 30_000 });
-        await vi.waitFor(() => expect(b.at(-1)).toBe(1), { timeout: watchTimeoutMs });
-        expect(a.at(-1)).toBe(0);
-        stopB();
-      });
-
-      it('does not deliver changes of other services or namespaces', async (context) => {
-        const { backend, namespace } = await fresh();
-        if (backend.watch === undefined) return context.skip('this backend has no watch');
-        const writer = await open(namespace);
-        const { backend: elsewhere } = await fresh();
-        const seen: ServiceInstance[][] = [];
-        const stop = backend.watch('orders', { onChange: (list) => seen.push([...list]) });
-        await vi.waitFor(() => expect(seen.length).toBeGreaterThan(0), { timeout: watchTimeoutMs });
-        await writer.register(instance({ service: 'payments' }), { ttlMs: 30_000 });
-        await elsewhere.register(instance({ service: 'orders' }), { ttlMs: 30_000 });
-        await new Promise((resolve) => setTimeout(resolve, 300));
-        expect(seen.every((list) => list.length === 0)).toBe(true);
-        stop();
-      });
-    });
-
-    if (target.loseData !== undefined) describeResets(target.loseData);
+    describeWatch(kit);
+    if (target.loseData !== undefined) describeResets(kit, target.loseData);
   });
-
-  function describeResets(loseData: (options: { namespace: string }) => Promise<void>): void {
-    function onReset(backend: RegistryBackend): (listener: (reset: RegistryReset) => void) => Unsubscribe {
-      expect(typeof backend.onReset, 'a target with loseData must implement onReset').toBe('function');
-      return (listener) => (backend.onReset as (listener: (reset: RegistryReset) => void) => Unsubscribe).call(backend, listener);
-    }
-
-    const ids = (list: readonly ServiceInstance[]): string => list.map((i) => i.id).sort().join(',');
-
-    describe('resets (onReset)', () => {
-      it('reports a loss before returning the first listing read after it', async () => {
-        const { backend, namespace } = await fresh();
-        const writer = await open(namespace);
-        const first = instance();
-        await writer.register(first, { ttlMs: 30_000 });
-        await writer.register(instance(), { ttlMs: 30_000 });
-        expect(await backend.instances('orders')).toHaveLength(2);
-        const events: string[] = [];
-        const resets: RegistryReset[] = [];
-        onReset(backend)((reset) => {
-          resets.push(reset);
-          events.push('reset');
-        });
-
-        await loseData({ namespace });
-        const afterLoss = await backend.instances('orders');
-        events.push(`listing:${ids(afterLoss)}`);
-        expect(events).toEqual(['reset', 'listing:']);
-        expect(resets[0]?.service === 'orders' || resets[0]?.service === undefined).toBe(true);
-        expect(resets[0]?.reason).toEqual(expect.any(String));
-
-        // The loss is told once: the registration coming back is not another one.
-        await writer.register(first, { ttlMs: 30_000 });
-        expect(ids(await backend.instances('orders'))).toBe(first.id);
-        expect(resets).toHaveLength(1);
-      });
-
-      it('reports a loss before returning a listing in which instances came back first', async () => {
-        const { backend, namespace } = await fresh();
-        const writer = await open(namespace);
-        const first = instance();
-        await writer.register(first, { ttlMs: 30_000 });
-        await writer.register(instance(), { ttlMs: 30_000 });
-        expect(await backend.instances('orders')).toHaveLength(2);
-        const events: string[] = [];
-        onReset(backend)(() => events.push('reset'));
-
-        await loseData({ namespace });
-        await writer.register(first, { ttlMs: 30_000 });
-        const afterLoss = await backend.instances('orders');
-        events.push(`listing:${ids(afterLoss)}`);
-        expect(events).toEqual(['reset', `listing:${first.id}`]);
-      });
-
-      it('reports a loss before pushing the first list read after it', async (context) => {
-        const { backend, namespace } = await fresh();
-        if (backend.watch === undefined) return context.skip('this backend has no watch');
-        const writer = await open(namespace);
-        const first = instance();
-        const second = instance();
-        await writer.register(first, { ttlMs: 30_000 });
-        await writer.register(second, { ttlMs: 30_000 });
-        const events: string[] = [];
-        onReset(backend)(() => events.push('reset'));
-        const stop = backend.watch('orders', { onChange: (list) => events.push(`push:${ids(list)}`) });
-        const before = `push:${ids([first, second])}`;
-        await vi.waitFor(() => expect(events).toContain(before), { timeout: watchTimeoutMs });
-
-        await loseData({ namespace });
-        await writer.register(first, { ttlMs: 30_000 });
-        await vi.waitFor(() => expect(events.at(-1)).toBe(`push:${first.id}`), { timeout: watchTimeoutMs });
-        const afterLoss = events.slice(events.lastIndexOf(before) + 1);
-        expect(afterLoss[0]).toBe('reset');
-        expect(afterLoss.filter((event) => event === 'reset')).toHaveLength(1);
-        stop();
-      });
-
-      it('reports nothing on registration, status change, deregistration and expiry', async () => {
-        const { backend, namespace } = await fresh();
-        const writer = await open(namespace);
-        const resets: RegistryReset[] = [];
-        onReset(backend)((reset) => resets.push(reset));
-        let watched: readonly ServiceInstance[] = [];
-        const stop = backend.watch?.('orders', { onChange: (list) => (watched = list) });
-        const kept = instance();
-        const expiring = instance();
-        await writer.register(kept, { ttlMs: 30_000 });
-        await backend.instances('orders');
-        await writer.register(expiring, { ttlMs: 1_000 });
-        await backend.instances('orders');
-        await writer.renew(kept, 'draining');
-        await backend.instances('orders');
-        await writer.deregister(kept);
-        await backend.instances('orders');
-        await vi.waitFor(async () => expect(alive(await backend.instances('orders'), expiring.id)).toBe(false), {
-          timeout: 1_000 + expiryGraceMs,
-          interval: 100,
-        });
-        const later = instance();
-        await writer.register(later, { ttlMs: 30_000 });
-        expect(ids(await backend.instances('orders'))).toContain(later.id);
-        if (stop !== undefined) {
-          await vi.waitFor(() => expect(alive(watched, later.id)).toBe(true), { timeout: watchTimeoutMs });
-          stop();
-        }
-        expect(resets).toEqual([]);
-      });
-    });
-  }
 }

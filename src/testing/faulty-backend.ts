@@ -209,6 +209,11 @@ export class FaultyBackend implements RegistryBackend {
     return Promise.resolve();
   }
 
+  /** {@link close}, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
   // Every listener hears every pending reset, even if one of them throws; the first error is rethrown.
   #reportResets(): void {
     if (this.#pendingResets.length === 0) return;

@@ -1,7 +1,8 @@
 /**
  * The read-only part of the conformance suite, for backends that only read a registry someone
  * else writes (DNS SRV records kept by Consul, Kubernetes or a zone file): listing, changes seen
- * within a bound, watches, typed refusals of every write, closing. Runs under vitest.
+ * within a bound, watches, typed refusals of every write, closing. Registers its tests through the
+runner you pass (vitest, `node:test`, jest), as `describeBackendConformance` does.
  *
  * The target publishes records the way the real registry's owner would; the suite checks what the
  * backend reads back. Only what every such registry carries is compared: address, port, weight.
@@ -10,12 +11,13 @@
  * describeReadOnlyBackendConformance('my DNS backend', {
  *   create: () => new DnsBackend({ servers: [server], name: '_http._tcp.{service}.test' }),
  *   publish: (service, instances) => zone.setService(service, instances),
- * });
+ * }, { describe, it, afterEach });
  */
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import assert from 'node:assert/strict';
 import type { RegistryBackend } from '../backends/backend.js';
+import { InvalidArgumentError } from '../core/errors.js';
 import { INSTANCE_ID_PATTERN, createInstance, type ServiceInstance } from '../core/instance.js';
-import { expectCode } from './expect-code.js';
+import { detectRunner, eventually, rejectsWithCode, runnerOption, skipTest, type TestRunner } from './runner.js';
 
 /** One instance as the registry's owner publishes it. */
 export interface PublishedInstance {
@@ -44,9 +46,18 @@ export interface ReadOnlyConformanceTarget {
 }
 
 let sequence = 0;
+const NO_WATCH = 'this backend has no watch';
 
-/** Registers the read-only conformance tests in the current vitest file. */
-export function describeReadOnlyBackendConformance(name: string, target: ReadOnlyConformanceTarget): void {
+/**
+ * Registers the read-only conformance tests with `runner`: `{ describe, it, afterEach }` from
+ * vitest, `node:test` or jest.
+ * @param runner @default the runner it runs under: jest's globals, vitest, else `node:test`
+ */
+export function describeReadOnlyBackendConformance(name: string, target: ReadOnlyConformanceTarget, runner: TestRunner = detectRunner()): void {
+  const given = target as Partial<Record<keyof ReadOnlyConformanceTarget, unknown>> | undefined;
+  if (typeof given?.create !== 'function') throw new InvalidArgumentError('target.create', 'a function creating a backend', given?.create);
+  if (typeof given.publish !== 'function') throw new InvalidArgumentError('target.publish', 'a function publishing records', given.publish);
+  const { describe, it, afterEach } = runnerOption(runner, 'runner');
   const changeTimeoutMs = target.changeTimeoutMs ?? 3_000;
   const opened: RegistryBackend[] = [];
 
@@ -72,52 +83,52 @@ export function describeReadOnlyBackendConformance(name: string, target: ReadOnl
         { host: '10.0.0.2', port: 8081, weight: 7 },
       ]);
       const listed = (await backend.instances(svc)).sort((a, b) => a.port - b.port);
-      expect(listed.map((i) => ({ service: i.service, host: i.host, port: i.port, weight: i.weight, status: i.status }))).toEqual([
-        { service: svc, host: '10.0.0.1', port: 8080, weight: 3, status: 'passing' },
-        { service: svc, host: '10.0.0.2', port: 8081, weight: 7, status: 'passing' },
-      ]);
+      assert.deepEqual(
+        listed.map((i) => ({ service: i.service, host: i.host, port: i.port, weight: i.weight, status: i.status })),
+        [
+          { service: svc, host: '10.0.0.1', port: 8080, weight: 3, status: 'passing' },
+          { service: svc, host: '10.0.0.2', port: 8081, weight: 7, status: 'passing' },
+        ],
+      );
       for (const instance of listed) {
-        expect(instance.id).toMatch(INSTANCE_ID_PATTERN);
-        expect(typeof instance.registeredAt).toBe('number');
-        expect(typeof instance.updatedAt).toBe('number');
+        assert.match(instance.id, INSTANCE_ID_PATTERN);
+        assert.equal(typeof instance.registeredAt, 'number');
+        assert.equal(typeof instance.updatedAt, 'number');
       }
-      expect(new Set(listed.map((i) => i.id)).size).toBe(2);
+      assert.equal(new Set(listed.map((i) => i.id)).size, 2);
     });
 
     it('returns an empty list for a service nobody published', async () => {
       const backend = await open();
-      await expect(backend.instances(service())).resolves.toEqual([]);
+      assert.deepEqual(await backend.instances(service()), []);
     });
 
     it('sees instances come and go within the change bound', async () => {
       const backend = await open();
       const svc = service();
       await target.publish(svc, [{ host: '10.0.1.1', port: 9000 }]);
-      expect(addresses(await backend.instances(svc))).toEqual(['10.0.1.1:9000']);
+      assert.deepEqual(addresses(await backend.instances(svc)), ['10.0.1.1:9000']);
       await target.publish(svc, [
         { host: '10.0.1.1', port: 9000 },
         { host: '10.0.1.2', port: 9001 },
       ]);
-      await vi.waitFor(async () => expect(addresses(await backend.instances(svc))).toEqual(['10.0.1.1:9000', '10.0.1.2:9001']), {
-        timeout: changeTimeoutMs,
-        interval: 100,
-      });
+      await eventually(async () => assert.deepEqual(addresses(await backend.instances(svc)), ['10.0.1.1:9000', '10.0.1.2:9001']), changeTimeoutMs, 100);
       await target.publish(svc, []);
-      await vi.waitFor(async () => expect(await backend.instances(svc)).toEqual([]), { timeout: changeTimeoutMs, interval: 100 });
+      await eventually(async () => assert.deepEqual(await backend.instances(svc), []), changeTimeoutMs, 100);
     });
 
     it(target.listedServices === undefined ? 'lists no services when none were configured' : 'lists the configured services that have instances', async () => {
       const backend = await open();
       const listed = target.listedServices?.[0];
       if (listed === undefined) {
-        await expect(backend.services()).resolves.toEqual([]);
+        assert.deepEqual(await backend.services(), []);
         return;
       }
       await target.publish(listed, [{ host: '10.0.2.1', port: 8080 }]);
-      await vi.waitFor(async () => expect(await backend.services()).toContain(listed), { timeout: changeTimeoutMs, interval: 100 });
+      await eventually(async () => assert.ok((await backend.services()).includes(listed)), changeTimeoutMs, 100);
       const names = await backend.services();
-      expect(names).toEqual([...names].sort());
-      expect(names.every((listedName) => target.listedServices?.includes(listedName))).toBe(true);
+      assert.deepEqual(names, [...names].sort());
+      assert.ok(names.every((listedName) => target.listedServices?.includes(listedName)));
     });
 
     it('rejects every write with INVALID_ARGUMENT (so callers do not retry) and still reads', async () => {
@@ -125,59 +136,63 @@ export function describeReadOnlyBackendConformance(name: string, target: ReadOnl
       const svc = service();
       await target.publish(svc, [{ host: '10.0.3.1', port: 8080 }]);
       const written = createInstance({ id: 'w-1', service: svc, host: '10.0.3.9', port: 8080 }, Date.now());
-      await expectCode(backend.register(written, { ttlMs: 30_000 }), 'INVALID_ARGUMENT');
-      await expectCode(backend.renew(written, 'passing'), 'INVALID_ARGUMENT');
-      await expectCode(backend.deregister(written), 'INVALID_ARGUMENT');
-      expect(addresses(await backend.instances(svc))).toEqual(['10.0.3.1:8080']);
+      await rejectsWithCode(backend.register(written, { ttlMs: 30_000 }), 'INVALID_ARGUMENT');
+      await rejectsWithCode(backend.renew(written, 'passing'), 'INVALID_ARGUMENT');
+      await rejectsWithCode(backend.deregister(written), 'INVALID_ARGUMENT');
+      assert.deepEqual(addresses(await backend.instances(svc)), ['10.0.3.1:8080']);
     });
 
     it('rejects malformed service names with INVALID_ARGUMENT', async () => {
       const backend = await open();
-      await expectCode(backend.instances('orders*'), 'INVALID_ARGUMENT');
-      await expectCode(backend.instances('../orders'), 'INVALID_ARGUMENT');
-      await expectCode(backend.instances(''), 'INVALID_ARGUMENT');
+      await rejectsWithCode(backend.instances('orders*'), 'INVALID_ARGUMENT');
+      await rejectsWithCode(backend.instances('../orders'), 'INVALID_ARGUMENT');
+      await rejectsWithCode(backend.instances(''), 'INVALID_ARGUMENT');
     });
 
     it('rejects calls after close with CLOSED, and closes idempotently', async () => {
       const backend = await open();
       await backend.close();
       await backend.close();
-      await expectCode(backend.instances(service()), 'CLOSED');
+      await rejectsWithCode(backend.instances(service()), 'CLOSED');
     });
 
     describe('watch', () => {
-      it('delivers the current list first, then every change, until unsubscribed', async (context) => {
+      it('delivers the current list first, then every change, until unsubscribed', async (...context: unknown[]) => {
         const backend = await open();
-        if (backend.watch === undefined) return context.skip('this backend has no watch');
+        if (backend.watch === undefined) return skipTest(context, NO_WATCH);
         const svc = service();
         await target.publish(svc, [{ host: '10.0.4.1', port: 8080 }]);
         const seen: ServiceInstance[][] = [];
         const stop = backend.watch(svc, { onChange: (list) => seen.push([...list]) });
+        let witnessed: readonly ServiceInstance[] | undefined;
+        const stopWitness = backend.watch(svc, { onChange: (list) => (witnessed = list) });
         const latest = (): string[] => addresses(seen.at(-1) ?? []);
-        await vi.waitFor(() => expect(latest()).toEqual(['10.0.4.1:8080']), { timeout: changeTimeoutMs });
+        await eventually(() => assert.deepEqual(latest(), ['10.0.4.1:8080']), changeTimeoutMs);
         await target.publish(svc, [{ host: '10.0.4.2', port: 8080 }]);
-        await vi.waitFor(() => expect(latest()).toEqual(['10.0.4.2:8080']), { timeout: changeTimeoutMs });
+        await eventually(() => assert.deepEqual(latest(), ['10.0.4.2:8080']), changeTimeoutMs);
         stop();
         stop();
         const deliveries = seen.length;
         await target.publish(svc, []);
-        await new Promise((resolve) => setTimeout(resolve, Math.min(changeTimeoutMs, 1_500)));
-        expect(seen.length).toBe(deliveries);
+        // The subscriber still watching sees the change: the one that stopped would have by now.
+        await eventually(() => assert.deepEqual(witnessed, []), changeTimeoutMs);
+        assert.equal(seen.length, deliveries);
+        stopWitness();
       });
 
-      it('serves several subscribers of one service, each with its own unsubscribe', async (context) => {
+      it('serves several subscribers of one service, each with its own unsubscribe', async (...context: unknown[]) => {
         const backend = await open();
-        if (backend.watch === undefined) return context.skip('this backend has no watch');
+        if (backend.watch === undefined) return skipTest(context, NO_WATCH);
         const svc = service();
         const a: number[] = [];
         const b: number[] = [];
         const stopA = backend.watch(svc, { onChange: (list) => a.push(list.length) });
         const stopB = backend.watch(svc, { onChange: (list) => b.push(list.length) });
-        await vi.waitFor(() => expect([a.at(-1), b.at(-1)]).toEqual([0, 0]), { timeout: changeTimeoutMs });
+        await eventually(() => assert.deepEqual([a.at(-1), b.at(-1)], [0, 0]), changeTimeoutMs);
         stopA();
         await target.publish(svc, [{ host: '10.0.5.1', port: 8080 }]);
-        await vi.waitFor(() => expect(b.at(-1)).toBe(1), { timeout: changeTimeoutMs });
-        expect(a.at(-1)).toBe(0);
+        await eventually(() => assert.equal(b.at(-1), 1), changeTimeoutMs);
+        assert.equal(a.at(-1), 0);
         stopB();
       });
     });

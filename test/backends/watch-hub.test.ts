@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { WatchHub, createInstance, type WatchSink } from '../../src/index.js';
+import { WatchHub, createInstance, type WatchSink } from '../../src/backends/index.js';
 
 const one = [createInstance({ id: 'a', service: 'orders', host: 'h', port: 1 }, 0)];
 

@@ -6,7 +6,7 @@ const KEYS = Array.from({ length: 20_000 }, (_, n) => `user-${n}`);
 const ids = (count: number, from = 0): string[] => Array.from({ length: count }, (_, n) => `i${from + n}`);
 
 function owners(picker: Picker): string[] {
-  return KEYS.map((key) => picker.pick({ key })?.id as string);
+  return KEYS.map((key) => picker.pick({ key }).instance?.id as string);
 }
 
 describe('consistentHash (ring hash with virtual nodes)', () => {
@@ -59,11 +59,11 @@ describe('consistentHash (ring hash with virtual nodes)', () => {
 
   it('walks on along the ring past excluded instances, to the same fallback every time', () => {
     const picker = consistentHash().createPicker('orders', list(...ids(5)));
-    const home = picker.pick({ key: 'user-42' })?.id as string;
-    const fallback = picker.pick({ key: 'user-42', exclude: new Set([home]) })?.id;
+    const home = picker.pick({ key: 'user-42' }).instance?.id as string;
+    const fallback = picker.pick({ key: 'user-42', exclude: new Set([home]) }).instance?.id;
     expect(fallback).not.toBe(home);
-    expect(picker.pick({ key: 'user-42', exclude: new Set([home]) })?.id).toBe(fallback);
-    expect(picker.pick({ key: 'user-42', exclude: new Set(ids(5)) })?.id).toBe(home);
+    expect(picker.pick({ key: 'user-42', exclude: new Set([home]) }).instance?.id).toBe(fallback);
+    expect(picker.pick({ key: 'user-42', exclude: new Set(ids(5)) }).instance?.id).toBe(home);
   });
 
   it('rebuilds the ring only when ids or weights change, and drops it on release', () => {
@@ -72,7 +72,7 @@ describe('consistentHash (ring hash with virtual nodes)', () => {
     expect(owners(strategy.createPicker('orders', list('c', 'b', 'a')))).toEqual(before);
     strategy.release?.('orders');
     strategy.close?.();
-    expect(consistentHash().createPicker('orders', []).pick({ key: 'x' })).toBeUndefined();
+    expect(consistentHash().createPicker('orders', []).pick({ key: 'x' }).instance).toBeUndefined();
     expect(() => consistentHash({ pointsPerInstance: 0 })).toThrow(/consistentHash.pointsPerInstance/);
   });
 });

@@ -9,7 +9,7 @@ import { inst, list, seeded } from './helpers.js';
 function firstPicks(picker: Picker, calls: number, failing: string): string[] {
   const first: string[] = [];
   for (let n = 0; n < calls; n++) {
-    const id = picker.pick()?.id as string;
+    const id = picker.pick().instance?.id as string;
     first.push(id);
     if (id === failing) picker.pick({ exclude: new Set([failing]) });
   }
@@ -30,9 +30,9 @@ describe('retry picks leave the rotation of first picks alone', () => {
 
   it('round-robin: retries rotate over the other instances instead of all landing on the next one', () => {
     const picker = roundRobin({ random: () => 0 }).createPicker('orders', list('a', 'b', 'c', 'd'));
-    const retries = Array.from({ length: 6 }, () => picker.pick({ exclude: new Set(['a']) })?.id);
+    const retries = Array.from({ length: 6 }, () => picker.pick({ exclude: new Set(['a']) }).instance?.id);
     expect(retries).toEqual(['b', 'c', 'd', 'b', 'c', 'd']);
-    expect(Array.from({ length: 4 }, () => picker.pick()?.id)).toEqual(['a', 'b', 'c', 'd']);
+    expect(Array.from({ length: 4 }, () => picker.pick().instance?.id)).toEqual(['a', 'b', 'c', 'd']);
   });
 
   it('weighted: first picks keep exact weighted shares', () => {
@@ -43,7 +43,7 @@ describe('retry picks leave the rotation of first picks alone', () => {
 
   it('weighted: retries away from an instance are spread over the others by weight', () => {
     const picker = weighted({ random: () => 0 }).createPicker('orders', [inst('a', { weight: 5 }), inst('b', { weight: 2 }), inst('c')]);
-    const retries = Array.from({ length: 300 }, () => picker.pick({ exclude: new Set(['a']) })?.id as string);
+    const retries = Array.from({ length: 300 }, () => picker.pick({ exclude: new Set(['a']) }).instance?.id as string);
     expect(counts(retries)).toEqual({ b: 200, c: 100 });
   });
 
@@ -59,17 +59,17 @@ describe('retry picks leave the rotation of first picks alone', () => {
 
   it('random: a retry goes uniformly to one of the instances left', () => {
     const picker = random({ random: seeded(3) }).createPicker('orders', list('a', 'b', 'c'));
-    const retries = counts(Array.from({ length: 6_000 }, () => picker.pick({ exclude: new Set(['a']) })?.id as string));
+    const retries = counts(Array.from({ length: 6_000 }, () => picker.pick({ exclude: new Set(['a']) }).instance?.id as string));
     expect(retries.a).toBeUndefined();
     expect(Math.abs((retries.b ?? 0) - 3_000)).toBeLessThan(200);
   });
 
   it('every excluded: the instance whose turn it is, without taking the turn', () => {
     const picker = roundRobin({ random: () => 0 }).createPicker('orders', list('a', 'b'));
-    expect(picker.pick({ exclude: new Set(['a', 'b']) })?.id).toBe('a');
-    expect(picker.pick()?.id).toBe('a');
+    expect(picker.pick({ exclude: new Set(['a', 'b']) }).instance?.id).toBe('a');
+    expect(picker.pick().instance?.id).toBe('a');
     const heavy = weighted({ random: () => 0 }).createPicker('orders', [inst('a', { weight: 3 }), inst('b')]);
-    expect(heavy.pick({ exclude: new Set(['a', 'b']) })?.id).toBe('a');
-    expect(Array.from({ length: 4 }, () => heavy.pick()?.id)).toEqual(['a', 'a', 'b', 'a']);
+    expect(heavy.pick({ exclude: new Set(['a', 'b']) }).instance?.id).toBe('a');
+    expect(Array.from({ length: 4 }, () => heavy.pick().instance?.id)).toEqual(['a', 'a', 'b', 'a']);
   });
 });

@@ -9,10 +9,11 @@ import {
   split,
   strategyByName,
   zoneAware,
+  type Picker,
   type Strategy,
 } from '../../src/balancing/index.js';
 import { MemoryBackend, createInstance, createResolver } from '../../src/index.js';
-import { inst, list } from './helpers.js';
+import { call as callTo, inst, list, pickOf } from './helpers.js';
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -23,20 +24,21 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-function call(strategy: Strategy, id: string, ok: boolean, latencyMs: number, service = 'orders'): void {
-  strategy.callStarted?.(service, inst(id));
-  strategy.callEnded?.(service, inst(id), { ok, latencyMs });
+/** One call to `id` through `picker`, whose list is `ids`. */
+function call(picker: Picker, ids: readonly string[], id: string, ok: boolean, latencyMs: number): void {
+  callTo(picker, id, ids, { ok, latencyMs });
 }
 
 describe('Strategy.inspect: per-instance figures', () => {
   it.each(STRATEGY_NAMES)('%s counts calls, failures, calls in flight and recent latency per instance, in list order', (name) => {
     const strategy = strategyByName(name, { random: () => 0 });
     expect(strategy.inspect?.('orders')).toBeUndefined();
-    strategy.createPicker('orders', list('a', 'b', 'c'));
-    call(strategy, 'a', true, 100);
-    call(strategy, 'a', false, 200);
-    call(strategy, 'b', true, 40);
-    strategy.callStarted?.('orders', inst('c'));
+    const ids = ['a', 'b', 'c'];
+    const picker = strategy.createPicker('orders', list(...ids));
+    call(picker, ids, 'a', true, 100);
+    call(picker, ids, 'a', false, 200);
+    call(picker, ids, 'b', true, 40);
+    pickOf(picker, 'c', ids).started?.();
     const figures = strategy.inspect?.('orders') ?? [];
     expect(figures.map(({ id, outstanding, calls, failures, latencyMs }) => ({ id, outstanding, calls, failures, latencyMs })).sort((x, y) => x.id.localeCompare(y.id))).toEqual([
       { id: 'a', outstanding: 0, calls: 2, failures: 1, latencyMs: 110 },
@@ -48,8 +50,7 @@ describe('Strategy.inspect: per-instance figures', () => {
 
   it('keeps figures across picker rebuilds, drops those of instances that leave, and forgets a released service', () => {
     const strategy = roundRobin();
-    strategy.createPicker('orders', list('a', 'b'));
-    call(strategy, 'a', true, 10);
+    call(strategy.createPicker('orders', list('a', 'b')), ['a', 'b'], 'a', true, 10);
     strategy.createPicker('orders', list('a', 'c'));
     expect(strategy.inspect?.('orders')?.map((entry) => [entry.id, entry.calls])).toEqual([
       ['a', 1],
@@ -61,19 +62,18 @@ describe('Strategy.inspect: per-instance figures', () => {
 
   it('weighs each new call 10% into the latency figure and reads bad latencies as 0', () => {
     const strategy = roundRobin();
-    strategy.createPicker('orders', list('a'));
-    call(strategy, 'a', true, 100);
-    for (let n = 0; n < 30; n++) call(strategy, 'a', true, 10);
+    const picker = strategy.createPicker('orders', list('a'));
+    call(picker, ['a'], 'a', true, 100);
+    for (let n = 0; n < 30; n++) call(picker, ['a'], 'a', true, 10);
     expect(strategy.inspect?.('orders')?.[0]?.latencyMs).toBeCloseTo(10 + 90 * 0.9 ** 30, 6);
-    call(strategy, 'a', true, Number.NaN);
-    call(strategy, 'a', true, -5);
+    call(picker, ['a'], 'a', true, Number.NaN);
+    call(picker, ['a'], 'a', true, -5);
     expect(strategy.inspect?.('orders')?.[0]?.latencyMs).toBeGreaterThanOrEqual(0);
   });
 
   it('p2c adds its latency estimate, which decays while the instance is idle', () => {
     const strategy = p2c({ decayMs: 1_000 });
-    strategy.createPicker('orders', list('a', 'b'));
-    call(strategy, 'a', true, 100);
+    call(strategy.createPicker('orders', list('a', 'b')), ['a', 'b'], 'a', true, 100);
     expect(strategy.inspect?.('orders')?.[0]).toMatchObject({ id: 'a', latencyMs: 100, estimateMs: 100 });
     expect(strategy.inspect?.('orders')?.[1]?.estimateMs).toBeUndefined();
     // Idle for two time constants (the first tick only clears the call's mark): e^-1.9 of it is left.
@@ -96,8 +96,7 @@ describe('Strategy.inspect: per-instance figures', () => {
       split({ groups: [{ select: { zone: 'z2' }, percent: 30 }] }, roundRobin()),
       filter({ select: { zone: ['z1', 'z2'] } }, p2c()),
     ]) {
-      strategy.createPicker('orders', zoned);
-      call(strategy, 'r2', false, 7);
+      call(strategy.createPicker('orders', zoned), ['l1', 'r1', 'r2'], 'r2', false, 7);
       const figures = strategy.inspect?.('orders') ?? [];
       expect(figures.map((entry) => entry.id).sort()).toEqual(['l1', 'r1', 'r2']);
       expect(figures.find((entry) => entry.id === 'r2')).toMatchObject({ calls: 1, failures: 1, latencyMs: 7 });
@@ -106,7 +105,7 @@ describe('Strategy.inspect: per-instance figures', () => {
   });
 
   it('a custom strategy without inspect reports nothing, and decorators over it report nothing either', () => {
-    const custom: Strategy = { name: 'custom', createPicker: (_s, instances) => ({ pick: () => instances[0] }) };
+    const custom: Strategy = { name: 'custom', createPicker: (_s, instances) => ({ pick: () => ({ instance: instances[0] as never }) }) };
     const decorated = slowStart({}, custom);
     decorated.createPicker('orders', list('a'));
     expect(decorated.inspect?.('orders')).toBeUndefined();

@@ -1,5 +1,5 @@
 import { createInstance, type InstanceInput, type ServiceInstance } from '../../src/index.js';
-import type { Picker, PickContext } from '../../src/balancing/index.js';
+import type { CallOutcome, PickContext, PickedInstance, Picker } from '../../src/balancing/index.js';
 
 /** mulberry32: a small seeded PRNG, so distribution tests give the same numbers on every run. */
 export function seeded(seed: number): () => number {
@@ -25,12 +25,30 @@ export function list(...ids: string[]): ServiceInstance[] {
 export function tally(picker: Picker, picks: number, context?: (n: number) => PickContext | undefined): Record<string, number> {
   const counts: Record<string, number> = {};
   for (let n = 0; n < picks; n++) {
-    const id = picker.pick(context?.(n))?.id ?? 'none';
+    const id = picker.pick(context?.(n)).instance?.id ?? 'none';
     counts[id] = (counts[id] ?? 0) + 1;
   }
   return counts;
 }
 
 export function sequence(picker: Picker, picks: number, context?: PickContext): string[] {
-  return Array.from({ length: picks }, () => picker.pick(context)?.id ?? 'none');
+  return Array.from({ length: picks }, () => picker.pick(context).instance?.id ?? 'none');
+}
+
+/**
+ * The pick of instance `id`, for reporting a call to it: a pick with every other id of `ids`
+ * excluded, which built-in pickers serve from a rotation of their own, leaving ordinary picks alone.
+ */
+export function pickOf(picker: Picker, id: string, ids: readonly string[]): PickedInstance {
+  const picked = picker.pick({ exclude: new Set(ids.filter((other) => other !== id)) });
+  if (picked.instance === undefined) throw new Error(`expected a pick of ${id}, got none: ${picked.reason}`);
+  if (picked.instance.id !== id) throw new Error(`expected a pick of ${id}, got ${picked.instance.id}`);
+  return picked;
+}
+
+/** One whole call to `id` through its pick: started, then done with `outcome`. */
+export function call(picker: Picker, id: string, ids: readonly string[], outcome: CallOutcome = { ok: true, latencyMs: 1 }): void {
+  const picked = pickOf(picker, id, ids);
+  picked.started?.();
+  picked.done?.(outcome);
 }

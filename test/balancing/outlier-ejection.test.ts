@@ -4,13 +4,16 @@ import {
   outlierEjection,
   p2c,
   roundRobin,
+  type CallOutcome,
   type EjectionEvent,
   type OutlierEjectionOptions,
+  type PickResult,
+  type PickedInstance,
   type Picker,
   type Strategy,
 } from '../../src/balancing/index.js';
 import { ServiceUnavailableError, isRollcallError } from '../../src/index.js';
-import { inst, list, tally } from './helpers.js';
+import { inst, list, pickOf, tally } from './helpers.js';
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -21,19 +24,44 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-function fail(strategy: Strategy, id: string, times: number): void {
-  for (let n = 0; n < times; n++) strategy.callEnded?.('orders', inst(id), { ok: false, latencyMs: 1 });
+const IDS = ['a', 'b', 'c', 'd'];
+
+/** `times` calls to `id`, picked and started now (calls in flight), to be ended later. */
+function callsTo(picker: Picker, id: string, times: number, ids = IDS): PickedInstance[] {
+  return Array.from({ length: times }, () => {
+    const picked = pickOf(picker, id, ids);
+    picked.started?.();
+    return picked;
+  });
 }
 
-function succeed(strategy: Strategy, id: string): void {
-  strategy.callEnded?.('orders', inst(id), { ok: true, latencyMs: 1 });
+/** `times` calls to `id` that fail; all are started before the first one ends, as concurrent calls are. */
+function fail(picker: Picker, id: string, times: number, ids = IDS): void {
+  for (const picked of callsTo(picker, id, times, ids)) picked.done?.({ ok: false, latencyMs: 1 });
+}
+
+function succeed(picker: Picker, id: string, ids = IDS): void {
+  for (const picked of callsTo(picker, id, 1, ids)) picked.done?.({ ok: true, latencyMs: 1 });
+}
+
+/** The next ordinary pick, which must be `id`'s (its trial, when it is half-open). */
+function next(picker: Picker, id: string): PickedInstance {
+  const picked = picker.pick();
+  expect(picked.instance?.id).toBe(id);
+  return picked as PickedInstance;
+}
+
+/** The reason of a pick that must have answered no instance. */
+function reasonOf(result: PickResult): string {
+  if (result.instance !== undefined) throw new Error(`expected no instance, got ${result.instance.id}`);
+  return result.reason;
 }
 
 function picked(picker: Picker): string[] {
   return Object.keys(tally(picker, 40)).sort();
 }
 
-function setup(options: OutlierEjectionOptions = {}, ids = ['a', 'b', 'c', 'd']) {
+function setup(options: OutlierEjectionOptions = {}, ids = IDS) {
   const events: EjectionEvent[] = [];
   const strategy = outlierEjection({ onChange: (event) => events.push(event), ...options }, roundRobin({ random: () => 0 }));
   const picker = strategy.createPicker('orders', list(...ids));
@@ -44,9 +72,9 @@ function setup(options: OutlierEjectionOptions = {}, ids = ['a', 'b', 'c', 'd'])
 describe('outlierEjection: consecutive failures', () => {
   it('ejects an instance after 5 consecutive failures for 30 s, then lets exactly one trial call through, which readmits it', () => {
     const { strategy, picker, events, kinds } = setup();
-    fail(strategy, 'a', 4);
+    fail(picker, 'a', 4);
     expect(picked(picker)).toEqual(['a', 'b', 'c', 'd']);
-    fail(strategy, 'a', 1);
+    fail(picker, 'a', 1);
     expect(picked(picker)).toEqual(['b', 'c', 'd']);
     expect(strategy.ejection('orders')).toEqual({
       ejected: ['a'],
@@ -60,9 +88,9 @@ describe('outlierEjection: consecutive failures', () => {
     vi.advanceTimersByTime(1);
     expect(strategy.ejection('orders')?.instances[0]?.state).toBe('half-open');
     // The next call is the trial; while it is pending, no other call goes there.
-    expect(picker.pick()?.id).toBe('a');
+    const trial = next(picker, 'a');
     expect(picked(picker)).toEqual(['b', 'c', 'd']);
-    succeed(strategy, 'a');
+    trial.done?.({ ok: true, latencyMs: 1 });
     expect(strategy.ejection('orders')?.ejected).toEqual([]);
     expect(picked(picker)).toEqual(['a', 'b', 'c', 'd']);
     expect(kinds()).toEqual(['ejected a consecutive-failures', 'half-open a consecutive-failures', 'readmitted a']);
@@ -70,19 +98,18 @@ describe('outlierEjection: consecutive failures', () => {
   });
 
   it('counts only consecutive failures: a success starts the count again', () => {
-    const { strategy } = setup();
-    fail(strategy, 'a', 4);
-    succeed(strategy, 'a');
-    fail(strategy, 'a', 4);
+    const { strategy, picker } = setup();
+    fail(picker, 'a', 4);
+    succeed(picker, 'a');
+    fail(picker, 'a', 4);
     expect(strategy.ejection('orders')?.ejected).toEqual([]);
   });
 
   it('re-ejects at once, for longer, when the trial fails: one failure, not five', () => {
     const { strategy, picker, events, kinds } = setup();
-    fail(strategy, 'a', 5);
+    fail(picker, 'a', 5);
     vi.advanceTimersByTime(30_000);
-    expect(picker.pick()?.id).toBe('a');
-    fail(strategy, 'a', 1);
+    next(picker, 'a').done?.({ ok: false, latencyMs: 1 });
     expect(strategy.ejection('orders')?.instances).toEqual([{ id: 'a', state: 'ejected', reason: 'failed-trial', ejections: 2, ejectedAt: 30_000, until: 90_000 }]);
     expect(events.at(-1)).toMatchObject({ type: 'ejected', reason: 'failed-trial', durationMs: 60_000, ejections: 2 });
     expect(picked(picker)).toEqual(['b', 'c', 'd']);
@@ -90,12 +117,11 @@ describe('outlierEjection: consecutive failures', () => {
   });
 
   it('backs off a repeat offender, up to maxEjectionMs', () => {
-    const { strategy, picker, events } = setup({ baseEjectionMs: 10_000, maxEjectionMs: 25_000 });
-    fail(strategy, 'a', 5);
+    const { picker, events } = setup({ baseEjectionMs: 10_000, maxEjectionMs: 25_000 });
+    fail(picker, 'a', 5);
     for (let round = 0; round < 2; round++) {
       vi.advanceTimersByTime(events.at(-1)?.durationMs ?? 0);
-      expect(picker.pick()?.id).toBe('a');
-      fail(strategy, 'a', 1);
+      next(picker, 'a').done?.({ ok: false, latencyMs: 1 });
     }
     expect(events.filter((event) => event.type === 'ejected').map((event) => [event.durationMs, event.ejections])).toEqual([
       [10_000, 1],
@@ -105,64 +131,63 @@ describe('outlierEjection: consecutive failures', () => {
   });
 
   it('forgives one ejection per baseEjectionMs an instance stays in after readmission', () => {
-    const { strategy, picker, events } = setup({ baseEjectionMs: 10_000 });
+    const { picker, events } = setup({ baseEjectionMs: 10_000 });
     const readmit = (afterMs: number) => {
       vi.advanceTimersByTime(afterMs);
-      expect(picker.pick()?.id).toBe('a');
-      succeed(strategy, 'a');
+      next(picker, 'a').done?.({ ok: true, latencyMs: 1 });
     };
-    fail(strategy, 'a', 5);
+    fail(picker, 'a', 5);
     readmit(10_000);
-    fail(strategy, 'a', 5);
+    fail(picker, 'a', 5);
     readmit(20_000);
     vi.advanceTimersByTime(20_000); // two full periods in
-    fail(strategy, 'a', 5);
+    fail(picker, 'a', 5);
     expect(events.filter((event) => event.type === 'ejected').map((event) => event.ejections)).toEqual([1, 2, 1]);
   });
 
   it('hands a trial that reports nothing within baseEjectionMs to another call', () => {
     const { strategy, picker } = setup({ baseEjectionMs: 10_000 });
-    fail(strategy, 'a', 5);
+    fail(picker, 'a', 5);
     vi.advanceTimersByTime(10_000);
-    expect(picker.pick()?.id).toBe('a');
+    next(picker, 'a');
     vi.advanceTimersByTime(9_999);
     expect(picked(picker)).toEqual(['b', 'c', 'd']);
     vi.advanceTimersByTime(1);
-    expect(picker.pick()?.id).toBe('a');
-    succeed(strategy, 'a');
+    next(picker, 'a').done?.({ ok: true, latencyMs: 1 });
     expect(strategy.ejection('orders')?.ejected).toEqual([]);
   });
 
   it('never hands a trial to a retry, and ignores outcomes of calls that are not the trial', () => {
     const { strategy, picker } = setup();
-    fail(strategy, 'a', 12);
+    const inFlight = callsTo(picker, 'a', 16);
+    for (const call of inFlight.slice(0, 12)) call.done?.({ ok: false, latencyMs: 1 });
     expect(strategy.ejection('orders')?.instances[0]?.ejections).toBe(1);
     vi.advanceTimersByTime(30_000);
     // Outcomes of calls started before the ejection ended change nothing.
-    fail(strategy, 'a', 3);
-    succeed(strategy, 'a');
+    for (const call of inFlight.slice(12, 15)) call.done?.({ ok: false, latencyMs: 1 });
+    inFlight[15]?.done?.({ ok: true, latencyMs: 1 });
     expect(strategy.ejection('orders')?.instances[0]?.state).toBe('half-open');
-    expect(picker.pick({ exclude: new Set(['b']) })?.id).not.toBe('a');
-    expect(picker.pick()?.id).toBe('a');
+    expect(picker.pick({ exclude: new Set(['b']) }).instance?.id).not.toBe('a');
+    expect(picker.pick().instance?.id).toBe('a');
   });
 });
 
 describe('outlierEjection: failures within a sliding window', () => {
   it('ejects after 5 failures within 60 s although successes come between', () => {
-    const { strategy, kinds } = setup({ failureWindow: { failures: 5, windowMs: 60_000 } });
+    const { picker, kinds } = setup({ failureWindow: { failures: 5, windowMs: 60_000 } });
     for (let n = 0; n < 5; n++) {
       vi.advanceTimersByTime(10_000);
-      fail(strategy, 'a', 1);
-      succeed(strategy, 'a');
-      succeed(strategy, 'a');
+      const [failing, ...succeeding] = callsTo(picker, 'a', 3);
+      failing?.done?.({ ok: false, latencyMs: 1 });
+      for (const call of succeeding) call.done?.({ ok: true, latencyMs: 1 });
     }
     expect(kinds()).toEqual(['ejected a failure-window']);
   });
 
   it('does not eject when the failures are spread over more than the window', () => {
-    const { strategy } = setup({ failureWindow: { failures: 5, windowMs: 60_000 } });
+    const { strategy, picker } = setup({ failureWindow: { failures: 5, windowMs: 60_000 } });
     for (let n = 0; n < 20; n++) {
-      fail(strategy, 'a', 1);
+      fail(picker, 'a', 1);
       vi.advanceTimersByTime(15_000);
     }
     // 20 failures in a row, never 5 within 60 s: with only a window given, the consecutive rule is off.
@@ -171,20 +196,19 @@ describe('outlierEjection: failures within a sliding window', () => {
 
   it('with both rules, ejects on whichever trips first', () => {
     const both = setup({ consecutiveFailures: 3, failureWindow: { failures: 4, windowMs: 60_000 } });
-    fail(both.strategy, 'a', 3);
-    fail(both.strategy, 'b', 2);
-    succeed(both.strategy, 'b');
-    fail(both.strategy, 'b', 2);
+    fail(both.picker, 'a', 3);
+    fail(both.picker, 'b', 2);
+    succeed(both.picker, 'b');
+    fail(both.picker, 'b', 2);
     expect(both.kinds()).toEqual(['ejected a consecutive-failures', 'ejected b failure-window']);
   });
 
   it('starts counting afresh after a readmission', () => {
     const { strategy, picker } = setup({ failureWindow: { failures: 3, windowMs: 60_000 }, baseEjectionMs: 1_000 });
-    fail(strategy, 'a', 3);
+    fail(picker, 'a', 3);
     vi.advanceTimersByTime(1_000);
-    picker.pick();
-    succeed(strategy, 'a');
-    fail(strategy, 'a', 2);
+    next(picker, 'a').done?.({ ok: true, latencyMs: 1 });
+    fail(picker, 'a', 2);
     expect(strategy.ejection('orders')?.ejected).toEqual([]);
   });
 });
@@ -192,47 +216,43 @@ describe('outlierEjection: failures within a sliding window', () => {
 describe('outlierEjection: when every instance is out', () => {
   it('never ejects more than maxEjectedPercent of the instances (at least one)', () => {
     const { strategy, picker } = setup();
-    for (const id of ['a', 'b', 'c']) fail(strategy, id, 5);
+    for (const id of ['a', 'b', 'c']) fail(picker, id, 5);
     expect(strategy.ejection('orders')?.ejected).toEqual(['a', 'b']);
     expect(picked(picker)).toEqual(['c', 'd']);
-    fail(strategy, 'c', 10);
+    fail(picker, 'c', 10);
     expect(picked(picker)).toEqual(['c', 'd']);
     const tenPercent = setup({ maxEjectedPercent: 10 });
-    for (const id of ['a', 'b']) fail(tenPercent.strategy, id, 5);
+    for (const id of ['a', 'b']) fail(tenPercent.picker, id, 5);
     expect(tenPercent.strategy.ejection('orders')?.ejected).toEqual(['a']);
   });
 
   it('by default balances over every instance (panic mode), a single instance included', () => {
     const { strategy, picker } = setup({ maxEjectedPercent: 100 }, ['a', 'b']);
-    fail(strategy, 'a', 5);
-    fail(strategy, 'b', 5);
+    fail(picker, 'a', 5, ['a', 'b']);
+    fail(picker, 'b', 5, ['a', 'b']);
     expect(strategy.ejection('orders')).toMatchObject({ ejected: ['a', 'b'], panic: true, failing: false });
     expect(picked(picker)).toEqual(['a', 'b']);
     const single = setup({}, ['solo']);
-    fail(single.strategy, 'solo', 5);
+    fail(single.picker, 'solo', 5, ['solo']);
     expect(single.strategy.ejection('orders')?.panic).toBe(true);
-    expect(single.picker.pick()?.id).toBe('solo');
+    expect(single.picker.pick().instance?.id).toBe('solo');
   });
 
   it('enters panic mode when the healthy instances leave the list', () => {
-    const { strategy } = setup();
-    fail(strategy, 'a', 5);
+    const { strategy, picker: first } = setup();
+    fail(first, 'a', 5);
     const picker = strategy.createPicker('orders', list('a'));
     expect(strategy.ejection('orders')).toMatchObject({ ejected: ['a'], panic: true });
-    expect(picker.pick()?.id).toBe('a');
+    expect(picker.pick().instance?.id).toBe('a');
   });
 
   it("with allEjected: 'fail', rejects calls to a broken single instance with a typed error naming it, until its trial succeeds", () => {
     const { strategy, picker } = setup({ allEjected: 'fail' }, ['solo']);
-    fail(strategy, 'solo', 5);
+    fail(picker, 'solo', 5, ['solo']);
     expect(strategy.ejection('orders')).toMatchObject({ ejected: ['solo'], panic: false, failing: true });
-    const error = (() => {
-      try {
-        return picker.pick();
-      } catch (thrown) {
-        return thrown;
-      }
-    })();
+    const refused = picker.pick();
+    expect(refused.instance).toBeUndefined();
+    const error = 'error' in refused ? refused.error : undefined;
     expect(error).toBeInstanceOf(InstancesEjectedError);
     expect(error).toBeInstanceOf(ServiceUnavailableError);
     expect(isRollcallError(error)).toBe(true);
@@ -240,22 +260,24 @@ describe('outlierEjection: when every instance is out', () => {
     expect((error as Error).message).toBe(
       'No instance of orders is available (balancer: every instance is ejected by outlier ejection: solo (consecutive-failures, out until 1970-01-01T00:00:30.000Z))',
     );
+    expect(refused).toMatchObject({ reason: (error as InstancesEjectedError).attempts[0]?.reason });
     vi.advanceTimersByTime(30_000);
-    expect(picker.pick()?.id).toBe('solo');
+    const trial = next(picker, 'solo');
     // Only the trial goes through; the calls beside it still fail fast.
-    expect(() => picker.pick()).toThrow(/solo \(consecutive-failures, half-open, its trial call pending\)/);
-    succeed(strategy, 'solo');
-    expect(picker.pick()?.id).toBe('solo');
+    expect(reasonOf(picker.pick())).toMatch(/solo \(consecutive-failures, half-open, its trial call pending\)/);
+    trial.done?.({ ok: true, latencyMs: 1 });
+    expect(picker.pick().instance?.id).toBe('solo');
     expect(strategy.ejection('orders')).toMatchObject({ ejected: [], failing: false });
   });
 
   it("with allEjected: 'fail' and a cap of 100, fails fast once every instance is out and names each", () => {
-    const { strategy, picker } = setup({ allEjected: 'fail', maxEjectedPercent: 100, failureWindow: { failures: 2, windowMs: 1_000 } }, ['a', 'b']);
-    fail(strategy, 'a', 2);
-    expect(picker.pick()?.id).toBe('b');
-    fail(strategy, 'b', 2);
-    expect(() => picker.pick()).toThrow(InstancesEjectedError);
-    expect(() => picker.pick()).toThrow(/a \(failure-window, out until .*\), b \(failure-window, out until .*\)/);
+    const { picker } = setup({ allEjected: 'fail', maxEjectedPercent: 100, failureWindow: { failures: 2, windowMs: 1_000 } }, ['a', 'b']);
+    fail(picker, 'a', 2, ['a', 'b']);
+    expect(picker.pick().instance?.id).toBe('b');
+    fail(picker, 'b', 2, ['a', 'b']);
+    const refused = picker.pick();
+    expect('error' in refused ? refused.error : undefined).toBeInstanceOf(InstancesEjectedError);
+    expect(reasonOf(refused)).toMatch(/a \(failure-window, out until .*\), b \(failure-window, out until .*\)/);
   });
 });
 
@@ -263,10 +285,10 @@ describe('outlierEjection: figures and housekeeping', () => {
   it('inspect() reports every listed instance with its calls and failures, ejected ones included, merged with the child\'s figures', () => {
     let now = 0;
     const strategy = outlierEjection({ consecutiveFailures: 2, clock: { now: () => now } }, p2c({ random: () => 0, clock: { now: () => now } }));
-    strategy.createPicker('orders', list('a', 'b'));
+    const picker = strategy.createPicker('orders', list('a', 'b'));
     for (const [id, ok, latencyMs] of [['a', true, 10], ['a', false, 30], ['a', false, 50], ['b', true, 20]] as const) {
-      strategy.callStarted?.('orders', inst(id));
-      strategy.callEnded?.('orders', inst(id), { ok, latencyMs });
+      const [call] = callsTo(picker, id, 1, ['a', 'b']);
+      call?.done?.({ ok, latencyMs });
     }
     now = 5;
     const figures = strategy.inspect?.('orders');
@@ -280,7 +302,7 @@ describe('outlierEjection: figures and housekeeping', () => {
 
   it('drops the state and timer of an instance that leaves the list', () => {
     const { strategy, picker } = setup();
-    fail(strategy, 'a', 5);
+    fail(picker, 'a', 5);
     expect(vi.getTimerCount()).toBe(1);
     strategy.createPicker('orders', list('b', 'c', 'd'));
     expect(vi.getTimerCount()).toBe(0);
@@ -291,11 +313,11 @@ describe('outlierEjection: figures and housekeeping', () => {
   it('clears every timer on release and close, ejection and trial timers alike, and survives a throwing listener', () => {
     const strategy = outlierEjection({ onChange: () => { throw new Error('listener'); } }, roundRobin());
     const picker = strategy.createPicker('orders', list('a', 'b'));
-    strategy.createPicker('billing', [inst('x', { service: 'billing' }), inst('y', { service: 'billing' })]);
-    fail(strategy, 'a', 5);
+    const billing = strategy.createPicker('billing', [inst('x', { service: 'billing' }), inst('y', { service: 'billing' })]);
+    fail(picker, 'a', 5, ['a', 'b']);
     vi.advanceTimersByTime(30_000);
-    expect(picker.pick()?.id).toBe('a');
-    for (let n = 0; n < 5; n++) strategy.callEnded?.('billing', inst('x', { service: 'billing' }), { ok: false, latencyMs: 1 });
+    next(picker, 'a');
+    fail(billing, 'x', 5, ['x', 'y']);
     expect(vi.getTimerCount()).toBe(2);
     strategy.release?.('orders');
     expect(vi.getTimerCount()).toBe(1);
@@ -304,11 +326,22 @@ describe('outlierEjection: figures and housekeeping', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it('forwards call feedback to the child and validates its options', () => {
+  it('passes call feedback on to the child and validates its options', () => {
     const ended: boolean[] = [];
-    const strategy = outlierEjection({}, { ...roundRobin(), callEnded: (_s, _i, outcome) => ended.push(outcome.ok) });
-    strategy.createPicker('orders', list('a'));
-    fail(strategy, 'a', 2);
+    const child = roundRobin();
+    const recording: Strategy = {
+      ...child,
+      createPicker: (service, instances) => {
+        const picker = child.createPicker(service, instances);
+        return {
+          pick: (context) => {
+            const picked = picker.pick(context);
+            return picked.instance === undefined ? picked : { ...picked, done: (outcome: CallOutcome) => ended.push(outcome.ok) };
+          },
+        };
+      },
+    };
+    fail(outlierEjection({}, recording).createPicker('orders', list('a')), 'a', 2, ['a']);
     expect(ended).toEqual([false, false]);
     expect(() => outlierEjection({ consecutiveFailures: 0 }, roundRobin())).toThrow(/outlierEjection.consecutiveFailures/);
     expect(() => outlierEjection({ baseEjectionMs: 10_000, maxEjectionMs: 5_000 }, roundRobin())).toThrow(/outlierEjection.maxEjectionMs/);

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { consistentHash, roundRobin, slowStart, type Picker } from '../../src/balancing/index.js';
+import { consistentHash, roundRobin, slowStart, type PickedInstance, type Picker, type Strategy } from '../../src/balancing/index.js';
 import { inst, list, seeded, tally } from './helpers.js';
 
 const NOW = 1_000_000;
@@ -70,7 +70,7 @@ describe('slowStart', () => {
     strategy.createPicker('orders', list('a', 'b', 'c'));
     const picker = strategy.createPicker('orders', list('a', 'b', 'c', 'd'));
     const keys = Array.from({ length: 4_000 }, (_, n) => `user-${n}`);
-    const onD = (): Set<string> => new Set(keys.filter((key) => picker.pick({ key })?.id === 'd'));
+    const onD = (): Set<string> => new Set(keys.filter((key) => picker.pick({ key }).instance?.id === 'd'));
     const early = onD();
     vi.advanceTimersByTime(5_000);
     const later = onD();
@@ -81,12 +81,51 @@ describe('slowStart', () => {
   it('honours exclusions on the redirect and passes feedback through', () => {
     const ended: string[] = [];
     const child = roundRobin({ random: () => 0 });
-    const strategy = slowStart({ windowMs: 10_000, minShare: 0 }, { ...child, callEnded: (service, instance) => ended.push(`${service} ${instance.id}`) });
+    const recording: Strategy = {
+      ...child,
+      createPicker: (service, instances) => {
+        const picker = child.createPicker(service, instances);
+        return {
+          pick: (context) => {
+            const picked = picker.pick(context);
+            const { instance } = picked;
+            return instance === undefined ? picked : { instance, done: () => ended.push(`${service} ${instance.id}`) };
+          },
+        };
+      },
+    };
+    const strategy = slowStart({ windowMs: 10_000, minShare: 0 }, recording);
     strategy.createPicker('orders', list('a', 'b'));
     const picker = strategy.createPicker('orders', list('a', 'b', 'c'));
-    for (let n = 0; n < 9; n++) expect(picker.pick({ exclude: new Set(['a']) })?.id).toBe('b');
-    strategy.callEnded?.('orders', inst('c'), { ok: true, latencyMs: 1 });
+    for (let n = 0; n < 9; n++) expect(picker.pick({ exclude: new Set(['a']) }).instance?.id).toBe('b');
+    (picker.pick({ exclude: new Set(['a', 'b']) }) as PickedInstance).done?.({ ok: true, latencyMs: 1 });
     expect(ended).toEqual(['orders c']);
+  });
+
+  it('a redirected call carries the feedback of the child pick it was redirected to', () => {
+    const ended: string[] = [];
+    const child = roundRobin({ random: () => 0 });
+    const recording: Strategy = {
+      ...child,
+      createPicker: (service, instances) => {
+        const picker = child.createPicker(service, instances);
+        return {
+          pick: (context) => {
+            const picked = picker.pick(context);
+            const { instance } = picked;
+            return instance === undefined ? picked : { instance, done: () => ended.push(`${service} ${instance.id}`) };
+          },
+        };
+      },
+    };
+    const strategy = slowStart({ windowMs: 10_000, minShare: 0 }, recording);
+    strategy.createPicker('orders', list('a', 'b'));
+    const picker = strategy.createPicker('orders', list('a', 'b', 'c'));
+    // `c` has just joined with a share of 0: every pick that lands on it goes elsewhere.
+    const picks = Array.from({ length: 6 }, () => picker.pick() as PickedInstance);
+    expect(picks.map((picked) => picked.instance.id)).not.toContain('c');
+    for (const picked of picks) picked.done?.({ ok: true, latencyMs: 1 });
+    expect(ended).toEqual(picks.map((picked) => `orders ${picked.instance.id}`));
   });
 
   it('clears its timer on release and close', () => {

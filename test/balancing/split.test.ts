@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { roundRobin, split, weighted, type Strategy } from '../../src/balancing/index.js';
-import { inst, seeded } from './helpers.js';
+import { inst, pickOf, seeded } from './helpers.js';
 
 const stable = [inst('v1a', { version: '1.0.0' }), inst('v1b', { version: '1.0.0' }), inst('v1c', { version: '1.0.0' })];
 const canary = inst('v2a', { version: '2.0.0' });
@@ -8,7 +8,7 @@ const canary = inst('v2a', { version: '2.0.0' });
 function shareOf(strategy: Strategy, instances: typeof stable, picks: number, match: (id: string) => boolean, keyed = false): number {
   const picker = strategy.createPicker('orders', instances);
   let hits = 0;
-  for (let n = 0; n < picks; n++) if (match(picker.pick(keyed ? { key: `user-${n}` } : undefined)?.id as string)) hits++;
+  for (let n = 0; n < picks; n++) if (match(picker.pick(keyed ? { key: `user-${n}` } : undefined).instance?.id as string)) hits++;
   return hits / picks;
 }
 
@@ -23,7 +23,7 @@ describe('split', () => {
   it('keeps each key on one side of the split, with the stated share of keys', () => {
     const strategy = split({ groups: [{ select: { version: '2.0.0' }, percent: 20 }] }, roundRobin());
     const picker = strategy.createPicker('orders', [...stable, canary]);
-    const side = (key: string): boolean => picker.pick({ key })?.id === 'v2a';
+    const side = (key: string): boolean => picker.pick({ key }).instance?.id === 'v2a';
     const keys = Array.from({ length: 10_000 }, (_, n) => `user-${n}`);
     const first = keys.map(side);
     expect(keys.map(side)).toEqual(first);
@@ -53,15 +53,22 @@ describe('split', () => {
       name: 'recording',
       createPicker: (service, list) => {
         events.push(`picker ${service} ${list.map((i) => i.id).join(',')}`);
-        return roundRobin().createPicker(service, list);
+        const picker = roundRobin().createPicker(service, list);
+        return {
+          pick: (context) => {
+            const picked = picker.pick(context);
+            const { instance } = picked;
+            return instance === undefined ? picked : { instance, done: () => events.push(`end ${service} ${instance.id}`) };
+          },
+        };
       },
-      callEnded: (service, instance) => events.push(`end ${service} ${instance.id}`),
       release: (service) => events.push(`release ${service}`),
     };
     const strategy = split({ groups: [{ select: { version: '2.0.0' }, percent: 5 }] }, child);
-    strategy.createPicker('orders', [...stable, canary]);
-    strategy.callEnded?.('orders', canary, { ok: true, latencyMs: 1 });
-    strategy.callEnded?.('orders', stable[0] as never, { ok: true, latencyMs: 1 });
+    const picker = strategy.createPicker('orders', [...stable, canary]);
+    const ids = [...stable, canary].map((instance) => instance.id);
+    pickOf(picker, 'v2a', ids).done?.({ ok: true, latencyMs: 1 });
+    pickOf(picker, 'v1a', ids).done?.({ ok: true, latencyMs: 1 });
     strategy.createPicker('orders', stable);
     strategy.release?.('orders');
     expect(events).toEqual([
@@ -77,8 +84,8 @@ describe('split', () => {
 
   it('moves a retry to another group when its group has nothing else', () => {
     const picker = split({ groups: [{ select: { version: '2.0.0' }, percent: 100 }] }, roundRobin()).createPicker('orders', [...stable, canary]);
-    expect(picker.pick()?.id).toBe('v2a');
-    expect(picker.pick({ exclude: new Set(['v2a']) })?.id).toMatch(/^v1/);
+    expect(picker.pick().instance?.id).toBe('v2a');
+    expect(picker.pick({ exclude: new Set(['v2a']) }).instance?.id).toMatch(/^v1/);
   });
 
   it('rejects malformed groups', () => {

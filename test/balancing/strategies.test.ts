@@ -7,11 +7,11 @@ const instances = ['a', 'b', 'c'].map((id) => createInstance({ id, service: 'ord
 describe('roundRobin', () => {
   it('takes instances in turn from a random start', () => {
     const picker = roundRobin({ random: () => 0.5 }).createPicker('orders', instances);
-    expect(Array.from({ length: 6 }, () => picker.pick()?.id)).toEqual(['b', 'c', 'a', 'b', 'c', 'a']);
+    expect(Array.from({ length: 6 }, () => picker.pick().instance?.id)).toEqual(['b', 'c', 'a', 'b', 'c', 'a']);
   });
 
   it('starts at different places for different random values', () => {
-    const first = (value: number) => roundRobin({ random: () => value }).createPicker('orders', instances).pick()?.id;
+    const first = (value: number) => roundRobin({ random: () => value }).createPicker('orders', instances).pick().instance?.id;
     expect([first(0), first(0.4), first(0.99)]).toEqual(['a', 'b', 'c']);
   });
 });
@@ -21,30 +21,30 @@ describe('random', () => {
     const values = [0, 0.34, 0.67, 0.999];
     let n = 0;
     const picker = random({ random: () => values[n++] as number }).createPicker('orders', instances);
-    expect(values.map(() => picker.pick()?.id)).toEqual(['a', 'b', 'c', 'c']);
+    expect(values.map(() => picker.pick().instance?.id)).toEqual(['a', 'b', 'c', 'c']);
   });
 
-  it('returns undefined for an empty list', () => {
-    expect(random().createPicker('orders', []).pick()).toBeUndefined();
-    expect(roundRobin().createPicker('orders', []).pick()).toBeUndefined();
+  it('picks no instance from an empty list', () => {
+    expect(random().createPicker('orders', []).pick().instance).toBeUndefined();
+    expect(roundRobin().createPicker('orders', []).pick().instance).toBeUndefined();
   });
 });
 
 describe('exclusions', () => {
   it('round-robin skips excluded instances without taking a turn from ordinary picks', () => {
     const picker = roundRobin({ random: () => 0 }).createPicker('orders', instances);
-    expect(picker.pick({ exclude: new Set(['a']) })?.id).toBe('b');
-    expect(picker.pick()?.id).toBe('a');
-    expect(picker.pick({ exclude: new Set(['a', 'b', 'c']) })?.id).toBe('b');
-    expect(picker.pick()?.id).toBe('b');
+    expect(picker.pick({ exclude: new Set(['a']) }).instance?.id).toBe('b');
+    expect(picker.pick().instance?.id).toBe('a');
+    expect(picker.pick({ exclude: new Set(['a', 'b', 'c']) }).instance?.id).toBe('b');
+    expect(picker.pick().instance?.id).toBe('b');
   });
 
   it('random draws among the instances left when some are excluded', () => {
     const picker = random({ random: () => 0.99 }).createPicker('orders', instances);
-    expect(picker.pick({ exclude: new Set(['c']) })?.id).toBe('b');
-    expect(picker.pick({ exclude: new Set(['c', 'a']) })?.id).toBe('b');
-    expect(picker.pick({ exclude: new Set(['a', 'b', 'c']) })?.id).toBe('c');
-    expect(random({ random: () => 0 }).createPicker('orders', instances).pick({ exclude: new Set(['a']) })?.id).toBe('b');
+    expect(picker.pick({ exclude: new Set(['c']) }).instance?.id).toBe('b');
+    expect(picker.pick({ exclude: new Set(['c', 'a']) }).instance?.id).toBe('b');
+    expect(picker.pick({ exclude: new Set(['a', 'b', 'c']) }).instance?.id).toBe('c');
+    expect(random({ random: () => 0 }).createPicker('orders', instances).pick({ exclude: new Set(['a']) }).instance?.id).toBe('b');
   });
 });
 
@@ -55,7 +55,7 @@ describe('strategyByName', () => {
       const strategy = strategyByName(name, { random: () => 0 });
       expect(strategy.name).toBe(name);
       expect(strategy).not.toBe(strategyByName(name));
-      expect(strategy.createPicker('orders', instances).pick()?.service).toBe('orders');
+      expect(strategy.createPicker('orders', instances).pick().instance?.service).toBe('orders');
       strategy.close?.();
     }
   });

@@ -26,7 +26,7 @@ describe('weighted (smooth weighted round-robin)', () => {
     const counts: Record<string, number> = { a: 0, b: 0, c: 0 };
     let worst = 0;
     for (let n = 1; n <= 1_000; n++) {
-      const id = picker.pick()?.id as string;
+      const id = picker.pick().instance?.id as string;
       counts[id] = (counts[id] ?? 0) + 1;
       for (const instance of list) worst = Math.max(worst, Math.abs((counts[instance.id] ?? 0) - (n * instance.weight) / 10));
     }
@@ -40,13 +40,13 @@ describe('weighted (smooth weighted round-robin)', () => {
 
   it('skips excluded instances without disturbing the shares of ordinary picks', () => {
     const picker = weighted({ random: () => 0 }).createPicker('orders', heavy);
-    expect(picker.pick({ exclude: new Set(['a']) })?.id).toBe('b');
-    expect(picker.pick({ exclude: new Set(['a', 'b', 'c']) })?.id).toBe('a');
+    expect(picker.pick({ exclude: new Set(['a']) }).instance?.id).toBe('b');
+    expect(picker.pick({ exclude: new Set(['a', 'b', 'c']) }).instance?.id).toBe('a');
     // 10 cycles of 7 ordinary picks after the two retries: exact shares, as if there were none.
     expect(tally(picker, 70)).toEqual({ a: 50, b: 10, c: 10 });
   });
 
-  it('returns undefined for an empty list', () => {
-    expect(weighted().createPicker('orders', []).pick()).toBeUndefined();
+  it('picks no instance from an empty list', () => {
+    expect(weighted().createPicker('orders', []).pick().instance).toBeUndefined();
   });
 });

@@ -45,15 +45,15 @@ describe('zoneAware', () => {
 
   it('keeps a keyed call on one side and moves a retry across zones when the local zone has no other instance', () => {
     const picker = zoneAware({ zone: 'eu-1a' }, roundRobin()).createPicker('orders', fleet({ 'eu-1a': 1, 'eu-1b': 2, 'eu-1c': 2 }));
-    const side = (key: string): boolean => picker.pick({ key })?.zone === 'eu-1a';
+    const side = (key: string): boolean => picker.pick({ key }).instance?.zone === 'eu-1a';
     const keys = Array.from({ length: 200 }, (_, n) => `user-${n}`);
     const sides = keys.map(side);
     expect(keys.map(side)).toEqual(sides);
     expect(new Set(sides).size).toBe(2);
     const local = fleet({ 'eu-1a': 1 })[0] as ServiceInstance;
     const alone = zoneAware({ zone: 'eu-1a' }, roundRobin()).createPicker('orders', fleet({ 'eu-1a': 1, 'eu-1b': 1 }));
-    expect(alone.pick()?.id).toBe(local.id);
-    expect(alone.pick({ exclude: new Set([local.id]) })?.id).toBe('eu-1b-0');
+    expect(alone.pick().instance?.id).toBe(local.id);
+    expect(alone.pick({ exclude: new Set([local.id]) }).instance?.id).toBe('eu-1b-0');
   });
 
   it('is the child itself when no zone is configured', () => {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, it } from 'vitest';
 import { ConsulBackend } from '../../src/backends/consul/index.js';
 import { describeBackendConformance } from '../../src/testing/index.js';
 import { ConsulDouble } from '../helpers/consul-double/index.js';
@@ -18,4 +18,4 @@ afterAll(async () => {
 describeBackendConformance('ConsulBackend on the Consul double', {
   create: ({ namespace }) => new ConsulBackend({ address: double.url, namespace, env: {} }),
   expiry: 'critical',
-});
+}, { describe, it, afterEach });

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, it } from 'vitest';
 import { DnsBackend } from '../../src/backends/dns/index.js';
 import { describeReadOnlyBackendConformance } from '../../src/testing/index.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
@@ -27,4 +27,4 @@ describeReadOnlyBackendConformance('DnsBackend (Knot DNS)', {
   publish: (service, instances) => running().setService(service, instances),
   changeTimeoutMs: 3_000,
   listedServices: LISTED,
-});
+}, { describe, it, afterEach });

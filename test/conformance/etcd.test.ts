@@ -1,4 +1,4 @@
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, it } from 'vitest';
 import { EtcdBackend } from '../../src/backends/etcd/index.js';
 import { describeBackendConformance } from '../../src/testing/index.js';
 import { etcdctl, startEtcd, type EtcdMember } from '../helpers/etcd-server.js';
@@ -26,4 +26,4 @@ describeBackendConformance('EtcdBackend (etcd-server)', {
     etcdctl([running().clientUrl], undefined, 'del', '--prefix', `/rollcall/${namespace}/`);
     return Promise.resolve();
   },
-});
+}, { describe, it, afterEach });

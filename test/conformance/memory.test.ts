@@ -1,3 +1,4 @@
+import { afterEach, describe, it } from 'vitest';
 import { MemoryBackend, MemoryRegistry } from '../../src/index.js';
 import { describeBackendConformance } from '../../src/testing/index.js';
 
@@ -5,4 +6,4 @@ const registry = new MemoryRegistry();
 
 describeBackendConformance('MemoryBackend', {
   create: ({ namespace }) => new MemoryBackend({ registry, namespace }),
-});
+}, { describe, it, afterEach });

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, it } from 'vitest';
 import { RedisBackend } from '../../src/backends/redis/index.js';
 import { describeBackendConformance } from '../../src/testing/index.js';
 import { redisCommand, startRedis, type RedisServer } from '../helpers/redis-server.js';
@@ -27,4 +27,4 @@ describeBackendConformance('RedisBackend (standalone redis-server)', {
       if (keys.length > 0) await redisCommand(running(), 'DEL', ...keys);
     }
   },
-});
+}, { describe, it, afterEach });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError, MalformedRecordError, createInstance, instanceOrigin, parseInstanceRecord, type InstanceInput } from '../../src/index.js';
+import { parseInstanceRecord } from '../../src/backends/index.js';
+import { InvalidArgumentError, MalformedRecordError, createInstance, instanceOrigin, type InstanceInput } from '../../src/index.js';
 
 const base: InstanceInput = { id: 'orders-1', service: 'orders', host: '10.0.0.1', port: 8080 };
 

@@ -1,19 +1,8 @@
 import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { MemoryBackend, outlierEjection, roundRobin, type CallOutcome, type Strategy } from '../../src/index.js';
+import { MemoryBackend, outlierEjection, roundRobin, type ServiceInstance, type Strategy } from '../../src/index.js';
+import { orderedStrategy, recorded } from '../http/helpers.js';
 import { answering, call, echoed, refusedPort, register, startGateway, startUpstream } from './helpers.js';
-
-/** Picks instances in id order, skipping excluded ones, so the first pick is known; records every outcome. */
-function orderedStrategy(outcomes: string[] = []): Strategy {
-  return {
-    name: 'ordered',
-    createPicker: (_service, instances) => {
-      const order = [...instances].sort((a, b) => (a.id < b.id ? -1 : 1));
-      return { pick: (context) => order.find((instance) => !context?.exclude?.has(instance.id)) ?? order[0] };
-    },
-    callEnded: (_service, instance, outcome: CallOutcome) => outcomes.push(`${instance.id} ${outcome.ok ? 'ok' : 'failed'}`),
-  };
-}
 
 /** `a-dead` refuses connections, `b-live` echoes. */
 async function deadAndLive(service = 'orders'): Promise<{ backend: MemoryBackend; live: Awaited<ReturnType<typeof startUpstream>> }> {
@@ -105,8 +94,7 @@ describe('rollcallGateway retries', () => {
     const outcomes: string[] = [];
     const stubborn: Strategy = {
       name: 'stubborn',
-      createPicker: (_service, instances) => ({ pick: () => instances.find((instance) => instance.id === 'a-dead') }),
-      callEnded: (_service, instance, outcome) => outcomes.push(`${instance.id} ${outcome.ok ? 'ok' : 'failed'}`),
+      createPicker: (_service, instances) => ({ pick: () => recorded(instances.find((instance) => instance.id === 'a-dead') as ServiceInstance, outcomes) }),
     };
     const { base } = await startGateway({ backend, resolver: { strategy: stubborn }, retry: { attempts: 3 } });
 

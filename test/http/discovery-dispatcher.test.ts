@@ -52,6 +52,33 @@ describe('discovery dispatcher', () => {
     expect(outcomes).toEqual(['1-failing failed', '2-healthy ok', '1-failing failed', '2-healthy ok']);
   });
 
+  it('retries Blob bodies given to dispatcher.request(), as fetch does', async () => {
+    const down = await server('1-failing', failing);
+    const up = await server('2-healthy', healthy);
+    const outcomes: string[] = [];
+    const { resolver } = await orders([{ id: '1-failing', port: down.port }, { id: '2-healthy', port: up.port }], { strategy: orderedStrategy(outcomes) });
+    const agent = dispatcher(createDiscoveryDispatcher(resolver));
+    const blob = await agent.request({ origin: 'http://orders', path: '/items', method: 'PUT', body: new Blob(['v=3']) as never });
+    expect([blob.statusCode, await blob.body.text()]).toEqual([200, 'ok PUT /items v=3']);
+    expect(outcomes).toEqual(['1-failing failed', '2-healthy ok']);
+  });
+
+  it('never retries once the answer reached the caller: a connection cut mid-body fails the call', async () => {
+    const cut = await server('1-cut', (_request, response) => {
+      response.write('head;');
+      setImmediate(() => response.socket?.destroy());
+    });
+    const up = await server('2-healthy', healthy);
+    const outcomes: string[] = [];
+    const { resolver } = await orders([{ id: '1-cut', port: cut.port }, { id: '2-healthy', port: up.port }], { strategy: orderedStrategy(outcomes) });
+    const agent = dispatcher(createDiscoveryDispatcher(resolver));
+    const response = await agent.request({ origin: 'http://orders', path: '/x', method: 'GET' });
+    expect(response.statusCode).toBe(200);
+    await expect(response.body.text()).rejects.toThrow();
+    expect(up.received).toEqual([]);
+    expect(outcomes).toEqual(['1-cut ok']);
+  });
+
   it('does not retry non-idempotent requests or bodies fetch streams', async () => {
     const down = await server('1-failing', failing);
     const up = await server('2-healthy', healthy);

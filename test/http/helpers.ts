@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MemoryBackend, createInstance, createResolver, type Resolver, type ResolverOptions } from '../../src/index.js';
-import type { Strategy } from '../../src/balancing/index.js';
+import type { PickedInstance, Strategy } from '../../src/balancing/index.js';
+import type { ServiceInstance } from '../../src/index.js';
 
 export interface TestServer {
   readonly id: string;
@@ -62,15 +63,19 @@ export async function refusedPort(): Promise<number> {
   return server.port;
 }
 
+/** A pick of `instance` whose outcome is recorded as `<id> ok` or `<id> failed`. */
+export function recorded(instance: ServiceInstance, outcomes: string[]): PickedInstance {
+  return { instance, done: (outcome) => outcomes.push(`${instance.id} ${outcome.ok ? 'ok' : 'failed'}`) };
+}
+
 /** Picks instances in id order, skipping excluded ones; records every outcome. */
 export function orderedStrategy(outcomes: string[] = []): Strategy {
   return {
     name: 'ordered',
     createPicker: (_service, instances) => {
       const order = [...instances].sort((a, b) => (a.id < b.id ? -1 : 1));
-      return { pick: (context) => order.find((instance) => !context?.exclude?.has(instance.id)) ?? order[0] };
+      return { pick: (context) => recorded(order.find((instance) => !context?.exclude?.has(instance.id)) ?? (order[0] as ServiceInstance), outcomes) };
     },
-    callEnded: (_service, instance, outcome) => outcomes.push(`${instance.id} ${outcome.ok ? 'ok' : 'failed'}`),
   };
 }
 

@@ -1,8 +1,9 @@
 /**
  * Properties of every strategy and decorator over arbitrary instance lists, weights, zones,
  * contexts, outcomes and passing time: a pick returns an offered instance (a non-excluded one
- * while one is offered) or none for an empty list, and never throws beyond the documented typed
- * errors; figures stay consistent; close() leaves no timer; retries never shift the rotation of
+ * while one is offered), or none with a reason for an empty list and where a strict filter or
+ * outlier ejection documents one, and never throws; figures stay consistent whatever feedback the
+ * picks receive; close() leaves no timer; retries never shift the rotation of
  * ordinary picks; factories accept good options and reject bad ones with RollcallErrors.
  */
 import fc from 'fast-check';
@@ -22,11 +23,14 @@ import {
   strategyByName,
   weighted,
   zoneAware,
+  type NoInstance,
   type PickContext,
+  type PickResult,
+  type PickedInstance,
   type Strategy,
   type StrategyName,
 } from '../../src/balancing/index.js';
-import { InvalidArgumentError, ServiceUnavailableError, createInstance, isRollcallError, type ServiceInstance } from '../../src/index.js';
+import { InvalidArgumentError, createInstance, isRollcallError, type ServiceInstance } from '../../src/index.js';
 
 const NOW = 1_700_000_000_000;
 
@@ -95,8 +99,8 @@ interface Subject {
   readonly strategy: Strategy;
   /** Instances this strategy picks among for `list`, before exclusions; `undefined` to check membership only. */
   offered(list: readonly ServiceInstance[]): readonly ServiceInstance[] | undefined;
-  /** Whether `error`, thrown by a pick, is one this configuration documents. */
-  expected(error: unknown): boolean;
+  /** Whether `none`, a pick's answer of no instance for the non-empty `list`, is one this configuration documents. */
+  refuses(none: NoInstance, list: readonly ServiceInstance[]): boolean;
   /** Whether inspect() covers every listed instance. */
   readonly coversAll: boolean;
 }
@@ -111,29 +115,29 @@ function subject(decorator: DecoratorName, base: BaseName, r: () => number, perc
   const none = () => false;
   switch (decorator) {
     case 'none':
-      return { strategy: child, offered: (list) => list, expected: none, coversAll: true };
+      return { strategy: child, offered: (list) => list, refuses: none, coversAll: true };
     case 'filter':
       return {
         strategy: filter({ select: { tags: ['gpu'] } }, child),
         offered: (list) => (list.some(gpu) ? list.filter(gpu) : list),
-        expected: none,
+        refuses: none,
         coversAll: false,
       };
     case 'filter-strict':
       return {
         strategy: filter({ select: { tags: ['gpu'] }, fallback: 'fail' }, child),
         offered: (list) => list.filter(gpu),
-        expected: (error) => error instanceof ServiceUnavailableError,
+        refuses: (answer, list) => !list.some(gpu) && answer.error === undefined && /match the filter/.test(answer.reason),
         coversAll: false,
       };
     case 'split':
-      return { strategy: split({ groups: [{ select: { version: '2.0.0' }, percent }], random: r }, child), offered: (list) => list, expected: none, coversAll: true };
+      return { strategy: split({ groups: [{ select: { version: '2.0.0' }, percent }], random: r }, child), offered: (list) => list, refuses: none, coversAll: true };
     case 'zone-aware':
-      return { strategy: zoneAware({ zone: 'z1', random: r }, child), offered: (list) => list, expected: none, coversAll: true };
+      return { strategy: zoneAware({ zone: 'z1', random: r }, child), offered: (list) => list, refuses: none, coversAll: true };
     case 'zone-when-empty':
-      return { strategy: zoneAware({ zone: 'z2', spillover: 'when-empty', random: r }, child), offered: (list) => list, expected: none, coversAll: true };
+      return { strategy: zoneAware({ zone: 'z2', spillover: 'when-empty', random: r }, child), offered: (list) => list, refuses: none, coversAll: true };
     case 'slow-start':
-      return { strategy: slowStart({ windowMs: 10_000, random: r }, child), offered: (list) => list, expected: none, coversAll: true };
+      return { strategy: slowStart({ windowMs: 10_000, random: r }, child), offered: (list) => list, refuses: none, coversAll: true };
     case 'ejection':
     case 'ejection-fail': {
       const strategy = outlierEjection(
@@ -149,7 +153,7 @@ function subject(decorator: DecoratorName, base: BaseName, r: () => number, perc
           const out = new Set(status.ejected);
           return list.filter((instance) => !out.has(instance.id));
         },
-        expected: (error) => decorator === 'ejection-fail' && error instanceof InstancesEjectedError && strategy.ejection('orders')?.failing === true,
+        refuses: (answer) => decorator === 'ejection-fail' && answer.error instanceof InstancesEjectedError && strategy.ejection('orders')?.failing === true,
         coversAll: true,
       };
     }
@@ -160,16 +164,16 @@ function subject(decorator: DecoratorName, base: BaseName, r: () => number, perc
           slowStart({ windowMs: 5_000, random: r }, zoneAware({ zone: 'z1', random: r }, split({ groups: [{ select: { version: '2.0.0' }, percent }], random: r }, filter({ select: { zone: ['z1', 'z2'] } }, child)))),
         ),
         offered: () => undefined,
-        expected: none,
+        refuses: none,
         coversAll: true,
       };
   }
 }
 
-/** A pick, or the error it threw. */
-function attempt(run: () => ServiceInstance | undefined): { instance: ServiceInstance | undefined } | { error: unknown } {
+/** A pick's answer, or the error it threw. */
+function attempt(run: () => PickResult): { result: PickResult } | { error: unknown } {
   try {
-    return { instance: run() };
+    return { result: run() };
   } catch (error) {
     return { error };
   }
@@ -193,7 +197,8 @@ describe('every strategy and decorator, over arbitrary lists, contexts, outcomes
           const { strategy, coversAll } = tested;
           let list: readonly ServiceInstance[] = all;
           let picker = strategy.createPicker('orders', list);
-          const pending: ServiceInstance[] = [];
+          const pending: PickedInstance[] = [];
+          const history: PickedInstance[] = [];
 
           for (const op of ops) {
             if (op.kind === 'list') {
@@ -203,36 +208,37 @@ describe('every strategy and decorator, over arbitrary lists, contexts, outcomes
             } else if (op.kind === 'advance') {
               vi.advanceTimersByTime(op.ms);
             } else if (op.kind === 'outcome') {
-              // Outcomes for any instance, listed or not, in any state, must be absorbed.
-              const instance = all[op.index % all.length] as ServiceInstance;
-              strategy.callEnded?.('orders', instance, { ok: op.ok, latencyMs: 1 });
+              // Outcomes through any earlier pick, of an instance listed or not, in any state, with
+              // or without a start, must be absorbed.
+              history[op.index % Math.max(1, history.length)]?.done?.({ ok: op.ok, latencyMs: 1 });
             } else {
               const context: PickContext =
                 op.kind === 'pick'
                   ? { key: op.key, exclude: new Set([...op.exclude.map((index) => (list[index % list.length] as ServiceInstance).id), ...(op.unknown ? ['not-listed'] : [])]) }
                   : {};
               const before = tested.offered(list);
-              const result = attempt(() => picker.pick(context));
-              if ('error' in result) {
-                if (!tested.expected(result.error)) throw result.error;
+              const outcome = attempt(() => picker.pick(context));
+              if ('error' in outcome) throw outcome.error;
+              const { result } = outcome;
+              if (result.instance === undefined) {
+                expect(tested.refuses(result, list), `a non-empty list yields an instance, or a documented none: ${result.reason}`).toBe(true);
                 continue;
               }
-              const { instance } = result;
-              expect(instance, 'a non-empty list always yields an instance').toBeDefined();
-              const picked = instance as ServiceInstance;
+              history.push(result);
+              const picked = result.instance;
               expect(list.map((candidate) => candidate.id)).toContain(picked.id);
               const exclude = context.exclude ?? new Set<string>();
               if (before !== undefined && before.some((candidate) => !exclude.has(candidate.id))) {
                 expect(exclude.has(picked.id), `picked excluded ${picked.id} while an offered instance was allowed`).toBe(false);
               }
               if (op.kind === 'call') {
-                strategy.callStarted?.('orders', picked);
-                if (op.ends) strategy.callEnded?.('orders', picked, { ok: op.ok, latencyMs: op.latencyMs });
-                else pending.push(picked);
+                result.started?.();
+                if (op.ends) result.done?.({ ok: op.ok, latencyMs: op.latencyMs });
+                else pending.push(result);
               }
             }
           }
-          for (const instance of pending.splice(0)) strategy.callEnded?.('orders', instance, { ok: true, latencyMs: 3 });
+          for (const picked of pending.splice(0)) picked.done?.({ ok: true, latencyMs: 3 });
 
           const figures = strategy.inspect?.('orders');
           if (figures !== undefined) {
@@ -258,13 +264,15 @@ describe('every strategy and decorator, over arbitrary lists, contexts, outcomes
     );
   });
 
-  it('an empty list yields no instance, with or without a context', () => {
+  it('an empty list yields no instance, with a reason, with or without a context', () => {
     fc.assert(
       fc.property(fc.constantFrom(...DECORATORS.filter((name) => name !== 'filter-strict')), fc.constantFrom(...BASE_NAMES), fc.option(fc.string(), { nil: undefined }), (decorator, base, key) => {
         const { strategy } = subject(decorator, base, Math.random, 50);
         const picker = strategy.createPicker('orders', []);
-        expect(picker.pick()).toBeUndefined();
-        expect(picker.pick({ key, exclude: new Set(['x']) })).toBeUndefined();
+        for (const result of [picker.pick(), picker.pick({ key, exclude: new Set(['x']) })]) {
+          expect(result.instance).toBeUndefined();
+          expect(typeof (result as NoInstance).reason).toBe('string');
+        }
         strategy.close?.();
       }),
       { numRuns: 200 },
@@ -285,8 +293,8 @@ describe('retries and the rotation', () => {
           const plain = BASES[name](() => start).createPicker('orders', list);
           const retried = BASES[name](() => start).createPicker('orders', list);
           for (const excluded of retries) {
-            const expected = plain.pick()?.id;
-            expect(retried.pick()?.id).toBe(expected);
+            const expected = plain.pick().instance?.id;
+            expect(retried.pick().instance?.id).toBe(expected);
             if (excluded.length > 0) retried.pick({ exclude: new Set(excluded.map((index) => (list[index % list.length] as ServiceInstance).id)) });
           }
         },
@@ -375,8 +383,10 @@ describe('factories and names', () => {
         }
         const picker = strategy.createPicker('orders', list);
         const outcome = attempt(() => picker.pick({ key: 'user-1' }));
-        if ('error' in outcome) expect(outcome.error).toBeInstanceOf(ServiceUnavailableError);
-        else expect(list).toContain(outcome.instance);
+        if ('error' in outcome) throw outcome.error;
+        // A strict filter's options may match nothing: no instance, with a reason.
+        if (outcome.result.instance === undefined) expect(typeof outcome.result.reason).toBe('string');
+        else expect(list).toContain(outcome.result.instance);
         strategy.close?.();
         expect(vi.getTimerCount()).toBe(0);
       }),
@@ -394,7 +404,7 @@ describe('factories and names', () => {
     fc.assert(
       fc.property(names, (name) => {
         const outcome = attempt(() => strategyByName(name as never).createPicker('orders', []).pick());
-        if ((STRATEGY_NAMES as readonly unknown[]).includes(name)) expect(outcome).toEqual({ instance: undefined });
+        if ((STRATEGY_NAMES as readonly unknown[]).includes(name)) expect('result' in outcome && outcome.result.instance === undefined).toBe(true);
         else expect('error' in outcome && outcome.error instanceof InvalidArgumentError && outcome.error.field === 'strategy').toBe(true);
       }),
       { numRuns: 1_000 },
@@ -416,7 +426,7 @@ describe('factories and names', () => {
           const hashes = hashing.has(base) || hashing.has(decorator);
           if (key === undefined || typeof key === 'string' || !hashes) {
             if ('error' in outcome) throw outcome.error;
-            expect(withZones).toContain(outcome.instance);
+            expect(withZones).toContain(outcome.result.instance);
           } else {
             expect('error' in outcome && outcome.error instanceof InvalidArgumentError && outcome.error.field === 'key').toBe(true);
           }
@@ -433,7 +443,7 @@ describe('factories and names', () => {
         const shuffled = [...list].sort((a, b) => (order[list.indexOf(a) % Math.max(1, order.length)] ?? 0) - (order[list.indexOf(b) % Math.max(1, order.length)] ?? 0));
         const first = consistentHash({ pointsPerInstance: 16 }).createPicker('orders', list).pick({ key });
         const second = consistentHash({ pointsPerInstance: 16 }).createPicker('orders', shuffled).pick({ key });
-        expect(second?.id).toBe(first?.id);
+        expect(second.instance?.id).toBe(first.instance?.id);
       }),
       { numRuns: 500 },
     );

@@ -147,17 +147,28 @@ describe('headers added to an attempt', () => {
     );
   });
 
+  const message = (): HttpAttemptMessage =>
+    new HttpAttemptMessage({
+      client: 'fetch',
+      service: 'orders',
+      instance: createInstance({ id: 'o1', service: 'orders', host: '10.0.0.1', port: 80 }, 0),
+      method: 'GET',
+      url: 'http://10.0.0.1/',
+      source: 'cache',
+      resendCount: 0,
+    });
+
+  it('keep a header named __proto__ (a valid token) like any other', () => {
+    const attempt = message();
+    attempt.setHeader('__proto__', 'x');
+    attempt.setHeader('constructor', 'y');
+    expect(Object.entries(attempt.addedHeaders)).toEqual([
+      ['__proto__', 'x'],
+      ['constructor', 'y'],
+    ]);
+  });
+
   it('are never able to split the request: a header with CR, LF or NUL, or a name that is not a token, is ignored', () => {
-    const message = (): HttpAttemptMessage =>
-      new HttpAttemptMessage({
-        client: 'fetch',
-        service: 'orders',
-        instance: createInstance({ id: 'o1', service: 'orders', host: '10.0.0.1', port: 80 }, 0),
-        method: 'GET',
-        url: 'http://10.0.0.1/',
-        source: 'cache',
-        resendCount: 0,
-      });
     fc.assert(
       fc.property(fc.string({ unit: 'binary', maxLength: 20 }), fc.string({ unit: 'binary', maxLength: 40 }), (key, text) => {
         const attempt = message();

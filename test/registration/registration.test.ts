@@ -101,6 +101,15 @@ describe('registering', () => {
     expect(faulty.calls).toMatchObject({ register: 0, renew: 0 });
   });
 
+  it('has no public start(): only autoRegister() starts a registration', async () => {
+    const idle = new Registration(options());
+    expect('start' in idle).toBe(false);
+    const started = await autoRegister(options());
+    expect(started.state).toBe('registered');
+    expect('start' in started).toBe(false);
+    await started.stop();
+  });
+
   it('rejects invalid options with typed errors naming the field', async () => {
     const cases: Array<[Partial<AutoRegisterOptions>, RegExp]> = [
       [{ port: 0 }, /Invalid options\.port: expected an integer port from 1 to 65535, got 0/],

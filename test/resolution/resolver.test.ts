@@ -6,6 +6,7 @@ import {
   createInstance,
   createResolver,
   random,
+  type CallOutcome,
   type InstanceStatus,
   type Resolver,
   type ResolverOptions,
@@ -102,16 +103,24 @@ describe('picking', () => {
 });
 
 describe('strategy hooks', () => {
-  it('pick() reports each call start and its outcome to the strategy, once', async () => {
+  it('pick() reports each call start and its outcome through the pick, once', async () => {
     await register(instance('a1'));
     const events: string[] = [];
     const strategy: Strategy = {
       name: 'recording',
-      createPicker: (_service, list) => ({ pick: () => list[0] }),
-      callStarted: (service, picked) => events.push(`start ${service} ${picked.id}`),
-      callEnded: (service, picked, outcome) => events.push(`end ${service} ${picked.id} ${outcome.ok} ${outcome.latencyMs}`),
+      createPicker: (service, list) => {
+        const first = list[0] as ServiceInstance;
+        const picked = {
+          instance: first,
+          started: () => events.push(`start ${service} ${first.id}`),
+          done: (outcome: CallOutcome) => events.push(`end ${service} ${first.id} ${outcome.ok} ${outcome.latencyMs}`),
+        };
+        return { pick: () => picked };
+      },
     };
     const r = resolver({ strategy });
+    await r.resolve('orders');
+    expect(events, 'resolve() reports nothing').toEqual([]);
     const picked = await r.pick('orders');
     expect(picked.instance.id).toBe('a1');
     picked.done({ ok: false, latencyMs: 12 });
@@ -128,9 +137,27 @@ describe('strategy hooks', () => {
     expect((await r.resolve('orders', { exclude: new Set(['a1', 'a2', 'a3']) })).id).toBe('a1');
   });
 
-  it('reports a strategy that refuses every instance as unavailable, never overriding it', async () => {
+  it('rejects with the reason of a picker that answers no instance, never overriding it', async () => {
     await register(instance('a1'), instance('a2'));
-    const r = resolver({ strategy: { name: 'refuses', createPicker: () => ({ pick: () => undefined }) } });
+    const r = resolver({ strategy: { name: 'refuses', createPicker: () => ({ pick: () => ({ reason: 'closed for lunch' }) }) } });
+    for (const call of [() => r.resolve('orders'), () => r.resolve('orders'), () => r.pick('orders', { key: 'k' })]) {
+      const error = (await call().catch((e: unknown) => e)) as ServiceUnavailableError;
+      expect(error).toBeInstanceOf(ServiceUnavailableError);
+      expect(error.attempts).toEqual([{ tier: 'balancer', reason: 'closed for lunch' }]);
+    }
+    expect(r.resolveCounts()).toEqual([expect.objectContaining({ service: 'orders', unavailable: 3 })]);
+  });
+
+  it('rejects with the error a picker gives with its "none"', async () => {
+    await register(instance('a1'));
+    const own = new ServiceUnavailableError('orders', [{ tier: 'balancer', reason: 'all ejected' }]);
+    const r = resolver({ strategy: { name: 'ejects', createPicker: () => ({ pick: () => ({ reason: 'all ejected', error: own }) }) } });
+    await expect(r.resolve('orders')).rejects.toBe(own);
+  });
+
+  it('reports a picker that answers neither an instance nor a reason as unavailable', async () => {
+    await register(instance('a1'), instance('a2'));
+    const r = resolver({ strategy: { name: 'refuses', createPicker: () => ({ pick: () => undefined as never }) } });
     const error = (await r.resolve('orders').catch((e: unknown) => e)) as ServiceUnavailableError;
     expect(error).toBeInstanceOf(ServiceUnavailableError);
     expect(error.attempts).toEqual([{ tier: 'balancer', reason: 'strategy refuses picked none of 2 eligible instance(s)' }]);
@@ -138,7 +165,7 @@ describe('strategy hooks', () => {
 
   it('never falls back to an instance the strategy did not offer when avoiding exclusions', async () => {
     await register(instance('a1'), instance('a2'));
-    const onlyA1: Strategy = { name: 'only-a1', createPicker: (_s, list) => ({ pick: () => list.find((i) => i.id === 'a1') }) };
+    const onlyA1: Strategy = { name: 'only-a1', createPicker: (_s, list) => ({ pick: () => ({ instance: list.find((i) => i.id === 'a1') as ServiceInstance }) }) };
     const r = resolver({ strategy: onlyA1 });
     expect((await r.resolve('orders', { exclude: new Set(['a1']) })).id).toBe('a1');
   });
@@ -153,7 +180,7 @@ describe('strategy hooks', () => {
     await register(instance('a1'), instance('b1', 'passing', { service: 'billing' }));
     const release = vi.fn();
     const close = vi.fn();
-    const r = resolver({ maxServices: 1, strategy: { name: 's', createPicker: (_s, list) => ({ pick: () => list[0] }), release, close } });
+    const r = resolver({ maxServices: 1, strategy: { name: 's', createPicker: (_s, list) => ({ pick: () => ({ instance: list[0] as ServiceInstance }) }), release, close } });
     await r.resolve('orders');
     await r.resolve('billing');
     expect(release).toHaveBeenCalledWith('orders');

@@ -221,6 +221,11 @@ export class ConsulBackend implements RegistryBackend {
     return this.#closing;
   }
 
+  /** {@link close}, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
   async #confirmAgent(check: Promise<string | undefined>): Promise<void> {
     this.#resets.reportReasons([await check]);
   }

@@ -139,6 +139,11 @@ export class DnsBackend implements RegistryBackend {
     return this.#closing;
   }
 
+  /** {@link close}, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
   /** The cached answer while within its TTL, else one lookup shared by concurrent callers. */
   #lookup(service: string): Promise<Lookup> {
     const cached = this.#cache.get(service);

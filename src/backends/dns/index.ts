@@ -5,6 +5,8 @@
  * @example
  * import { DnsBackend, consulDnsName } from 'rollcall/dns';
  * const backend = new DnsBackend({ servers: ['127.0.0.1:8600'], name: consulDnsName({ datacenter: 'dc1' }) });
+ *
+ * @module rollcall/dns
  */
 export { DnsBackend, type DnsBackendStats } from './dns-backend.js';
 export type { DnsBackendOptions } from './options.js';

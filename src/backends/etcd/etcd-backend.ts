@@ -260,6 +260,11 @@ export class EtcdBackend implements RegistryBackend {
     return this.#closing;
   }
 
+  /** {@link close}, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
   /** One linearizable read of the service's prefix; reports a loss before resolving. */
   async #list(operation: string, service: string, signal?: AbortSignal): Promise<ServiceRead> {
     const ticket = this.#resets.beforeRead(service);

@@ -5,6 +5,8 @@
  * @example
  * import { EtcdBackend } from 'rollcall/etcd';
  * const backend = new EtcdBackend({ namespace: 'prod' }); // connects to ETCD_ENDPOINTS
+ *
+ * @module rollcall/etcd
  */
 export { EtcdBackend, type EtcdBackendStats } from './etcd-backend.js';
 export type { EtcdBackendOptions, EtcdTlsOptions } from './options.js';

@@ -5,6 +5,8 @@
  * @example
  * import { RedisBackend } from 'rollcall/redis';
  * const backend = new RedisBackend({ namespace: 'prod' }); // connects to REDIS_URL
+ *
+ * @module rollcall/redis
  */
 export { RedisBackend, type RedisBackendStats } from './redis-backend.js';
 export type {
@@ -17,4 +19,4 @@ export type {
 } from './options.js';
 export { InstanceOwnedError } from './errors.js';
 export { RECORD_MAX_BYTES } from './scripts.js';
-export { DEFAULT_NAMESPACE, NAMESPACE_PATTERN, serviceKeys, servicesIndexKey, type ServiceKeys } from './keys.js';
+export { DEFAULT_NAMESPACE, NAMESPACE_PATTERN } from './keys.js';

@@ -2,6 +2,8 @@
  * rollcall/nest: `RollcallModule.forRoot()` / `forRootAsync()`, the injectable resolver
  * (`@Inject(ROLLCALL_RESOLVER)` or `@Inject(Resolver)`), registration tied to Nest's lifecycle,
  * and `RollcallHealthIndicator` for `@nestjs/terminus` (which this subpath never loads itself).
+ *
+ * @module rollcall/nest
  */
 export {
   RollcallModule,

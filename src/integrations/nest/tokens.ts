@@ -9,7 +9,7 @@ export const ROLLCALL_OPTIONS: unique symbol = Symbol.for('rollcall.nest.options
 /** The lifespan (a `RollcallHandle`): `registration`, `health()`, `ready()`, `signal`. */
 export const ROLLCALL_LIFESPAN: unique symbol = Symbol.for('rollcall.nest.lifespan');
 
-/** The {@link Resolver}. Also injectable by its class: `@Inject(Resolver)`. */
+/** The {@link rollcall!Resolver}. Also injectable by its class: `@Inject(Resolver)`. */
 export const ROLLCALL_RESOLVER: unique symbol = Symbol.for('rollcall.nest.resolver');
 
 /** Path of the status route (`statusRoute`), or undefined for none. */

@@ -4,7 +4,8 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { RedisBackend, serviceKeys, servicesIndexKey } from '../../../src/backends/redis/index.js';
+import { RedisBackend } from '../../../src/backends/redis/index.js';
+import { serviceKeys, servicesIndexKey } from '../../../src/backends/redis/keys.js';
 import { namespaceKeys } from '../../../src/backends/redis/keys.js';
 import { createInstance, type InstanceInput, type ServiceInstance } from '../../../src/core/instance.js';
 import { freePort, startRedis, type RedisServer } from '../../helpers/redis-server.js';

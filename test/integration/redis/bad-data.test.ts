@@ -5,7 +5,8 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { RedisBackend, serviceKeys, servicesIndexKey } from '../../../src/backends/redis/index.js';
+import { RedisBackend } from '../../../src/backends/redis/index.js';
+import { serviceKeys, servicesIndexKey } from '../../../src/backends/redis/keys.js';
 import { createInstance, type ServiceInstance } from '../../../src/core/instance.js';
 import type { Logger } from '../../../src/core/logger.js';
 import { startRedis, type RedisServer } from '../../helpers/redis-server.js';

@@ -4,7 +4,8 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { RedisBackend, serviceKeys } from '../../../src/backends/redis/index.js';
+import { RedisBackend } from '../../../src/backends/redis/index.js';
+import { serviceKeys } from '../../../src/backends/redis/keys.js';
 import { createInstance, type ServiceInstance } from '../../../src/core/instance.js';
 import { startRedis, type RedisServer } from '../../helpers/redis-server.js';
 

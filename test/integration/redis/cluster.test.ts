@@ -4,7 +4,8 @@
  */
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { RedisBackend, serviceKeys } from '../../../src/backends/redis/index.js';
+import { RedisBackend } from '../../../src/backends/redis/index.js';
+import { serviceKeys } from '../../../src/backends/redis/keys.js';
 import { createInstance, type ServiceInstance } from '../../../src/core/instance.js';
 import { describeBackendConformance } from '../../../src/testing/index.js';
 import { redisCommand, startCluster, type RedisClusterGroup } from '../../helpers/redis-server.js';

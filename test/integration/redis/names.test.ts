@@ -3,7 +3,8 @@
  * on a real redis-server: register, list, watch, services(), resolve, with case preserved.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { RedisBackend, serviceKeys } from '../../../src/backends/redis/index.js';
+import { RedisBackend } from '../../../src/backends/redis/index.js';
+import { serviceKeys } from '../../../src/backends/redis/keys.js';
 import { createInstance, type ServiceInstance } from '../../../src/core/instance.js';
 import { createResolver } from '../../../src/resolution/resolver.js';
 import { redisCommand, startRedis, type RedisServer } from '../../helpers/redis-server.js';

@@ -7,7 +7,8 @@
 import { inspect } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { InstanceOwnedError, RedisBackend, serviceKeys } from '../../../src/backends/redis/index.js';
+import { InstanceOwnedError, RedisBackend } from '../../../src/backends/redis/index.js';
+import { serviceKeys } from '../../../src/backends/redis/keys.js';
 import { RegistryAuthError, isRollcallError } from '../../../src/core/errors.js';
 import { createInstance, type InstanceInput, type ServiceInstance } from '../../../src/core/instance.js';
 import type { Logger } from '../../../src/core/logger.js';

@@ -5,7 +5,8 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { RECORD_MAX_BYTES, RedisBackend, serviceKeys, servicesIndexKey } from '../../../src/backends/redis/index.js';
+import { RECORD_MAX_BYTES, RedisBackend } from '../../../src/backends/redis/index.js';
+import { serviceKeys, servicesIndexKey } from '../../../src/backends/redis/keys.js';
 import { READ } from '../../../src/backends/redis/scripts.js';
 import { createInstance, type ServiceInstance } from '../../../src/core/instance.js';
 import { createResolver } from '../../../src/resolution/resolver.js';
