@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import type { RegistryBackend, RegistryReset, Unsubscribe } from '../backends/backend.js';
 import type { ServiceInstance } from '../core/instance.js';
-import type { ConformanceKit } from './conformance.js';
+import type { ConformanceKit } from './conformance-kit.js';
 import { eventually, skipTest } from './runner.js';
 
 export function describeResets(kit: ConformanceKit, loseData: (options: { namespace: string }) => Promise<void>): void {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import type { ServiceInstance } from '../core/instance.js';
-import type { ConformanceKit } from './conformance.js';
+import type { ConformanceKit } from './conformance-kit.js';
 import { eventually, skipTest } from './runner.js';
 
 const NO_WATCH = 'this backend has no watch';

@@ -13,7 +13,8 @@
 import assert from 'node:assert/strict';
 import type { RegistryBackend } from '../backends/backend.js';
 import { InvalidArgumentError } from '../core/errors.js';
-import { createInstance, type InstanceInput, type ServiceInstance } from '../core/instance.js';
+import { createInstance, type ServiceInstance } from '../core/instance.js';
+import type { ConformanceKit } from './conformance-kit.js';
 import { describeResets } from './conformance-resets.js';
 import { describeWatch } from './conformance-watch.js';
 import { detectRunner, eventually, rejectsWithCode, runnerOption, type TestRunner } from './runner.js';
@@ -40,21 +41,6 @@ export interface ConformanceTarget {
    * nothing on normal changes. @default none: the section is not registered
    */
   loseData?: ((options: { namespace: string }) => Promise<void>) | undefined;
-}
-
-/** What the suite's sections share: fresh backends, instances and the target's bounds. */
-export interface ConformanceKit {
-  readonly runner: TestRunner;
-  readonly expiryGraceMs: number;
-  readonly watchTimeoutMs: number;
-  /** A backend in a namespace of its own, closed after the test. */
-  readonly fresh: () => Promise<{ backend: RegistryBackend; namespace: string }>;
-  /** Another backend in `namespace`, closed after the test. */
-  readonly open: (namespace: string) => Promise<RegistryBackend>;
-  /** An instance of `orders` with a new id, unless `overrides` say otherwise. */
-  readonly instance: (overrides?: Partial<InstanceInput>) => ServiceInstance;
-  /** Whether `list` holds `id` with a status other than critical. */
-  readonly alive: (list: readonly ServiceInstance[], id: string) => boolean;
 }
 
 let sequence = 0;
