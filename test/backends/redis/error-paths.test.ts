@@ -1,7 +1,7 @@
 /**
  * Fast unit tests of RedisBackend's error paths on ioredis-mock: option validation, error
  * translation and redaction, timeouts, failing fast while disconnected, and client ownership.
- * Behaviour against a real server lives in test/integration/redis/.
+ * Behaviour against a real server lives in test/real-servers/redis/.
  */
 import type { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
