@@ -2,31 +2,17 @@
  * Two clients whose clocks disagree by two hours agree on who is alive: lease deadlines come from
  * the Redis server's clock, never from a client's.
  */
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { RedisBackend, serviceKeys } from '../../../src/backends/redis/index.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { serviceKeys } from '../../../src/backends/redis/index.js';
 import { createInstance, type ServiceInstance } from '../../../src/core/instance.js';
-import { startRedis, type RedisServer } from '../../helpers/redis-server.js';
+import { useRedisServer } from '../../helpers/redis-fixture.js';
 
 const HOUR_MS = 3_600_000;
 
-let server: RedisServer;
-let admin: Redis;
-const opened: RedisBackend[] = [];
+const redis = useRedisServer();
 
-beforeAll(async () => {
-  server = await startRedis();
-  admin = new Redis(server.url);
-});
-
-afterEach(async () => {
+afterEach(() => {
   vi.useRealTimers();
-  await Promise.all(opened.splice(0).map((backend) => backend.close()));
-});
-
-afterAll(async () => {
-  admin?.disconnect();
-  await server?.stop();
 });
 
 /** The real time, whatever Date says under fake timers. */
@@ -40,9 +26,8 @@ function instance(id: string): ServiceInstance {
 
 describe('RedisBackend under client clock skew', () => {
   it('expires by the server clock, so clients an hour ahead and an hour behind agree', async () => {
-    const ahead = new RedisBackend({ url: server.url, namespace: 'skew' });
-    const behind = new RedisBackend({ url: server.url, namespace: 'skew' });
-    opened.push(ahead, behind);
+    const ahead = redis.backend({ namespace: 'skew' });
+    const behind = redis.backend({ namespace: 'skew' });
     // Only Date is faked: timers and sockets run in real time, as on a host with a wrong clock.
     vi.useFakeTimers({ toFake: ['Date'] });
     const asAhead = async <T>(call: () => Promise<T>): Promise<T> => {
@@ -60,9 +45,9 @@ describe('RedisBackend under client clock skew', () => {
     const registeredAt = realNow();
 
     // The deadline is the server's time plus the TTL, whichever client wrote it.
-    const [seconds, micros] = await admin.time();
+    const [seconds, micros] = await redis.admin.time();
     const serverNow = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-    const deadline = Number(await admin.zscore(serviceKeys('skew', 'orders').deadlines, 'short-from-ahead'));
+    const deadline = Number(await redis.admin.zscore(serviceKeys('skew', 'orders').deadlines, 'short-from-ahead'));
     expect(Math.abs(deadline - (serverNow + 1_000))).toBeLessThan(500);
 
     const ids = (list: ServiceInstance[]): string[] => list.map((i) => i.id);

@@ -3,11 +3,11 @@
  * loses everything under a FLUSHALL. Services keep running standalone, resolvers serve stale
  * answers, and every registration is back within one heartbeat interval of the connection.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { RedisBackend } from '../../../src/backends/redis/index.js';
-import { autoRegister, type Registration } from '../../../src/registration/registration.js';
+import { describe, expect, it, vi } from 'vitest';
+import type { RedisBackend } from '../../../src/backends/redis/index.js';
 import { createResolver, type Resolver } from '../../../src/resolution/resolver.js';
-import { redisCommand, startRedis, type RedisServer } from '../../helpers/redis-server.js';
+import { registerTwins, useRedisServer } from '../../helpers/redis-fixture.js';
+import { redisCommand } from '../../helpers/redis-server.js';
 
 const HEARTBEAT_MS = 1_000;
 const TTL_MS = 3_000;
@@ -17,56 +17,12 @@ const SERVICES = ['orders', 'payments'] as const;
 // Timer and event-loop lateness on a loaded two-core CI machine, plus the polling of the check.
 const SLACK_MS = 400;
 
-let server: RedisServer;
+const redis = useRedisServer();
 let sequence = 0;
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  server = await startRedis();
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-afterAll(async () => {
-  await server?.stop();
-});
-
-function backend(namespace: string): RedisBackend {
-  const created = new RedisBackend({ url: server.url, namespace });
-  cleanups.push(() => created.close());
-  return created;
-}
-
-async function registerAll(writer: RedisBackend): Promise<Registration[]> {
-  const registrations = await Promise.all(
-    SERVICES.flatMap((service) =>
-      [1, 2].map((n) =>
-        autoRegister({
-          backend: writer,
-          service,
-          id: `${service}-${n}`,
-          host: '10.0.0.1',
-          port: 8080 + n,
-          ttlMs: TTL_MS,
-          heartbeatIntervalMs: HEARTBEAT_MS,
-          // While standalone, retry at the heartbeat cadence (the default backoff grows to 30 s).
-          retryInitialDelayMs: HEARTBEAT_MS,
-          retryMaxDelayMs: HEARTBEAT_MS,
-        }),
-      ),
-    ),
-  );
-  cleanups.push(async () => {
-    await Promise.all(registrations.map((registration) => registration.stop()));
-  });
-  return registrations;
-}
 
 function resolverOn(reader: RedisBackend): Resolver {
   const resolver = createResolver({ backend: reader, cacheTtlMs: 500, degradedRetryMs: 200, envFallback: false });
-  cleanups.push(() => resolver.close());
+  redis.defer(() => resolver.close());
   return resolver;
 }
 
@@ -108,9 +64,9 @@ function resolveContinuously(resolver: Resolver): { failures: string[]; resolved
 describe('Redis killed and restarted empty', () => {
   it('runs standalone and serves stale answers during the outage, and recovers within a heartbeat after', async () => {
     const namespace = `outage-${++sequence}`;
-    const writer = backend(namespace);
-    const reader = backend(namespace);
-    const registrations = await registerAll(writer);
+    const writer = redis.backend({ namespace });
+    const reader = redis.backend({ namespace });
+    const registrations = await registerTwins(writer, { services: SERVICES, ttlMs: TTL_MS, heartbeatMs: HEARTBEAT_MS }, redis.defer);
     const resolver = resolverOn(reader);
     for (const service of SERVICES) await resolver.resolve(service);
     await vi.waitFor(() => expect(SERVICES.every((service) => resolver.status(service)?.watching)).toBe(true));
@@ -118,7 +74,7 @@ describe('Redis killed and restarted empty', () => {
     resolver.on('recovered', ({ service }) => recovered.push(service));
 
     const during = resolveContinuously(resolver);
-    await server.kill();
+    await redis.server.kill();
 
     // Calls fail fast: no offline queue, no waiting for a timeout.
     const started = Date.now();
@@ -137,9 +93,9 @@ describe('Redis killed and restarted empty', () => {
     expect(during.resolved).toBeGreaterThan(10);
     expect(registrations.every((r) => r.state === 'standalone')).toBe(true);
 
-    await server.restart();
+    await redis.server.restart();
     const restartedAt = Date.now();
-    await expect(redisCommand(server, 'DBSIZE')).resolves.toBe(0);
+    await expect(redisCommand(redis.server, 'DBSIZE')).resolves.toBe(0);
     const reconnectedAt = await new Promise<number>((resolve) => {
       if (writer.client.status === 'ready') resolve(Date.now());
       else writer.client.once('ready', () => resolve(Date.now()));
@@ -169,16 +125,16 @@ describe('Redis killed and restarted empty', () => {
 describe('Redis loses its data without a disconnect', () => {
   it('has every registration back within one heartbeat interval of a FLUSHALL, and watchers see them', async () => {
     const namespace = `flush-${++sequence}`;
-    const writer = backend(namespace);
-    const reader = backend(namespace);
-    const registrations = await registerAll(writer);
+    const writer = redis.backend({ namespace });
+    const reader = redis.backend({ namespace });
+    const registrations = await registerTwins(writer, { services: SERVICES, ttlMs: TTL_MS, heartbeatMs: HEARTBEAT_MS }, redis.defer);
     const reregistered: string[] = [];
     for (const registration of registrations) registration.on('reregistered', () => reregistered.push(registration.instance.id));
     const watched: Record<string, number> = {};
     for (const service of SERVICES) reader.watch(service, { onChange: (list) => (watched[service] = list.length) });
     await vi.waitFor(() => expect(watched).toEqual({ orders: 2, payments: 2 }));
 
-    await redisCommand(server, 'FLUSHALL');
+    await redisCommand(redis.server, 'FLUSHALL');
     const flushedAt = Date.now();
     expect(await liveIds(reader)).toEqual([]);
     await vi.waitFor(async () => expect(await liveIds(reader)).toEqual(allIds), { timeout: HEARTBEAT_MS + 1_000, interval: 20 });

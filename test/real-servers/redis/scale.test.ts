@@ -6,36 +6,19 @@
  * watchers as the changed instances only, and a watcher falls back to a whole read when the
  * change log cannot tell what changed.
  */
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { RedisBackend } from '../../../src/backends/redis/index.js';
+import { describe, expect, it, vi } from 'vitest';
+import type { RedisBackend } from '../../../src/backends/redis/index.js';
 import { namespaceKeys, serviceKeys } from '../../../src/backends/redis/keys.js';
 import { SWEEP_LEASE_MS } from '../../../src/backends/redis/sweeper.js';
 import { createInstance, type ServiceInstance } from '../../../src/core/instance.js';
-import { startRedis, type RedisServer } from '../../helpers/redis-server.js';
+import { useRedisServer } from '../../helpers/redis-fixture.js';
 
-let server: RedisServer;
-let admin: Redis;
+const redis = useRedisServer();
 let sequence = 0;
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  server = await startRedis();
-  admin = new Redis(server.url);
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-afterAll(async () => {
-  admin?.disconnect();
-  await server?.stop();
-});
 
 function backends(count: number, namespace: string): RedisBackend[] {
-  const created = Array.from({ length: count }, () => new RedisBackend({ url: server.url, namespace }));
-  cleanups.push(() => Promise.all(created.map((backend) => backend.close())).then(() => {}));
+  const created = Array.from({ length: count }, () => redis.backend({ namespace }));
+  redis.defer(() => Promise.all(created.map((backend) => backend.close())).then(() => {}));
   return created;
 }
 
@@ -47,7 +30,7 @@ function instance(service: string, id = `i-${++sequence}`): ServiceInstance {
 function watchIds(backend: RedisBackend, service: string): { ids: () => string[] } {
   let latest: string[] | undefined;
   const stop = backend.watch(service, { onChange: (list) => (latest = list.map((i) => i.id)) });
-  cleanups.push(() => Promise.resolve(stop()));
+  redis.defer(() => Promise.resolve(stop()));
   return { ids: () => latest ?? ['<nothing delivered yet>'] };
 }
 
@@ -57,7 +40,7 @@ function heartbeat(writer: RedisBackend, instances: readonly ServiceInstance[], 
     for (const each of instances) void writer.renew(each, 'passing');
   }, everyMs);
   const stop = (): void => clearInterval(timer);
-  cleanups.push(() => Promise.resolve(stop()));
+  redis.defer(() => Promise.resolve(stop()));
   return stop;
 }
 
@@ -116,7 +99,7 @@ describe('RedisBackend watch at scale', () => {
     const keys = namespaceKeys(namespace);
     const [writer] = backends(1, namespace) as [RedisBackend];
     // A lease left by a process that died: nobody sweeps until it lapses.
-    await admin.set(keys.sweeper, 'a-process-that-died', 'PX', 1_000);
+    await redis.admin.set(keys.sweeper, 'a-process-that-died', 'PX', 1_000);
     const [reader, other] = backends(2, namespace) as [RedisBackend, RedisBackend];
     const view = watchIds(reader, 'orders');
     const crashed = instance('orders');
@@ -127,15 +110,15 @@ describe('RedisBackend watch at scale', () => {
     // One participant looks within 1.5 leases: it finds the lease lapsed, takes it and sweeps.
     await vi.waitFor(() => expect(view.ids()).toEqual([]), { timeout: SWEEP_LEASE_MS * 1.5 + 1_000, interval: 20 });
     expect(reader.stats().expirySweeps).toBe(1);
-    const holder = await admin.get(keys.sweeper);
+    const holder = await redis.admin.get(keys.sweeper);
     expect(holder).not.toBe('a-process-that-died');
 
     // A holder that closes gives the lease up and says so: another participant takes it at once.
     watchIds(other, 'orders');
     await vi.waitFor(() => expect(other.stats().sweeperChecks).toBeGreaterThan(0));
     await reader.close();
-    await vi.waitFor(async () => expect(await admin.get(keys.sweeper)).not.toBeNull(), { timeout: 1_500, interval: 20 });
-    expect(await admin.get(keys.sweeper)).not.toBe(holder);
+    await vi.waitFor(async () => expect(await redis.admin.get(keys.sweeper)).not.toBeNull(), { timeout: 1_500, interval: 20 });
+    expect(await redis.admin.get(keys.sweeper)).not.toBe(holder);
   });
 
   it('brings a watcher only the changed instances of a large service', async () => {
@@ -178,17 +161,17 @@ describe('RedisBackend watch at scale', () => {
     const { watchDeltas, watchRefreshes } = reader.stats();
 
     // The log was trimmed past what the watcher knows: a whole read.
-    await admin.hset(keys.records, '#logfrom', String(Number.MAX_SAFE_INTEGER));
+    await redis.admin.hset(keys.records, '#logfrom', String(Number.MAX_SAFE_INTEGER));
     const second = instance('orders');
     await writer.register(second, { ttlMs: 30_000 });
     await vi.waitFor(() => expect(view.ids().sort()).toEqual([first.id, second.id].sort()));
     expect(reader.stats().watchRefreshes).toBe(watchRefreshes + 1);
     expect(reader.stats().watchDeltas).toBe(watchDeltas);
-    await admin.hdel(keys.records, '#logfrom');
+    await redis.admin.hdel(keys.records, '#logfrom');
 
     // A log planted by hand: the next change replaces it (counted), and watchers read everything.
-    await admin.del(keys.log);
-    await admin.set(keys.log, 'planted');
+    await redis.admin.del(keys.log);
+    await redis.admin.set(keys.log, 'planted');
     const third = instance('orders');
     await writer.register(third, { ttlMs: 30_000 });
     await vi.waitFor(() => expect(view.ids().sort()).toEqual([first.id, second.id, third.id].sort()));

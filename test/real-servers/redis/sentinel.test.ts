@@ -4,23 +4,20 @@
  * promoted replica, and the backend reports the failover through onReset before the first
  * listing it reads from the new master. The test reports the outage window it saw.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RedisBackend } from '../../../src/backends/redis/index.js';
 import { autoRegister } from '../../../src/registration/registration.js';
 import { createResolver } from '../../../src/resolution/resolver.js';
+import { useCleanups } from '../../helpers/redis-fixture.js';
 import { startSentinelGroup, type SentinelGroup } from '../../helpers/redis-server.js';
 
 const HEARTBEAT_MS = 500;
 
 let group: SentinelGroup | undefined;
-const cleanups: (() => Promise<void>)[] = [];
+const defer = useCleanups();
 
 beforeAll(async () => {
   group = await startSentinelGroup({ downAfterMs: 1_000 });
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
 afterAll(async () => {
@@ -32,7 +29,7 @@ function backend(sentinels: SentinelGroup): RedisBackend {
     redis: { sentinels: [...sentinels.sentinelAddresses], name: sentinels.masterName },
     namespace: 'sentinel',
   });
-  cleanups.push(() => created.close());
+  defer(() => created.close());
   return created;
 }
 
@@ -85,7 +82,7 @@ describe('RedisBackend with Sentinel', () => {
       retryInitialDelayMs: HEARTBEAT_MS,
       retryMaxDelayMs: HEARTBEAT_MS,
     });
-    cleanups.push(() => registration.stop());
+    defer(() => registration.stop());
     const resolver = createResolver({
       backend: reader,
       cacheTtlMs: 300,
@@ -94,7 +91,7 @@ describe('RedisBackend with Sentinel', () => {
       breakerHalfOpenAfterMs: 500,
       envFallback: false,
     });
-    cleanups.push(() => resolver.close());
+    defer(() => resolver.close());
     expect((await resolver.resolve('orders')).id).toBe(registration.instance.id);
     const oldMaster = await sentinels.currentMaster();
     expect(oldMaster.port).toBe(sentinels.master.port);
@@ -130,7 +127,7 @@ describe('RedisBackend with Sentinel', () => {
     );
     // ...a new registration is accepted there...
     const late = await autoRegister({ backend: writer, service: 'payments', host: '10.0.0.2', port: 9090, ttlMs: 3_000, required: true });
-    cleanups.push(() => late.stop());
+    defer(() => late.stop());
     expect(late.state).toBe('registered');
     // ...and resolution never failed: stale answers covered the outage, fresh ones follow it.
     await vi.waitFor(async () => expect((await resolver.resolve('payments')).id).toBe(late.instance.id), { timeout: 3_000 });

@@ -4,39 +4,19 @@
  * a forged one cannot put anything in a list), expiry pushed without polling, and nothing lost
  * across a lost subscriber connection.
  */
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { RedisBackend } from '../../../src/backends/redis/index.js';
+import { describe, expect, it, vi } from 'vitest';
+import type { RedisBackend } from '../../../src/backends/redis/index.js';
 import { serviceKeys } from '../../../src/backends/redis/keys.js';
 import { createInstance, type InstanceInput, type ServiceInstance } from '../../../src/core/instance.js';
 import { createResolver } from '../../../src/resolution/resolver.js';
-import { startRedis, type RedisServer } from '../../helpers/redis-server.js';
+import { useRedisServer } from '../../helpers/redis-fixture.js';
 
-let server: RedisServer;
-let admin: Redis;
+const redis = useRedisServer();
 let sequence = 0;
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  server = await startRedis();
-  admin = new Redis(server.url);
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-afterAll(async () => {
-  admin?.disconnect();
-  await server?.stop();
-});
 
 function pair(): { writer: RedisBackend; reader: RedisBackend } {
   const namespace = `watch-${++sequence}`;
-  const writer = new RedisBackend({ url: server.url, namespace });
-  const reader = new RedisBackend({ url: server.url, namespace });
-  cleanups.push(() => writer.close(), () => reader.close());
-  return { writer, reader };
+  return { writer: redis.backend({ namespace }), reader: redis.backend({ namespace }) };
 }
 
 function instance(overrides: Partial<InstanceInput> = {}): ServiceInstance {
@@ -44,7 +24,7 @@ function instance(overrides: Partial<InstanceInput> = {}): ServiceInstance {
 }
 
 async function pubsubClients(): Promise<string[]> {
-  const list = (await admin.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string;
+  const list = (await redis.admin.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string;
   return list.split('\n').filter((line) => line.trim() !== '');
 }
 
@@ -54,7 +34,7 @@ describe('RedisBackend watch', () => {
     const services = ['orders', 'payments', 'billing'];
     for (const service of services) await writer.register(instance({ service }), { ttlMs: 30_000 });
     const resolvers = Array.from({ length: 4 }, () => createResolver({ backend: reader, envFallback: false }));
-    cleanups.push(async () => {
+    redis.defer(async () => {
       await Promise.all(resolvers.map((resolver) => resolver.close()));
     });
     for (const resolver of resolvers) for (const service of services) await resolver.resolve(service);
@@ -124,20 +104,20 @@ describe('RedisBackend watch', () => {
     const real = instance({ host: '10.0.0.9' });
     await writer.register(real, { ttlMs: 30_000 });
     const resolver = createResolver({ backend: reader, envFallback: false });
-    cleanups.push(() => resolver.close());
+    redis.defer(() => resolver.close());
     expect((await resolver.resolve('orders')).host).toBe('10.0.0.9');
     await vi.waitFor(() => expect(resolver.status('orders')?.watching).toBe(true));
     const { watchRefreshes } = reader.stats();
 
     // What a change message carried before: version, server now, earliest deadline, then id and
     // record. Published by anyone who can PUBLISH, with a version far ahead.
-    const [seconds] = await admin.time();
+    const [seconds] = await redis.admin.time();
     const now = Number(seconds) * 1000;
     const evil = JSON.stringify({ ...JSON.parse(JSON.stringify(real)), id: 'evil', host: 'evil.example' });
     const forged = [String(Number.MAX_SAFE_INTEGER), String(now), String(now + 3_600_000), 'evil', `3600000 passing ${now} ${evil}`].join('\n');
     const channel = serviceKeys(reader.namespace, 'orders').channel;
-    for (let n = 0; n < 5; n++) await admin.publish(channel, forged);
-    await admin.publish(channel, String(Number.MAX_SAFE_INTEGER));
+    for (let n = 0; n < 5; n++) await redis.admin.publish(channel, forged);
+    await redis.admin.publish(channel, String(Number.MAX_SAFE_INTEGER));
 
     // Each message caused at most a read; the list stayed what Redis holds.
     await vi.waitFor(() => expect(reader.stats().watchRefreshes).toBeGreaterThan(watchRefreshes));
@@ -165,7 +145,7 @@ describe('RedisBackend watch', () => {
 
     // Kill the subscriber connection, then change the service before it can come back: the
     // message about this registration reaches nobody.
-    await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    await redis.admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
     const inGap = instance();
     await writer.register(inGap, { ttlMs: 30_000 });
     expect(await pubsubClients()).toEqual([]);
