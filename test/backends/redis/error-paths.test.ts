@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RedisBackend } from '../../../src/backends/redis/index.js';
 import { createInstance } from '../../../src/core/instance.js';
 import type { Logger } from '../../../src/core/logger.js';
+import { recordingLogger } from '../../helpers/recording-logger.js';
 
 const PASSWORD = 'mock-s3cret-pw';
 
@@ -40,17 +41,6 @@ function backendOn(client: MockClient, options: { operationTimeoutMs?: number; l
   const backend = new RedisBackend({ client, namespace: 'unit', ...options });
   opened.push(backend);
   return backend;
-}
-
-function recordingLogger(): Logger & { lines: { level: string; fields: object; message: string | undefined }[] } {
-  const lines: { level: string; fields: object; message: string | undefined }[] = [];
-  const at =
-    (level: string) =>
-    (fields: object, message?: string): void => {
-      lines.push({ level, fields, message });
-    };
-  const logger = { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: () => logger };
-  return logger;
 }
 
 const instance = createInstance({ id: 'i-1', service: 'orders', host: '10.0.0.1', port: 8080 }, Date.now());
@@ -182,7 +172,7 @@ describe('failing fast', () => {
     setStatus(client, 'ready');
     client.emit('ready');
     client.emit('ready');
-    expect(logger.lines.map(({ level, message }) => `${level}: ${message}`)).toEqual([
+    expect(logger.lines.map(({ level, msg }) => `${level}: ${msg}`)).toEqual([
       'warn: connection to Redis lost; calls fail fast until it is back',
       'info: connection to Redis is back',
     ]);
