@@ -104,7 +104,11 @@ describe('out-of-range values', () => {
     reader.watch('orders', { onChange: (list) => (watched = list.map((i) => i.id)) });
     await vi.waitFor(() => expect(watched).toEqual(['real']));
     const refreshes = reader.stats().watchRefreshes;
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Two routine looks of the sweeper's lease holder (the reader, the namespace's one participant),
+    // a third of a lease (1 s) apart: a window in which nothing changes, long enough for a loop
+    // re-reading every millisecond to show.
+    const looks = reader.stats().sweeperChecks;
+    await vi.waitFor(() => expect(reader.stats().sweeperChecks).toBeGreaterThanOrEqual(looks + 2), { timeout: 10_000 });
     expect(reader.stats().watchRefreshes - refreshes).toBeLessThanOrEqual(1);
     expect(warnings.map((warning) => warning.name)).not.toContain('TimeoutOverflowWarning');
     expect((await reader.instances('orders')).map((i) => i.id)).toEqual(['real']);

@@ -118,9 +118,24 @@ describe('onReset on a real redis-server', () => {
     await registrations[0]?.stop();
     await vi.waitFor(() => expect(events.filter((event) => event.startsWith('push:')).at(-1)).toBe('push:orders-2'), { timeout: 3_000 });
 
-    // The reader's connections are cut; it reconnects to the same server (same run id).
+    // The reader's connections are cut; it reconnects to the same server (same run id). The check
+    // that would report a reset runs on the way back: the server's run id, asked first on the new
+    // connection, so answered before the first listing read on it.
+    const reconnected = new Promise((resolve) => reader.client.once('ready', resolve));
+    const renewals = vi.spyOn(writer, 'renew');
     await redis.admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
-    await new Promise((resolve) => setTimeout(resolve, HEARTBEAT_MS * 3));
+    await reconnected;
+    // The writer's connection was cut too: a heartbeat renews again once it is back.
+    const from = renewals.mock.results.length;
+    await vi.waitFor(
+      async () => {
+        expect(renewals.mock.results.length).toBeGreaterThan(from);
+        expect(await renewals.mock.results.at(-1)?.value).toBe('renewed');
+      },
+      { timeout: 3_000 },
+    );
+    const back = events.length;
+    await vi.waitFor(() => expect(events.slice(back)).toContain('list:orders-2'), { timeout: 3_000 });
     await vi.waitFor(() => expect(events.at(-1)).toBe('list:orders-2'), { timeout: 3_000 });
     expect(resets).toEqual([]);
   });

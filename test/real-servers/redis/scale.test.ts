@@ -58,18 +58,22 @@ describe('RedisBackend watch at scale', () => {
     const views = readers.flatMap((reader) => services.map((service) => watchIds(reader, service)));
     await vi.waitFor(() => expect(views.every((view) => view.ids().length === 2)).toBe(true), { timeout: 10_000 });
     heartbeat(writer, live, 500);
-    // Let the first looks of every participant pass.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Every participant's first look, at once when it starts watching.
+    await vi.waitFor(() => expect(readers.every((reader) => reader.stats().sweeperChecks > 0)).toBe(true));
     const reads = sum(readers, 'watchRefreshes');
     const looks = sum(readers, 'sweeperChecks');
+    const from = await redis.serverTime();
 
-    // Four seconds, two lease periods of every instance: a watcher re-reading at deadlines would
-    // have read each of its 8 services about three times, 12 processes over.
-    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    // Until every deadline the instances had then has passed, and every one after it: two lease
+    // periods (4 s by the server's clock). A watcher re-reading at deadlines would have read each of
+    // its 8 services about three times, 12 processes over.
+    await vi.waitFor(async () => expect(await redis.serverTime()).toBeGreaterThanOrEqual(from + 4_000), { timeout: 10_000, interval: 250 });
+    const elapsed = (await redis.serverTime()) - from;
     expect(sum(readers, 'watchRefreshes') - reads).toBe(0);
     expect(sum(readers, 'expirySweeps')).toBe(0);
-    // The holder renews its lease every third of a lease; the 11 others look about once a lease between them.
-    expect(sum(readers, 'sweeperChecks') - looks).toBeLessThanOrEqual(Math.ceil((4_000 / SWEEP_LEASE_MS) * 3) + 6);
+    // The holder renews its lease every third of a lease; the 11 others look about once a lease
+    // between them: a budget for the time that actually passed.
+    expect(sum(readers, 'sweeperChecks') - looks).toBeLessThanOrEqual(Math.ceil((elapsed / SWEEP_LEASE_MS) * 3) + 6);
     expect(views.every((view) => view.ids().length === 2)).toBe(true);
   });
 
@@ -85,11 +89,13 @@ describe('RedisBackend watch at scale', () => {
 
     const crashed = instance('orders');
     await writer.register(crashed, { ttlMs: 1_000 });
-    const deadline = Date.now() + 1_000;
+    const deadline = Number(await redis.admin.zscore(serviceKeys(namespace, 'orders').deadlines, crashed.id));
     await vi.waitFor(() => expect(views.every((view) => view.ids().includes(crashed.id))).toBe(true));
+    // Within its TTL and a small margin (the sweep is timed for the deadline plus 25 ms; this poll
+    // gives up two seconds after it).
     await vi.waitFor(() => expect(views.every((view) => !view.ids().includes(crashed.id))).toBe(true), { timeout: 3_000, interval: 5 });
-    // Swept by one process for all, within tens of milliseconds of the deadline (the margin is 25 ms).
-    expect(Date.now() - deadline).toBeLessThan(400);
+    expect(await redis.serverTime()).toBeGreaterThanOrEqual(deadline);
+    // Swept by one process for all.
     expect(sum(readers, 'expirySweeps')).toBe(1);
     expect(views.every((view) => view.ids().length === 20)).toBe(true);
   });
@@ -98,16 +104,25 @@ describe('RedisBackend watch at scale', () => {
     const namespace = `scale-${++sequence}`;
     const keys = namespaceKeys(namespace);
     const [writer] = backends(1, namespace) as [RedisBackend];
-    // A lease left by a process that died: nobody sweeps until it lapses.
-    await redis.admin.set(keys.sweeper, 'a-process-that-died', 'PX', 1_000);
+    // A lease left by a process that died: nobody sweeps while it lasts.
+    await redis.admin.set(keys.sweeper, 'a-process-that-died', 'PX', 60_000);
     const [reader, other] = backends(2, namespace) as [RedisBackend, RedisBackend];
     const view = watchIds(reader, 'orders');
     const crashed = instance('orders');
     await writer.register(crashed, { ttlMs: 1_000 });
     await vi.waitFor(() => expect(view.ids()).toEqual([crashed.id]));
-    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    const deadline = Number(await redis.admin.zscore(serviceKeys(namespace, 'orders').deadlines, crashed.id));
+    await vi.waitFor(async () => expect(await redis.serverTime()).toBeGreaterThan(deadline), { timeout: 3_000 });
+    // A message on the namespace channel makes the participant look now, past the deadline: it
+    // finds the lease held and sweeps nothing.
+    const looks = reader.stats().sweeperChecks;
+    await redis.admin.publish(keys.channel, '');
+    await vi.waitFor(() => expect(reader.stats().sweeperChecks).toBeGreaterThan(looks));
+    expect(reader.stats().expirySweeps).toBe(0);
     expect(view.ids()).toEqual([crashed.id]);
-    // One participant looks within 1.5 leases: it finds the lease lapsed, takes it and sweeps.
+    // The dead process's lease lapses. One participant looks within 1.5 leases: it finds the lease
+    // lapsed, takes it and sweeps.
+    await redis.admin.pexpire(keys.sweeper, 1);
     await vi.waitFor(() => expect(view.ids()).toEqual([]), { timeout: SWEEP_LEASE_MS * 1.5 + 1_000, interval: 20 });
     expect(reader.stats().expirySweeps).toBe(1);
     const holder = await redis.admin.get(keys.sweeper);
