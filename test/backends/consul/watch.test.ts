@@ -4,8 +4,8 @@
  * backoff on errors with a full list on recovery, and close() aborting the poll at once.
  */
 import { describe, expect, it, vi } from 'vitest';
-import { resolveSettings } from '../../../src/backends/consul/options.js';
-import { consulWatchSource } from '../../../src/backends/consul/watch.js';
+import { resolveSettings, type ConsulBackendOptions } from '../../../src/backends/consul/options.js';
+import { consulWatchSource, type WatchDependencies } from '../../../src/backends/consul/watch.js';
 import { isRollcallError } from '../../../src/core/errors.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import type { ServiceInstance } from '../../../src/core/instance.js';
@@ -24,6 +24,20 @@ function recorder(): { lists: (readonly ServiceInstance[])[]; errors: Error[]; i
     onChange: (list) => lists.push(list),
     onError: (error) => errors.push(error),
   };
+}
+
+/** One service's blocking-query loop on `read` instead of a Consul, as the backend runs it. */
+function watchLoop(options: ConsulBackendOptions, read: WatchDependencies['read']): { stop: () => void; errors: Error[] } {
+  const errors: Error[] = [];
+  const source = consulWatchSource({
+    settings: resolveSettings({ env: {}, ...options }),
+    logger: silentLogger,
+    random: () => 0.5,
+    read,
+    track: () => {},
+    reconnected: () => {},
+  });
+  return { stop: source('orders', { change: () => {}, error: (error) => errors.push(error) }), errors };
 }
 
 describe('watch', () => {
@@ -151,20 +165,12 @@ describe('watch', () => {
     vi.useFakeTimers();
     let index = 0n;
     const reads: number[] = [];
-    const source = consulWatchSource({
-      settings: resolveSettings({ env: {}, watchRateBurst: 2, watchRateIntervalMs: 300 }),
-      logger: silentLogger,
-      random: () => 0.5,
-      // A Consul whose index moves on every read: each blocking query answers at once.
-      read: () => {
-        reads.push(Date.now());
-        index++;
-        return Promise.resolve({ instances: [], index, body: String(index) });
-      },
-      track: () => {},
-      reconnected: () => {},
+    // A Consul whose index moves on every read: each blocking query answers at once.
+    const { stop } = watchLoop({ watchRateBurst: 2, watchRateIntervalMs: 300 }, () => {
+      reads.push(Date.now());
+      index++;
+      return Promise.resolve({ instances: [], index, body: String(index) });
     });
-    const stop = source('orders', { change: () => {}, error: () => {} });
     try {
       await vi.advanceTimersByTimeAsync(0);
       expect(reads).toHaveLength(2);
@@ -204,19 +210,10 @@ describe('watch', () => {
     vi.spyOn(Math, 'random').mockReturnValue(0.5);
     vi.useFakeTimers();
     const reads: number[] = [];
-    const errors: Error[] = [];
-    const source = consulWatchSource({
-      settings: resolveSettings({ env: {}, watchRetryInitialDelayMs: 100, watchRetryMaxDelayMs: 1_000 }),
-      logger: silentLogger,
-      random: () => 0.5,
-      read: () => {
-        reads.push(Date.now());
-        return reads.length <= 4 ? Promise.reject(new Error('Consul answered 500')) : Promise.resolve({ instances: [], index: 1n, body: '[]' });
-      },
-      track: () => {},
-      reconnected: () => {},
+    const { stop, errors } = watchLoop({ watchRetryInitialDelayMs: 100, watchRetryMaxDelayMs: 1_000 }, () => {
+      reads.push(Date.now());
+      return reads.length <= 4 ? Promise.reject(new Error('Consul answered 500')) : Promise.resolve({ instances: [], index: 1n, body: '[]' });
     });
-    const stop = source('orders', { change: () => {}, error: (error) => errors.push(error) });
     try {
       await vi.advanceTimersByTimeAsync(2_000);
       expect(errors).toHaveLength(4);
