@@ -7,16 +7,10 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { MemoryBackend, autoRegister, createResolver } from '../src/index.js';
 import { FaultyBackend } from '../src/testing/index.js';
-
-/** Count of each kind of active resource (Timeout, TCPServerWrap, ...). */
-const resources = (): Map<string, number> => {
-  const counts = new Map<string, number>();
-  for (const name of process.getActiveResourcesInfo()) counts.set(name, (counts.get(name) ?? 0) + 1);
-  return counts;
-};
+import { activeResources, grownSince } from './helpers/resources.js';
 
 describe('resource hygiene', () => {
   it('lets a process that forgot to stop anything exit by itself', async () => {
@@ -26,7 +20,7 @@ describe('resource hygiene', () => {
   });
 
   it('holds no handle after a full lifecycle, including an outage', async () => {
-    const before = resources();
+    const before = activeResources();
     const memory = new MemoryBackend();
     const registry = new FaultyBackend(memory);
     const server = createServer((_request, response) => response.end('ok'));
@@ -45,12 +39,10 @@ describe('resource hygiene', () => {
     expect(memory.activeWatches).toBe(1);
 
     registry.fail();
-    await new Promise((resolve) => setTimeout(resolve, 400));
-    expect(registration.state).toBe('standalone');
+    await vi.waitFor(() => expect(registration.state).toBe('standalone'));
     await resolvers[0]?.resolve('orders');
     registry.heal();
-    await new Promise((resolve) => setTimeout(resolve, 400));
-    expect(registration.state).toBe('registered');
+    await vi.waitFor(() => expect(registration.state).toBe('registered'));
 
     await registration.drain({ waitMs: 10 });
     await registration.stop();
@@ -60,9 +52,6 @@ describe('resource hygiene', () => {
     await memory.close();
     expect(memory.activeWatches).toBe(0);
     // lru-cache's coarse clock timer lasts at most its 10 ms resolution.
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    const after = resources();
-    const grown = [...after].filter(([name, count]) => count > (before.get(name) ?? 0));
-    expect(grown).toEqual([]);
+    expect(await grownSince(before)).toEqual([]);
   });
 });

@@ -1,10 +1,11 @@
 /**
  * Shared by the framework tests: plain HTTP requests (no connection pool, so nothing lingers),
- * a backend that records deregistrations and closes, and the open-handles check.
+ * a backend that records deregistrations and closes, the open-handles check, and polls.
  */
 import { request as httpRequest } from 'node:http';
 import { expect } from 'vitest';
 import { MemoryBackend, type InstanceRef, type ServiceInstance } from '../../src/index.js';
+import { activeResources, grownSince } from '../helpers/resources.js';
 
 export interface Answer {
   readonly status: number;
@@ -68,28 +69,21 @@ export function recordDraining(backend: MemoryBackend, service: string, events: 
   });
 }
 
-const WATCHED = ['TCPServerWrap', 'TCPSocketWrap', 'Timeout'] as const;
+const WATCHED = ['TCPServerWrap', 'TCPSocketWrap', 'Timeout'];
 
-/** Counts of the resources that keep the event loop alive (unref'd timers are not counted). */
-export function openHandles(): Record<(typeof WATCHED)[number], number> {
-  const active = process.getActiveResourcesInfo();
-  return Object.fromEntries(WATCHED.map((type) => [type, active.filter((t) => t === type).length])) as Record<(typeof WATCHED)[number], number>;
+/** What keeps the event loop alive now (unref'd timers are not counted). */
+export function openHandles(): ReadonlyMap<string, number> {
+  return activeResources();
 }
 
-/**
- * Asserts that no server, socket or referenced timer opened since `before` is still open. Handles
- * close asynchronously, so this polls (and `before` may still count some a previous test closed).
- */
-export async function expectNoNewHandles(before: ReturnType<typeof openHandles>): Promise<void> {
-  const noneAdded = (now: ReturnType<typeof openHandles>): boolean => WATCHED.every((type) => now[type] <= before[type]);
-  await expect.poll(() => openHandles(), { timeout: 2_000, interval: 20 }).toSatisfy(noneAdded);
+/** Asserts that no server, socket or referenced timer opened since `before` is still open (handles close asynchronously: polled). */
+export async function expectNoNewHandles(before: ReadonlyMap<string, number>): Promise<void> {
+  expect(await grownSince(before, { kinds: WATCHED })).toEqual([]);
 }
 
-/** Waits until `check` holds, polling every 5 ms; returns how long it took. */
-export async function within(timeoutMs: number, check: () => boolean | Promise<boolean>): Promise<number> {
-  const started = performance.now();
+/** Polls `check` every 5 ms until it holds; fails after `timeoutMs`, a bound on how long a failure takes to report. */
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
   await expect.poll(check, { timeout: timeoutMs, interval: 5 }).toBe(true);
-  return performance.now() - started;
 }
 
 /**
@@ -108,7 +102,7 @@ export async function shutDownDuringRequest(options: {
   await options.entered;
   const started = performance.now();
   const done = options.shutdown();
-  await within(1_000, () => options.events.includes('server closing'));
+  await eventually(() => options.events.includes('server closing'));
   const waited = performance.now() - started;
   options.release.open();
   await done;

@@ -2,11 +2,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryBackend, MemoryRegistry, createResolver, type RegistryBackend } from '../../src/index.js';
-import { lifespan, type Lifespan } from '../../src/integrations/lifespan.js';
-import { defaultHost } from '../../src/registration/registration.js';
+import { lifespan } from '../../src/integrations/lifespan.js';
 import { FaultyBackend } from '../../src/testing/index.js';
 import { recordingLogger } from '../helpers/recording-logger.js';
-import { RecordingBackend, expectNoNewHandles, gate, get, openHandles, recordDraining, within, shutDownDuringRequest } from './helpers.js';
+import { nodeHttp } from './adapters.js';
+import { describeAdapterSuite } from './adapter-suite.js';
+import { eventually, expectNoNewHandles, gate, get, openHandles } from './helpers.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -17,8 +18,10 @@ function listen(server: Server, host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve) => server.listen(0, host, () => resolve((server.address() as AddressInfo).port)));
 }
 
+describeAdapterSuite(nodeHttp);
+
 describe('lifespan() with a node:http server', () => {
-  it('registers with the port and address the server bound, and shutdown() removes it', async () => {
+  it('is idle until the server it is attached to listens, then registers the port and address it bound', async () => {
     const before = openHandles();
     const registry = new MemoryRegistry();
     const backend = new MemoryBackend({ registry });
@@ -41,90 +44,6 @@ describe('lifespan() with a node:http server', () => {
     await expectNoNewHandles(before);
   });
 
-  it('registers the default host for a wildcard bind, and an explicit host and port as given', async () => {
-    const backend = new MemoryBackend();
-    cleanups.push(() => backend.close());
-    const wildcard = createServer();
-    const wildLife = lifespan({ backend, service: 'wild', drainWaitMs: 0 }).attach(wildcard);
-    const wildPort = await listen(wildcard, '0.0.0.0');
-    const explicit = createServer();
-    const explicitLife = lifespan({ backend, service: 'explicit', host: 'orders.internal', port: 8443, drainWaitMs: 0 }).attach(explicit);
-    await listen(explicit);
-    await Promise.all([wildLife.ready(), explicitLife.ready()]);
-
-    expect(await backend.instances('wild')).toEqual([expect.objectContaining({ host: defaultHost(), port: wildPort })]);
-    expect(await backend.instances('explicit')).toEqual([expect.objectContaining({ host: 'orders.internal', port: 8443 })]);
-    await Promise.all([wildLife.shutdown(), explicitLife.shutdown()]);
-  });
-
-  it('shuts down in order: drain → drain wait → in-flight requests finish → deregister → close the backend it created', async () => {
-    const before = openHandles();
-    const registry = new MemoryRegistry();
-    const events: string[] = [];
-    const observer = new MemoryBackend({ registry });
-    const unwatch = recordDraining(observer, 'orders', events);
-    const release = gate();
-    let entered = (): void => {};
-    const inHandler = new Promise<void>((resolve) => (entered = resolve));
-    const server = createServer((_req, res) => {
-      entered();
-      void release.promise.then(() => {
-        res.end('slow answer');
-        events.push('in-flight done');
-      });
-    });
-    const close = server.close.bind(server);
-    server.close = (callback) => {
-      events.push('server closing');
-      return close(callback);
-    };
-    const drainWaitMs = 300;
-    const life = lifespan({ backend: () => new RecordingBackend({ registry }, events), service: 'orders', drainWaitMs }).attach(server);
-    const port = await listen(server);
-    await life.ready();
-
-    const { answer, waited } = await shutDownDuringRequest({
-      url: `http://127.0.0.1:${port}/slow`,
-      entered: inHandler,
-      release,
-      events,
-      shutdown: () => life.shutdown(),
-    });
-
-    expect(answer).toMatchObject({ status: 200, body: 'slow answer' });
-    expect(events).toEqual(['draining', 'server closing', 'in-flight done', 'deregister', 'backend closed']);
-    expect(waited).toBeGreaterThanOrEqual(drainWaitMs - 5);
-    expect(life.signal.aborted).toBe(true);
-    unwatch();
-    await observer.close();
-    await expectNoNewHandles(before);
-  });
-
-  it('makes a resolver elsewhere stop picking the instance as soon as it drains', async () => {
-    const registry = new MemoryRegistry();
-    const servers = [createServer((_req, res) => res.end('a')), createServer((_req, res) => res.end('b'))];
-    const lives = servers.map((server, index) =>
-      lifespan({ backend: () => new MemoryBackend({ registry }), service: 'orders', drainWaitMs: index === 0 ? 1_000 : 0 }).attach(server),
-    );
-    const ports = await Promise.all(servers.map((server) => listen(server)));
-    await Promise.all(lives.map((life) => life.ready()));
-    const client = createResolver({ backend: new MemoryBackend({ registry }) });
-    cleanups.push(() => client.close());
-    expect((await client.resolveAll('orders')).map((i) => i.port).sort()).toEqual([...ports].sort());
-
-    const leaving = lives[0] as Lifespan;
-    const shutdown = leaving.shutdown();
-    const tookMs = await within(300, async () => (await client.resolveAll('orders')).every((i) => i.port !== ports[0]));
-    expect(tookMs).toBeLessThan(300);
-    // Still listed (draining) and still serving during the drain wait.
-    expect(await get(`http://127.0.0.1:${ports[0]}/`)).toMatchObject({ status: 200, body: 'a' });
-    expect(leaving.health()).toMatchObject({ statusCode: 503, body: { status: 'draining' } });
-
-    await shutdown;
-    expect((await client.resolveAll('orders')).map((i) => i.port)).toEqual([ports[1]]);
-    await (lives[1] as Lifespan).shutdown();
-  });
-
   it('deregisters (without the drain) when the server is closed directly, and says so', async () => {
     const backend = new MemoryBackend();
     cleanups.push(() => backend.close());
@@ -135,7 +54,7 @@ describe('lifespan() with a node:http server', () => {
     await life.ready();
 
     await new Promise((resolve) => server.close(resolve));
-    await within(1_000, () => life.state === 'stopped');
+    await eventually(() => life.state === 'stopped');
 
     expect(await backend.instances('orders')).toEqual([]);
     expect(logger.at('warn').map((line) => line.msg)).toContain('server closed without shutdown(): deregistering without a drain');
@@ -224,10 +143,10 @@ describe('lifespan() health answers', () => {
       body: { status: 'warning', service: 'orders', id: registration?.instance.id, registration: 'registered', checks: { db: { status: 'warning', output: 'db is warning' } } },
     });
     db = 'critical';
-    await within(2_000, () => life.health().body.status === 'critical');
+    await eventually(() => life.health().body.status === 'critical');
     expect(life.health().statusCode).toBe(503);
     db = 'passing';
-    await within(2_000, () => life.health().body.status === 'passing');
+    await eventually(() => life.health().body.status === 'passing');
     expect(life.health().statusCode).toBe(200);
 
     const draining = life.drain();
@@ -238,39 +157,6 @@ describe('lifespan() health answers', () => {
   });
 });
 
-describe('lifespan() signals', () => {
-  it('installs no signal handler unless asked to', () => {
-    const backend = new MemoryBackend();
-    cleanups.push(() => backend.close());
-    const before = process.listenerCount('SIGTERM');
-    const life = lifespan({ backend, service: 'orders' });
-    expect(process.listenerCount('SIGTERM')).toBe(before);
-    cleanups.push(() => life.stop());
-  });
-
-  it('with signals: true, shuts down on SIGTERM and removes its handlers', async () => {
-    const registry = new MemoryRegistry();
-    const backend = new MemoryBackend({ registry });
-    cleanups.push(() => backend.close());
-    const term = process.listenerCount('SIGTERM');
-    const int = process.listenerCount('SIGINT');
-    const server = createServer();
-    const life = lifespan({ backend, service: 'orders', drainWaitMs: 0, signals: true }).attach(server);
-    await listen(server);
-    await life.ready();
-    expect(process.listenerCount('SIGTERM')).toBe(term + 1);
-    expect(process.listenerCount('SIGINT')).toBe(int + 1);
-
-    process.emit('SIGTERM', 'SIGTERM');
-    expect(process.listenerCount('SIGTERM')).toBe(term);
-    expect(process.listenerCount('SIGINT')).toBe(int);
-    await within(1_000, () => life.state === 'stopped');
-
-    expect(server.listening).toBe(false);
-    expect(await backend.instances('orders')).toEqual([]);
-  });
-});
-
 describe('lifespan() failures', () => {
   it('rejects invalid options when created, not once the server listens, and closes a backend it created', async () => {
     let created: RegistryBackend | undefined;
@@ -278,7 +164,7 @@ describe('lifespan() failures', () => {
     const closedAfter = async (attempt: () => unknown): Promise<void> => {
       created = undefined;
       expect(attempt).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
-      await within(1_000, async () => (await created?.services().catch((error: unknown) => error)) instanceof Error);
+      await eventually(async () => (await created?.services().catch((error: unknown) => error)) instanceof Error);
     };
     await closedAfter(() => lifespan({ backend: make, service: 'orders', ttlMs: 10 }));
     await closedAfter(() => lifespan({ backend: make, service: 'orders', resolver: { cacheTtlMs: -1 } }));

@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryBackend, ServiceUnavailableError } from '../../src/index.js';
 import { ROLLCALL_LIFESPAN, RollcallHealthIndicator, RollcallModule, type RollcallHandle, type RollcallModuleOptions } from '../../src/integrations/nest/index.js';
 import { FaultyBackend } from '../../src/testing/index.js';
-import { get, within } from './helpers.js';
+import { eventually, get } from './helpers.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -85,7 +85,7 @@ describe('RollcallHealthIndicator with @nestjs/terminus', () => {
     });
 
     dbUp = false;
-    await within(3_000, async () => (await get(url)).status === 503);
+    await eventually(async () => (await get(url)).status === 503);
     const down = await body(url);
     expect(down.json).toMatchObject({
       status: 'error',
@@ -100,7 +100,9 @@ describe('RollcallHealthIndicator with @nestjs/terminus', () => {
     expect((await get(url)).status).toBe(200);
 
     const closing = app.close();
-    await within(500, async () => (await get(url)).status === 503);
+    await eventually(async () => (await get(url)).status === 503);
+    // From the moment it drains: still in its one-second drain wait.
+    expect(app.get<RollcallHandle>(ROLLCALL_LIFESPAN).state).toBe('draining');
     expect((await body(url)).json).toMatchObject({ error: { rollcall: { status: 'down', health: 'draining', registration: 'draining' } } });
     await closing;
   });
@@ -115,7 +117,7 @@ describe('RollcallHealthIndicator with @nestjs/terminus', () => {
     await life.resolver.resolve('orders');
 
     faulty.fail();
-    await within(1_000, async () => {
+    await eventually(async () => {
       await life.resolver.resolve('orders').catch((error: unknown) => {
         if (!(error instanceof ServiceUnavailableError)) throw error;
       });

@@ -1,11 +1,11 @@
-import type { Server } from 'node:http';
 import type { DynamicModule, INestApplication, INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import type { Request, Response } from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryBackend, MemoryRegistry, Resolver, createResolver } from '../../src/index.js';
+import { MemoryBackend, Resolver } from '../../src/index.js';
 import { ROLLCALL_LIFESPAN, ROLLCALL_RESOLVER, RollcallModule, type RollcallHandle } from '../../src/integrations/nest/index.js';
-import { RecordingBackend, expectNoNewHandles, gate, get, openHandles, recordDraining, within, shutDownDuringRequest } from './helpers.js';
+import { nest } from './adapters.js';
+import { describeAdapterSuite } from './adapter-suite.js';
+import { expectNoNewHandles, openHandles } from './helpers.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -35,8 +35,10 @@ class OrdersClient {
   }
 }
 
+describeAdapterSuite(nest);
+
 describe('rollcall/nest', () => {
-  it('registers after app.listen() with the bound port, injects the resolver, and close() deregisters', async () => {
+  it('registers only once app.listen() binds, injects the resolver, and close() deregisters', async () => {
     const before = openHandles();
     const backend = new MemoryBackend();
     const app = await NestFactory.create(
@@ -64,69 +66,6 @@ describe('rollcall/nest', () => {
     expect(life.state).toBe('stopped');
     await backend.close();
     await expectNoNewHandles(before);
-  });
-
-  it('closes in order: drain → drain wait → in-flight requests finish → deregister → close the backend it created', async () => {
-    const registry = new MemoryRegistry();
-    const events: string[] = [];
-    const observer = new MemoryBackend({ registry });
-    const unwatch = recordDraining(observer, 'orders', events);
-    const release = gate();
-    const entered = gate();
-    const drainWaitMs = 300;
-    const app = await NestFactory.create(
-      appModule(RollcallModule.forRoot({ backend: () => new RecordingBackend({ registry }, events), service: 'orders', drainWaitMs })),
-      { logger: false },
-    );
-    app.getHttpAdapter().get('/slow', (_req: Request, res: Response) => {
-      entered.open();
-      void release.promise.then(() => {
-        res.once('finish', () => events.push('in-flight done'));
-        res.send('slow answer');
-      });
-    });
-    await app.listen(0, '127.0.0.1');
-    await app.get<RollcallHandle>(ROLLCALL_LIFESPAN).ready();
-    const server = app.getHttpServer() as Server;
-    const close = server.close.bind(server);
-    server.close = (callback) => {
-      events.push('server closing');
-      return close(callback);
-    };
-
-    const { answer, waited } = await shutDownDuringRequest({
-      url: `http://127.0.0.1:${portOf(app)}/slow`,
-      entered: entered.promise,
-      release,
-      events,
-      shutdown: () => app.close(),
-    });
-
-    expect(answer).toMatchObject({ status: 200, body: 'slow answer' });
-    expect(events).toEqual(['draining', 'server closing', 'in-flight done', 'deregister', 'backend closed']);
-    expect(waited).toBeGreaterThanOrEqual(drainWaitMs - 5);
-    unwatch();
-    await observer.close();
-  });
-
-  it("makes another app's resolver stop picking the instance as soon as it drains", async () => {
-    const registry = new MemoryRegistry();
-    const inventory = await createApp(appModule(RollcallModule.forRoot({ backend: () => new MemoryBackend({ registry }), service: 'inventory', drainWaitMs: 1_000 })));
-    inventory.getHttpAdapter().get('/stock', (_req: Request, res: Response) => res.json({ apples: 3 }));
-    await inventory.listen(0, '127.0.0.1');
-    await inventory.get<RollcallHandle>(ROLLCALL_LIFESPAN).ready();
-    const client = createResolver({ backend: new MemoryBackend({ registry }) });
-    cleanups.push(() => client.close());
-    expect(await client.resolveUrl('inventory', '/stock')).toBe(`http://127.0.0.1:${portOf(inventory)}/stock`);
-    const port = portOf(inventory);
-
-    const closing = inventory.close();
-    const tookMs = await within(300, async () => (await client.resolveAll('inventory').catch(() => [])).length === 0);
-
-    expect(tookMs).toBeLessThan(300);
-    expect(await get(`http://127.0.0.1:${port}/stock`)).toMatchObject({ status: 200, body: '{"apples":3}' });
-    await closing;
-    expect(registry.instances('default', 'inventory')).toEqual([]);
   });
 
   it('forRootAsync() builds the options from injected providers', async () => {
@@ -185,5 +124,4 @@ describe('rollcall/nest', () => {
     expect(await backend.instances('ledger')).toEqual([expect.objectContaining({ port: 7070 })]);
     await tcp.close();
     expect(await backend.instances('ledger')).toEqual([]);
-  });
-});
+  });});

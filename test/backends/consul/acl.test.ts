@@ -9,7 +9,8 @@ import { inspect } from 'node:util';
 import { describe, expect, it, vi } from 'vitest';
 import { isRollcallError } from '../../../src/core/errors.js';
 import type { AclOptions } from '../../helpers/consul-double/index.js';
-import { captureLogger, instance, useConsulHarness } from '../../helpers/consul-double/harness.js';
+import { instance, useConsulHarness } from '../../helpers/consul-double/harness.js';
+import { recordingLogger } from '../../helpers/recording-logger.js';
 
 const start = useConsulHarness();
 const WRITER = 'b1gs3cret-writer-token';
@@ -58,7 +59,7 @@ describe('ACL tokens', () => {
   it('turns an unknown token into REGISTRY_AUTH everywhere, without ever showing the token', async () => {
     const { backend } = await start({ acl });
     const secret = 'n0t-a-real-t0ken-42';
-    const { logger, text } = captureLogger();
+    const logger = recordingLogger();
     const consul = backend({ token: secret, logger, watchRetryInitialDelayMs: 20 });
     const errors: unknown[] = [];
     consul.watch('orders', { onChange: () => {}, onError: (error) => errors.push(error) });
@@ -72,8 +73,8 @@ describe('ACL tokens', () => {
       expect(String(error)).toContain('the ACL token is unknown to Consul');
       expect(inspect(error, { depth: 10 })).not.toContain(secret);
     }
-    expect(text()).toContain('ACL not found');
-    expect(text()).not.toContain(secret);
+    expect(logger.text()).toContain('ACL not found');
+    expect(logger.text()).not.toContain(secret);
   });
 
   it('explains a token that lacks a permission', async () => {

@@ -6,7 +6,8 @@
 import { describe, expect, it, vi } from 'vitest';
 import { createResolver } from '../../../src/resolution/resolver.js';
 import { isRollcallError } from '../../../src/core/errors.js';
-import { captureLogger, instance, useConsulHarness } from '../../helpers/consul-double/harness.js';
+import { instance, useConsulHarness } from '../../helpers/consul-double/harness.js';
+import { recordingLogger } from '../../helpers/recording-logger.js';
 
 const start = useConsulHarness();
 
@@ -244,7 +245,7 @@ describe('reads', () => {
 describe('malformed entries', () => {
   it('skips entries that are not valid instances, counts every skip and logs each once', async () => {
     const { backend, call } = await start();
-    const { logger, lines } = captureLogger();
+    const logger = recordingLogger();
     const consul = backend({ logger });
     await consul.register(instance({ id: 'good' }), { ttlMs: 15_000 });
     // Valid for Consul, not for rollcall: port 0, and a timestamp that is not one.
@@ -253,7 +254,7 @@ describe('malformed entries', () => {
     expect((await consul.instances('orders')).map((i) => i.id)).toEqual(['good']);
     expect((await consul.instances('orders')).map((i) => i.id)).toEqual(['good']);
     expect(consul.stats().malformedRecords).toBe(4);
-    const warnings = lines.filter((line) => line.level === 'warn').map((line) => line.message ?? '');
+    const warnings = logger.at('warn').map((line) => line.msg ?? '');
     expect(warnings).toHaveLength(2);
     expect(warnings.some((text) => text.includes('"no-port"') && text.includes('port'))).toBe(true);
     expect(warnings.some((text) => text.includes('"bad-time"') && text.includes('rollcall_registered_at'))).toBe(true);

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import type { ServiceInstance } from '../../../src/core/instance.js';
-import { captureLogger, instance, useConsulHarness } from '../../helpers/consul-double/harness.js';
+import { instance, useConsulHarness } from '../../helpers/consul-double/harness.js';
+import { recordingLogger } from '../../helpers/recording-logger.js';
 
 const start = useConsulHarness();
 const SEED_NAMES = ['auth_service', 'model_service', 'osint_service', 'Orders', 'orders.api', 'ip-intel'];
@@ -45,7 +46,7 @@ describe('real service names', () => {
 
   it('skips catalog names rollcall cannot address, logging each once and counting every skip', async () => {
     const { backend, call } = await start();
-    const { logger, lines } = captureLogger();
+    const logger = recordingLogger();
     const consul = backend({ logger });
     await consul.register(instance({ service: 'auth_service' }), { ttlMs: 15_000 });
     const unaddressable = ['bad name', 'svc:x', 'über', '-lead', 'x'.repeat(129)];
@@ -53,7 +54,7 @@ describe('real service names', () => {
     await expect(consul.services()).resolves.toEqual(['auth_service', 'consul']);
     await expect(consul.services()).resolves.toEqual(['auth_service', 'consul']);
     expect(consul.stats().skippedServiceNames).toBe(2 * unaddressable.length);
-    const warnings = lines.filter((line) => line.level === 'warn').map((line) => line.message ?? '');
+    const warnings = logger.at('warn').map((line) => line.msg ?? '');
     expect(warnings).toHaveLength(unaddressable.length);
     expect(warnings.some((text) => text.includes('"bad name"'))).toBe(true);
     // A long name is cut short in the log line.

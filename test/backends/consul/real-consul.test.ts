@@ -9,7 +9,8 @@ import type { ServiceInstance } from '../../../src/core/instance.js';
 import { ConsulBackend } from '../../../src/backends/consul/index.js';
 import { autoRegister } from '../../../src/registration/registration.js';
 import type { ConsulDoubleOptions } from '../../helpers/consul-double/index.js';
-import { captureLogger, instance, useConsulHarness } from '../../helpers/consul-double/harness.js';
+import { instance, useConsulHarness } from '../../helpers/consul-double/harness.js';
+import { recordingLogger } from '../../helpers/recording-logger.js';
 
 const start = useConsulHarness();
 
@@ -184,7 +185,7 @@ describe('filter generations', () => {
 
   it('falls back to client-side filtering when the agent refuses the filter, warning once', async () => {
     const { double, backend, call } = await start();
-    const { logger, lines } = captureLogger();
+    const logger = recordingLogger();
     const consul = backend({ namespace: 'shop', logger });
     await consul.register(instance({ id: 'mine' }), { ttlMs: 15_000 });
     await call('PUT', '/v1/agent/service/register', { body: { ID: 'theirs', Name: 'orders', Port: 1 } });
@@ -199,7 +200,7 @@ describe('filter generations', () => {
     expect(await ids()).toEqual(['mine']);
     const filters = double.requestsTo('/v1/health/service/orders').map((r) => r.query.has('filter'));
     expect(filters).toEqual([true, false, false]);
-    expect(lines.filter((line) => line.level === 'warn' && line.message?.includes('filtering instances client-side'))).toHaveLength(1);
+    expect(logger.at('warn').filter((line) => line.msg?.includes('filtering instances client-side'))).toHaveLength(1);
   });
 
   it('still reports an outage as REGISTRY_UNAVAILABLE, not as a refused filter', async () => {

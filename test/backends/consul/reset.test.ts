@@ -7,7 +7,8 @@ import { describe, expect, it, vi } from 'vitest';
 import type { RegistryReset } from '../../../src/backends/backend.js';
 import { ResetSignals } from '../../../src/backends/consul/reset.js';
 import { silentLogger } from '../../../src/core/logger.js';
-import { captureLogger, instance, useConsulHarness } from '../../helpers/consul-double/harness.js';
+import { instance, useConsulHarness } from '../../helpers/consul-double/harness.js';
+import { recordingLogger } from '../../helpers/recording-logger.js';
 
 const start = useConsulHarness();
 
@@ -124,12 +125,12 @@ describe('onReset', () => {
     const { backend } = await start({
       acl: { defaultPolicy: 'deny', tokens: { app: { accessorId: 'acc-app', policy: { servicePrefix: { '': 'write' }, nodePrefix: { '': 'read' } } } } },
     });
-    const { logger, lines } = captureLogger();
+    const logger = recordingLogger();
     const consul = backend({ token: 'app', logger });
     await consul.register(instance(), { ttlMs: 15_000 });
     await expect(consul.instances('orders')).resolves.toHaveLength(1);
     await expect(consul.instances('orders')).resolves.toHaveLength(1);
-    expect(lines.filter((line) => line.message?.includes('agent restarts without data will not be detected')).map((line) => line.level)).toEqual(['info']);
+    expect(logger.lines.filter((line) => line.msg?.includes('agent restarts without data will not be detected')).map((line) => line.level)).toEqual(['info']);
   });
 });
 
@@ -145,7 +146,7 @@ describe('ResetSignals', () => {
   });
 
   it('calls every listener even when one throws, and stops calling an unsubscribed one', () => {
-    const { logger, lines } = captureLogger();
+    const logger = recordingLogger();
     const signals = new ResetSignals(logger);
     const calls: string[] = [];
     signals.subscribe(() => {
@@ -157,7 +158,7 @@ describe('ResetSignals', () => {
     stop();
     signals.report({ reason: 'second' });
     expect(calls).toEqual(['first']);
-    expect(lines.filter((line) => line.level === 'error')).toHaveLength(2);
+    expect(logger.at('error')).toHaveLength(2);
     expect(signals.count).toBe(2);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * Fast unit tests of RedisBackend's error paths on ioredis-mock: option validation, error
  * translation and redaction, timeouts, failing fast while disconnected, and client ownership.
- * Behaviour against a real server lives in test/integration/redis/.
+ * Behaviour against a real server lives in test/real-servers/redis/.
  */
 import type { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RedisBackend } from '../../../src/backends/redis/index.js';
 import { createInstance } from '../../../src/core/instance.js';
 import type { Logger } from '../../../src/core/logger.js';
+import { recordingLogger } from '../../helpers/recording-logger.js';
 
 const PASSWORD = 'mock-s3cret-pw';
 
@@ -19,6 +20,7 @@ const opened: RedisBackend[] = [];
 const mocks: MockClient[] = [];
 
 afterEach(async () => {
+  vi.useRealTimers();
   await Promise.all(opened.splice(0).map((backend) => backend.close()));
   for (const mock of mocks.splice(0)) mock.disconnect();
 });
@@ -42,18 +44,17 @@ function backendOn(client: MockClient, options: { operationTimeoutMs?: number; l
   return backend;
 }
 
-function recordingLogger(): Logger & { lines: { level: string; fields: object; message: string | undefined }[] } {
-  const lines: { level: string; fields: object; message: string | undefined }[] = [];
-  const at =
-    (level: string) =>
-    (fields: object, message?: string): void => {
-      lines.push({ level, fields, message });
-    };
-  const logger = { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: () => logger };
-  return logger;
-}
-
 const instance = createInstance({ id: 'i-1', service: 'orders', host: '10.0.0.1', port: 8080 }, Date.now());
+
+/** Watches a promise without awaiting it, so fake time can pass while it is pending. */
+function outcomeOf<T>(promise: Promise<T>): { readonly settled: boolean; readonly value: T | undefined; readonly error: unknown } {
+  const state: { settled: boolean; value: T | undefined; error: unknown } = { settled: false, value: undefined, error: undefined };
+  promise.then(
+    (value) => Object.assign(state, { settled: true, value }),
+    (error: unknown) => Object.assign(state, { settled: true, error }),
+  );
+  return state;
+}
 
 function replyError(message: string, args: string[] = []): Error {
   // What ioredis attaches to reply errors: the failed command, arguments included.
@@ -153,15 +154,18 @@ describe('error translation', () => {
 
 describe('failing fast', () => {
   it('gives up after operationTimeoutMs when Redis does not answer', async () => {
+    vi.useFakeTimers();
     const client = mockClient();
     vi.spyOn(client, 'evalsha').mockReturnValue(new Promise<never>(() => {}));
     const backend = backendOn(client, { operationTimeoutMs: 100 });
-    const started = Date.now();
-    await expect(backend.instances('orders')).rejects.toMatchObject({
+    const listing = outcomeOf(backend.instances('orders'));
+    await vi.advanceTimersByTimeAsync(99);
+    expect(listing.settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(listing.error).toMatchObject({
       code: 'REGISTRY_UNAVAILABLE',
       message: text('operationTimeoutMs (100 ms)'),
     });
-    expect(Date.now() - started).toBeLessThan(500);
   });
 
   it('fails at once, without sending anything, while a connection that was up is down', async () => {
@@ -182,7 +186,7 @@ describe('failing fast', () => {
     setStatus(client, 'ready');
     client.emit('ready');
     client.emit('ready');
-    expect(logger.lines.map(({ level, message }) => `${level}: ${message}`)).toEqual([
+    expect(logger.lines.map(({ level, msg }) => `${level}: ${msg}`)).toEqual([
       'warn: connection to Redis lost; calls fail fast until it is back',
       'info: connection to Redis is back',
     ]);
@@ -195,12 +199,15 @@ describe('failing fast', () => {
     const evalsha = vi.spyOn(client, 'evalsha').mockResolvedValue([1, 1_000, '', 0, 0, '']);
     const logger = recordingLogger();
     const backend = backendOn(client, { logger });
-    const listing = backend.instances('orders');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(evalsha).not.toHaveBeenCalled();
+    vi.useFakeTimers();
+    const listing = outcomeOf(backend.instances('orders'));
+    // It waits as long as a call may (operationTimeoutMs, 1500 ms by default) without sending anything.
+    await vi.advanceTimersByTimeAsync(1_499);
+    expect([listing.settled, evalsha.mock.calls.length]).toEqual([false, 0]);
     setStatus(client, 'ready');
     client.emit('ready');
-    await expect(listing).resolves.toEqual([]);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(listing.value).toEqual([]);
     // A first connection is not a recovery.
     expect(logger.lines).toEqual([]);
 
@@ -215,19 +222,22 @@ describe('failing fast', () => {
   });
 
   it('does not run a call that gave up waiting for a first connection once the connection comes', async () => {
+    vi.useFakeTimers();
     const client = mockClient('connecting');
     const evalsha = vi.spyOn(client, 'evalsha');
     const backend = backendOn(client, { operationTimeoutMs: 100 });
-    const started = Date.now();
-    await expect(backend.register(instance, { ttlMs: 30_000 })).rejects.toMatchObject({
+    const registering = outcomeOf(backend.register(instance, { ttlMs: 30_000 }));
+    await vi.advanceTimersByTimeAsync(100);
+    expect(registering.error).toMatchObject({
       code: 'REGISTRY_UNAVAILABLE',
       message: text('could not connect to Redis within 100 ms'),
     });
-    expect(Date.now() - started).toBeLessThan(500);
     setStatus(client, 'ready');
     client.emit('ready');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(evalsha).not.toHaveBeenCalled();
+    // A call made once the connection is up goes through: the one that gave up never went before it.
+    evalsha.mockResolvedValue([1, 1_000, '', 0, 0, '']);
+    await expect(backend.instances('orders')).resolves.toEqual([]);
+    expect(evalsha).toHaveBeenCalledTimes(1);
   });
 
   it('says so when the client it was given has been closed', async () => {

@@ -15,6 +15,7 @@ async function start(options: ConsulDoubleOptions = {}): Promise<{ double: Consu
 }
 
 afterEach(async () => {
+  vi.useRealTimers();
   await Promise.all(doubles.splice(0).map((double) => double.close()));
 });
 
@@ -51,12 +52,16 @@ describe('re-registration (agent/agent.go addServiceInternal, agent/local/state.
 
   it('restarts the TTL of a re-added check', async () => {
     const { double, call } = await start();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const body = { ID: 'web-1', Name: 'web', Port: 80, Check: { TTL: '300ms', Status: 'passing' } };
+    const status = (): string | undefined => double.state.checks.get('default/default/service:web-1')?.status;
     await call('PUT', '/v1/agent/service/register', { body });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await vi.advanceTimersByTimeAsync(200);
     await call('PUT', '/v1/agent/service/register', { body });
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(double.state.checks.get('default/default/service:web-1')?.status).toBe('passing');
+    await vi.advanceTimersByTimeAsync(299);
+    expect(status()).toBe('passing');
+    await vi.advanceTimersByTimeAsync(1);
+    expect(status()).toBe('critical');
   });
 
   it('measures Meta values in UTF-8 bytes, as validateMetaPair uses Go len', async () => {

@@ -16,8 +16,14 @@ async function start(options: ConsulDoubleOptions = {}): Promise<{ double: Consu
 }
 
 afterEach(async () => {
+  vi.useRealTimers();
   await Promise.all(doubles.splice(0).map((double) => double.close()));
 });
+
+/** Waits for `check` over turns of the event loop, leaving fake timers where they stand. */
+async function ioUntil(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((resolve) => setImmediate(resolve));
+}
 
 const ttlService = (id: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
   ID: id,
@@ -274,30 +280,34 @@ describe('the critical-service reaper', () => {
 
 describe('blocking queries', () => {
   it('answers at once without index, holds until the wait passes, and never sends index 0', async () => {
-    const { call } = await start();
+    const { double, call } = await start();
     const first = await call('GET', '/v1/health/service/web');
     const index = Number(first.headers.get('x-consul-index'));
     expect(index).toBeGreaterThan(0);
     expect([first.headers.get('x-consul-knownleader'), first.headers.get('x-consul-lastcontact'), first.headers.get('x-consul-effective-consistency')]).toEqual(['true', '0', 'leader']);
-    const started = Date.now();
-    const held = await call('GET', `/v1/health/service/web?index=${index}&wait=300ms`);
-    const elapsed = Date.now() - started;
-    expect(elapsed).toBeGreaterThanOrEqual(290);
-    expect(elapsed).toBeLessThan(300 + 300 / 16 + 200);
-    expect(Number(held.headers.get('x-consul-index'))).toBe(index);
+    // The double's clock stands still while the request travels for real.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const held = call('GET', `/v1/health/service/web?index=${index}&wait=300ms`);
+    await ioUntil(() => double.blockingQueries('/v1/health/service/web') === 1);
+    await vi.advanceTimersByTimeAsync(299);
+    expect(double.blockingQueries('/v1/health/service/web')).toBe(1);
+    // The wait plus at most wait/16 of jitter, as Consul adds.
+    await vi.advanceTimersByTimeAsync(1 + Math.ceil(300 / 16));
+    await ioUntil(() => double.blockingQueries('/v1/health/service/web') === 0);
+    expect(Number((await held).headers.get('x-consul-index'))).toBe(index);
   });
 
   it('wakes on a change to its service only, with a higher index', async () => {
     const { double, call } = await start();
     const index = Number((await call('GET', '/v1/health/service/web')).headers.get('x-consul-index'));
+    // With the clock stopped, the wait cannot end the query: only a change can.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const pending = call('GET', `/v1/health/service/web?index=${index}&wait=10s`);
-    await vi.waitFor(() => expect(double.blockingQueries('/v1/health/service/web')).toBe(1));
+    await ioUntil(() => double.blockingQueries('/v1/health/service/web') === 1);
     await call('PUT', '/v1/agent/service/register', { body: { ...ttlService('db-1'), Name: 'db' } });
     expect(double.blockingQueries('/v1/health/service/web')).toBe(1);
-    const started = Date.now();
     await call('PUT', '/v1/agent/service/register', { body: ttlService('web-1') });
     const answer = await pending;
-    expect(Date.now() - started).toBeLessThan(500);
     expect(Number(answer.headers.get('x-consul-index'))).toBeGreaterThan(index);
     expect(answer.json<unknown[]>()).toHaveLength(1);
   });

@@ -1,38 +1,12 @@
 /**
- * Wiring for ConsulBackend tests: a double per test, backends that are closed after it, a logger
- * that keeps every line, and instance builders.
+ * Wiring for ConsulBackend tests: a double per test, backends that are closed after it, and
+ * instance builders.
  */
-import { inspect } from 'node:util';
 import { afterEach } from 'vitest';
 import { ConsulBackend, type ConsulBackendOptions } from '../../../src/backends/consul/index.js';
 import { createInstance, type InstanceInput, type ServiceInstance } from '../../../src/core/instance.js';
-import type { Logger } from '../../../src/core/logger.js';
 import { rawCall, type RawAnswer, type RawRequest } from './client.js';
 import { ConsulDouble, type ConsulDoubleOptions } from './server.js';
-
-export interface LogLine {
-  readonly level: 'debug' | 'info' | 'warn' | 'error';
-  readonly fields: object;
-  readonly message: string | undefined;
-}
-
-/** A pino-compatible logger that records everything, bindings included. */
-export function captureLogger(): { logger: Logger; lines: LogLine[]; text: () => string } {
-  const lines: LogLine[] = [];
-  const make = (bindings: object): Logger => {
-    const log = (level: LogLine['level']) => (fields: object, message?: string) => {
-      lines.push({ level, fields: { ...bindings, ...fields }, message });
-    };
-    return {
-      debug: log('debug'),
-      info: log('info'),
-      warn: log('warn'),
-      error: log('error'),
-      child: (more) => make({ ...bindings, ...more }),
-    };
-  };
-  return { logger: make({}), lines, text: () => inspect(lines, { depth: 12 }) };
-}
 
 export interface Harness {
   readonly double: ConsulDouble;

@@ -7,6 +7,7 @@ import { EtcdBackend } from '../../../src/backends/etcd/index.js';
 import { autoRegister } from '../../../src/registration/registration.js';
 import { createResolver } from '../../../src/resolution/resolver.js';
 import { startEtcd, type EtcdMember } from '../../helpers/etcd-server.js';
+import { activeResources, grownSince } from '../../helpers/resources.js';
 
 let member: EtcdMember;
 
@@ -18,15 +19,9 @@ afterAll(async () => {
   await member?.stop();
 });
 
-const resources = (): Map<string, number> => {
-  const counts = new Map<string, number>();
-  for (const name of process.getActiveResourcesInfo()) counts.set(name, (counts.get(name) ?? 0) + 1);
-  return counts;
-};
-
 describe('EtcdBackend lifecycle', () => {
   it('holds no handle after registration, watching and close()', async () => {
-    const before = resources();
+    const before = activeResources();
     const backend = new EtcdBackend({ endpoints: member.clientUrl, namespace: 'lifecycle', env: {} });
     const registration = await autoRegister({ backend, service: 'orders', host: '127.0.0.1', port: 8080, ttlMs: 2_000, required: true });
     const resolver = createResolver({ backend });
@@ -39,8 +34,6 @@ describe('EtcdBackend lifecycle', () => {
     await backend.close();
     await renewing;
     expect(backend.stats().activeWatches).toBe(0);
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    const grown = [...resources()].filter(([name, count]) => count > (before.get(name) ?? 0));
-    expect(grown).toEqual([]);
+    expect(await grownSince(before)).toEqual([]);
   });
 });

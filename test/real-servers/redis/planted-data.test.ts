@@ -3,48 +3,20 @@
  * keys of another Redis type, far-future deadlines, huge versions, records over the size limit,
  * thousands of malformed records, and attacker bytes meant for log lines.
  */
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { RECORD_MAX_BYTES, RedisBackend } from '../../../src/backends/redis/index.js';
+import { describe, expect, it, vi } from 'vitest';
+import { RECORD_MAX_BYTES } from '../../../src/backends/redis/index.js';
 import { serviceKeys, servicesIndexKey } from '../../../src/backends/redis/keys.js';
 import { READ } from '../../../src/backends/redis/scripts.js';
 import { createInstance, type ServiceInstance } from '../../../src/core/instance.js';
 import { createResolver } from '../../../src/resolution/resolver.js';
 import { recordingLogger } from '../../helpers/recording-logger.js';
-import { startRedis, type RedisServer } from '../../helpers/redis-server.js';
+import { useRedisServer } from '../../helpers/redis-fixture.js';
 
-let server: RedisServer;
-let admin: Redis;
+const redis = useRedisServer();
 let sequence = 0;
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  server = await startRedis();
-  admin = new Redis(server.url);
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-afterAll(async () => {
-  admin?.disconnect();
-  await server?.stop();
-});
-
-function backend(namespace: string, logger = recordingLogger()): RedisBackend {
-  const created = new RedisBackend({ url: server.url, namespace, logger });
-  cleanups.push(() => created.close());
-  return created;
-}
 
 function instance(id: string, service = 'orders'): ServiceInstance {
   return createInstance({ id, service, host: '10.0.0.1', port: 8080 }, Date.now());
-}
-
-async function serverNow(): Promise<number> {
-  const [seconds, micros] = await admin.time();
-  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }
 
 /** A stored record of `id` as a registration writes it, TTL 30 s. */
@@ -57,9 +29,9 @@ describe('keys of another Redis type', () => {
   it('a planted services index costs only itself: registrations succeed and replace it, services() skips it', async () => {
     const namespace = `planted-${++sequence}`;
     const logger = recordingLogger();
-    const b = backend(namespace, logger);
+    const b = redis.backend({ namespace, logger });
     await b.register(instance('a'), { ttlMs: 30_000 });
-    await admin.set(servicesIndexKey(namespace), 'x');
+    await redis.admin.set(servicesIndexKey(namespace), 'x');
 
     // Read as empty, counted, logged once.
     await expect(b.services()).resolves.toEqual([]);
@@ -70,12 +42,12 @@ describe('keys of another Redis type', () => {
     // Any write replaces it: a renewal, then a registration.
     await expect(b.renew(instance('a'), 'passing')).resolves.toBe('renewed');
     await expect(b.services()).resolves.toEqual(['orders']);
-    await admin.set(servicesIndexKey(namespace), 'x');
+    await redis.admin.set(servicesIndexKey(namespace), 'x');
     await b.register(instance('b', 'payments'), { ttlMs: 30_000 });
     await expect(b.services()).resolves.toEqual(['payments']);
-    await admin.set(servicesIndexKey(namespace), 'x');
+    await redis.admin.set(servicesIndexKey(namespace), 'x');
     await b.deregister(instance('b', 'payments'));
-    expect(await admin.type(servicesIndexKey(namespace))).not.toBe('string');
+    expect(await redis.admin.type(servicesIndexKey(namespace))).not.toBe('string');
     const counted = b.stats().malformedRecords;
     await expect(b.services()).resolves.toEqual([]);
     expect(b.stats().malformedRecords).toBe(counted);
@@ -83,15 +55,15 @@ describe('keys of another Redis type', () => {
 
   it("a planted key of a service reads as empty, costs no other service, and the service's next write replaces it", async () => {
     const namespace = `planted-${++sequence}`;
-    const b = backend(namespace);
+    const b = redis.backend({ namespace, logger: recordingLogger() });
     const registration = instance('a');
     await b.register(registration, { ttlMs: 30_000 });
     await b.register(instance('p', 'payments'), { ttlMs: 30_000 });
     const keys = serviceKeys(namespace, 'orders');
 
     for (const key of [keys.deadlines, keys.records]) {
-      await admin.del(key);
-      await admin.set(key, 'planted');
+      await redis.admin.del(key);
+      await redis.admin.set(key, 'planted');
       const before = b.stats().malformedRecords;
       await expect(b.instances('orders')).resolves.toEqual([]);
       expect(b.stats().malformedRecords).toBe(before + 1);
@@ -112,28 +84,32 @@ describe('out-of-range values', () => {
     const warnings: Error[] = [];
     const onWarning = (warning: Error): number => warnings.push(warning);
     process.on('warning', onWarning);
-    cleanups.push(() => {
+    redis.defer(() => {
       process.off('warning', onWarning);
       return Promise.resolve();
     });
-    const writer = backend(namespace);
-    const reader = backend(namespace);
+    const writer = redis.backend({ namespace, logger: recordingLogger() });
+    const reader = redis.backend({ namespace, logger: recordingLogger() });
     await writer.register(instance('real'), { ttlMs: 30_000 });
     const keys = serviceKeys(namespace, 'orders');
     // A copy of a valid record kept alive for ever, and an infinite deadline without a record.
-    await admin.zadd(keys.deadlines, (await serverNow()) + 10 ** 12, 'forever', '+inf', 'infinite');
-    await admin.hset(keys.records, 'forever', record('forever'));
+    await redis.admin.zadd(keys.deadlines, (await redis.serverTime()) + 10 ** 12, 'forever', '+inf', 'infinite');
+    await redis.admin.hset(keys.records, 'forever', record('forever'));
 
     // And a deadline at minus infinity under an id its owner then deregisters.
     await writer.register(instance('negative'), { ttlMs: 30_000 });
-    await admin.zadd(keys.deadlines, '-inf', 'negative');
+    await redis.admin.zadd(keys.deadlines, '-inf', 'negative');
     await expect(writer.deregister(instance('negative'))).resolves.toBeUndefined();
 
     let watched: string[] = [];
     reader.watch('orders', { onChange: (list) => (watched = list.map((i) => i.id)) });
     await vi.waitFor(() => expect(watched).toEqual(['real']));
     const refreshes = reader.stats().watchRefreshes;
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Two routine looks of the sweeper's lease holder (the reader, the namespace's one participant),
+    // a third of a lease (1 s) apart: a window in which nothing changes, long enough for a loop
+    // re-reading every millisecond to show.
+    const looks = reader.stats().sweeperChecks;
+    await vi.waitFor(() => expect(reader.stats().sweeperChecks).toBeGreaterThanOrEqual(looks + 2), { timeout: 10_000 });
     expect(reader.stats().watchRefreshes - refreshes).toBeLessThanOrEqual(1);
     expect(warnings.map((warning) => warning.name)).not.toContain('TimeoutOverflowWarning');
     expect((await reader.instances('orders')).map((i) => i.id)).toEqual(['real']);
@@ -141,8 +117,8 @@ describe('out-of-range values', () => {
 
   it('serves a service whose version was replaced by a huge number', async () => {
     const namespace = `planted-${++sequence}`;
-    const writer = backend(namespace);
-    const reader = backend(namespace);
+    const writer = redis.backend({ namespace, logger: recordingLogger() });
+    const reader = redis.backend({ namespace, logger: recordingLogger() });
     await writer.register(instance('a'), { ttlMs: 30_000 });
     const keys = serviceKeys(namespace, 'orders');
     let watched: string[] = [];
@@ -150,12 +126,12 @@ describe('out-of-range values', () => {
     await vi.waitFor(() => expect(watched).toEqual(['a']));
 
     for (const version of ['99999999999999999999999', '9007199254740993', '-5', '1e30', 'x'.repeat(1_000)]) {
-      await admin.hset(keys.records, '#version', version);
+      await redis.admin.hset(keys.records, '#version', version);
       expect((await reader.instances('orders')).map((i) => i.id)).toEqual(['a']);
     }
     await writer.register(instance('b'), { ttlMs: 30_000 });
     await vi.waitFor(() => expect(watched).toEqual(['a', 'b']));
-    expect(Number(await admin.hget(keys.records, '#version'))).toBeLessThanOrEqual(Number.MAX_SAFE_INTEGER);
+    expect(Number(await redis.admin.hget(keys.records, '#version'))).toBeLessThanOrEqual(Number.MAX_SAFE_INTEGER);
   });
 });
 
@@ -163,13 +139,13 @@ describe('size limits', () => {
   it(`skips a record over ${RECORD_MAX_BYTES} bytes without sending or parsing it`, async () => {
     const namespace = `planted-${++sequence}`;
     const logger = recordingLogger();
-    const b = backend(namespace, logger);
+    const b = redis.backend({ namespace, logger });
     await b.register(instance('small'), { ttlMs: 30_000 });
     const keys = serviceKeys(namespace, 'orders');
     // Valid JSON of a valid instance, padded to 10 MB.
     const huge = record('huge').replace('{', `{${' '.repeat(10 * 1024 * 1024)}`);
-    await admin.zadd(keys.deadlines, (await serverNow()) + 30_000, 'huge');
-    await admin.hset(keys.records, 'huge', huge);
+    await redis.admin.zadd(keys.deadlines, (await redis.serverTime()) + 30_000, 'huge');
+    await redis.admin.hset(keys.records, 'huge', huge);
 
     const parse = vi.spyOn(JSON, 'parse');
     expect((await b.instances('orders')).map((i) => i.id)).toEqual(['small']);
@@ -179,12 +155,12 @@ describe('size limits', () => {
     expect(logger.at('warn')[0]?.fields['problem']).toMatch(new RegExp(`has ${Buffer.byteLength(huge)} bytes, over the ${RECORD_MAX_BYTES}-byte limit`));
 
     // The listing script sends its size, not the record.
-    const reply = (await admin.eval(READ.lua, 3, keys.deadlines, keys.records, keys.log, keys.channel, 100, 'orders', '', 0)) as unknown[];
+    const reply = (await redis.admin.eval(READ.lua, 3, keys.deadlines, keys.records, keys.log, keys.channel, 100, 'orders', '', 0)) as unknown[];
     expect(reply.slice(6).filter((_item, i) => i % 3 === 1)).toContain(Buffer.byteLength(huge));
   });
 
   it(`refuses to register an instance whose record would be over ${RECORD_MAX_BYTES} bytes`, async () => {
-    const b = backend(`planted-${++sequence}`);
+    const b = redis.backend({ namespace: `planted-${++sequence}` });
     // Control characters take six bytes each in JSON: 64 such meta values exceed the limit.
     const meta = Object.fromEntries(Array.from({ length: 64 }, (_, n) => [`key${n}`, '\u0001'.repeat(512)]));
     const big = createInstance({ id: 'big', service: 'orders', host: '10.0.0.1', port: 8080, meta }, Date.now());
@@ -197,12 +173,12 @@ describe('logging malformed records', () => {
   it('logs each of more than 1,000 malformed records at most once, ever, and says when it stops', async () => {
     const namespace = `planted-${++sequence}`;
     const logger = recordingLogger();
-    const b = backend(namespace, logger);
+    const b = redis.backend({ namespace, logger });
     await b.register(instance('good'), { ttlMs: 30_000 });
     const keys = serviceKeys(namespace, 'orders');
-    const deadline = (await serverNow()) + 60_000;
+    const deadline = (await redis.serverTime()) + 60_000;
     const planted = 1_500;
-    const pipeline = admin.pipeline();
+    const pipeline = redis.admin.pipeline();
     for (let n = 0; n < planted; n++) {
       pipeline.zadd(keys.deadlines, deadline, `bad-${n}`);
       pipeline.hset(keys.records, `bad-${n}`, `30000 passing 1 {"id": "bad-${n}", `);
@@ -222,17 +198,17 @@ describe('logging malformed records', () => {
   it("logs where a record is and what is wrong, not the attacker's bytes", async () => {
     const namespace = `planted-${++sequence}`;
     const logger = recordingLogger();
-    const b = backend(namespace, logger);
+    const b = redis.backend({ namespace, logger });
     await b.register(instance('good'), { ttlMs: 30_000 });
     const keys = serviceKeys(namespace, 'orders');
-    const deadline = (await serverNow()) + 60_000;
+    const deadline = (await redis.serverTime()) + 60_000;
     const escape = '\u001b[2J\u001b[31m';
     const plantedId = `evil\r\n${escape}${'x'.repeat(100_000)}`;
-    await admin.zadd(keys.deadlines, deadline, plantedId, deadline, 'bad-host');
-    await admin.hset(keys.records, plantedId, `30000 passing 1 ${JSON.stringify({ id: plantedId, note: escape })}`);
-    await admin.hset(keys.records, 'bad-host', record('bad-host', { host: `${escape}evil.example` }));
-    await admin.hset(keys.records, 'bad-json', `30000 passing 1 {"id": "${escape}SECRET-PAYLOAD`);
-    await admin.zadd(keys.deadlines, deadline, 'bad-json');
+    await redis.admin.zadd(keys.deadlines, deadline, plantedId, deadline, 'bad-host');
+    await redis.admin.hset(keys.records, plantedId, `30000 passing 1 ${JSON.stringify({ id: plantedId, note: escape })}`);
+    await redis.admin.hset(keys.records, 'bad-host', record('bad-host', { host: `${escape}evil.example` }));
+    await redis.admin.hset(keys.records, 'bad-json', `30000 passing 1 {"id": "${escape}SECRET-PAYLOAD`);
+    await redis.admin.zadd(keys.deadlines, deadline, 'bad-json');
 
     expect((await b.instances('orders')).map((i) => i.id)).toEqual(['good']);
     const lines = logger.at('warn').map((line) => JSON.stringify(line));
@@ -250,15 +226,15 @@ describe('logging malformed records', () => {
 describe('a resolver over planted data', () => {
   it('keeps answering with the valid instances', async () => {
     const namespace = `planted-${++sequence}`;
-    const writer = backend(namespace);
-    const reader = backend(namespace);
+    const writer = redis.backend({ namespace, logger: recordingLogger() });
+    const reader = redis.backend({ namespace, logger: recordingLogger() });
     await writer.register(instance('good'), { ttlMs: 30_000 });
     const keys = serviceKeys(namespace, 'orders');
-    await admin.zadd(keys.deadlines, (await serverNow()) + 10 ** 12, 'forever');
-    await admin.hset(keys.records, 'forever', record('forever', { host: 'evil.example' }));
-    await admin.hset(keys.records, '#version', '9'.repeat(30));
+    await redis.admin.zadd(keys.deadlines, (await redis.serverTime()) + 10 ** 12, 'forever');
+    await redis.admin.hset(keys.records, 'forever', record('forever', { host: 'evil.example' }));
+    await redis.admin.hset(keys.records, '#version', '9'.repeat(30));
     const resolver = createResolver({ backend: reader, envFallback: false });
-    cleanups.push(() => resolver.close());
+    redis.defer(() => resolver.close());
     for (let n = 0; n < 5; n++) expect((await resolver.resolve('orders')).id).toBe('good');
   });
 });

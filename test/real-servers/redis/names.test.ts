@@ -2,29 +2,16 @@
  * Service names as real systems write them (`auth_service`, `Orders`, `orders.api`) work end to end
  * on a real redis-server: register, list, watch, services(), resolve, with case preserved.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { RedisBackend } from '../../../src/backends/redis/index.js';
+import { describe, expect, it, vi } from 'vitest';
 import { serviceKeys } from '../../../src/backends/redis/keys.js';
 import { createInstance, type ServiceInstance } from '../../../src/core/instance.js';
 import { createResolver } from '../../../src/resolution/resolver.js';
-import { redisCommand, startRedis, type RedisServer } from '../../helpers/redis-server.js';
+import { useRedisServer } from '../../helpers/redis-fixture.js';
+import { redisCommand } from '../../helpers/redis-server.js';
 
 const NAMES = ['auth_service', 'model_service', 'osint_service', 'Orders', 'orders', 'orders.api', 'ip-intel', 'A', '9lives', 'x'.repeat(128)];
 
-let server: RedisServer;
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  server = await startRedis();
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-afterAll(async () => {
-  await server?.stop();
-});
+const redis = useRedisServer();
 
 function instance(service: string, n: number): ServiceInstance {
   return createInstance({ id: `${service.slice(0, 100)}-${n}`, service, host: `10.0.0.${n}`, port: 8080 }, Date.now());
@@ -32,9 +19,8 @@ function instance(service: string, n: number): ServiceInstance {
 
 describe('seed-style service names on Redis', () => {
   it('registers, lists, watches, resolves and indexes each name, case preserved', async () => {
-    const writer = new RedisBackend({ url: server.url, namespace: 'names' });
-    const reader = new RedisBackend({ url: server.url, namespace: 'names' });
-    cleanups.push(() => writer.close(), () => reader.close());
+    const writer = redis.backend({ namespace: 'names' });
+    const reader = redis.backend({ namespace: 'names' });
     const watched = new Map<string, string[]>();
     for (const service of NAMES) reader.watch(service, { onChange: (list) => watched.set(service, list.map((i) => i.id)) });
     await vi.waitFor(() => expect(NAMES.map((service) => watched.get(service))).toEqual(NAMES.map(() => [])));
@@ -50,12 +36,12 @@ describe('seed-style service names on Redis', () => {
     }
     // `Orders` and `orders` are two services with two sets of keys.
     expect(serviceKeys('names', 'Orders').records).not.toBe(serviceKeys('names', 'orders').records);
-    const keys = (await redisCommand(server, 'KEYS', '{names:*')) as string[];
+    const keys = (await redisCommand(redis.server, 'KEYS', '{names:*')) as string[];
     expect(keys).toContain('{names:auth_service}:records');
     expect(keys).toContain('{names:orders.api}:deadlines');
 
     const resolver = createResolver({ backend: reader, envFallback: false });
-    cleanups.push(() => resolver.close());
+    redis.defer(() => resolver.close());
     expect((await resolver.resolve('auth_service')).host).toBe('10.0.0.1');
     expect((await resolver.resolve('orders.api')).service).toBe('orders.api');
 

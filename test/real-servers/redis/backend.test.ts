@@ -3,52 +3,21 @@
  * index, and who closes what.
  */
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { RedisBackend } from '../../../src/backends/redis/index.js';
 import { serviceKeys, servicesIndexKey } from '../../../src/backends/redis/keys.js';
 import { namespaceKeys } from '../../../src/backends/redis/keys.js';
 import { createInstance, type InstanceInput, type ServiceInstance } from '../../../src/core/instance.js';
-import { freePort, startRedis, type RedisServer } from '../../helpers/redis-server.js';
+import { freshNamespace, useRedisServer } from '../../helpers/redis-fixture.js';
+import { activeResources, grownSince } from '../../helpers/resources.js';
+import { freePort, startRedis } from '../../helpers/redis-server.js';
 
-let server: RedisServer;
-let admin: Redis;
-const opened: RedisBackend[] = [];
-const clients: Redis[] = [];
+const redis = useRedisServer();
 let sequence = 0;
 
-beforeAll(async () => {
-  server = await startRedis();
-  admin = new Redis(server.url);
-});
-
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((backend) => backend.close()));
-  for (const client of clients.splice(0)) client.disconnect();
-});
-
-afterAll(async () => {
-  admin?.disconnect();
-  await server?.stop();
-});
-
-function namespace(): string {
-  return `ops-${++sequence}`;
-}
-
-function backend(options: { client?: Redis; closeClient?: boolean; url?: string; pruneLimit?: number } = {}): RedisBackend {
-  const { client, closeClient, url, pruneLimit } = options;
-  const common = { namespace: namespace(), ...(pruneLimit === undefined ? {} : { pruneLimit }) };
-  const created =
-    client === undefined
-      ? new RedisBackend({ ...common, url: url ?? server.url })
-      : new RedisBackend({ ...common, client, ...(closeClient === undefined ? {} : { closeClient }) });
-  opened.push(created);
-  return created;
-}
-
 function userClient(): Redis {
-  const client = new Redis(server.url);
-  clients.push(client);
+  const client = new Redis(redis.server.url);
+  redis.defer(() => client.disconnect());
   return client;
 }
 
@@ -56,16 +25,11 @@ function instance(overrides: Partial<InstanceInput> = {}): ServiceInstance {
   return createInstance({ id: `i-${++sequence}`, service: 'orders', host: '10.0.0.1', port: 8080, ...overrides }, Date.now());
 }
 
-async function serverTime(): Promise<number> {
-  const [seconds, micros] = await admin.time();
-  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-}
-
 describe('key layout', () => {
   it('keeps one service in three keys under one hash tag, plus a services index and an expiry index', async () => {
-    const b = backend();
+    const b = redis.backend();
     const registered = instance({ status: 'warning' });
-    const before = await serverTime();
+    const before = await redis.serverTime();
     await b.register(registered, { ttlMs: 5_000 });
     const keys = serviceKeys(b.namespace, 'orders');
     const index = servicesIndexKey(b.namespace);
@@ -78,34 +42,35 @@ describe('key layout', () => {
       `{${b.namespace}}:services`,
       `{${b.namespace}}:expiries`,
     ]);
-    expect((await admin.keys(`*${b.namespace}*`)).sort()).toEqual([index, expiries, keys.deadlines, keys.records, keys.log].sort());
+    expect((await redis.admin.keys(`*${b.namespace}*`)).sort()).toEqual([index, expiries, keys.deadlines, keys.records, keys.log].sort());
 
-    const now = await serverTime();
-    const deadline = Number(await admin.zscore(keys.deadlines, registered.id));
-    expect(deadline).toBeGreaterThan(now + 4_000);
-    expect(deadline).toBeLessThanOrEqual(now + 5_000);
-    expect(Number(await admin.zscore(index, 'orders'))).toBe(deadline);
+    const after = await redis.serverTime();
+    // The server's time at registration plus the TTL.
+    const deadline = Number(await redis.admin.zscore(keys.deadlines, registered.id));
+    expect(deadline).toBeGreaterThanOrEqual(before + 5_000);
+    expect(deadline).toBeLessThanOrEqual(after + 5_000);
+    expect(Number(await redis.admin.zscore(index, 'orders'))).toBe(deadline);
     // The expiry index holds the service's earliest deadline, the log the version of each change.
-    expect(Number(await admin.zscore(expiries, 'orders'))).toBe(deadline);
-    expect(await admin.zrange(keys.log, 0, -1, 'WITHSCORES')).toEqual([registered.id, await admin.hget(keys.records, '#version')]);
-    const record = (await admin.hget(keys.records, registered.id)) ?? '';
+    expect(Number(await redis.admin.zscore(expiries, 'orders'))).toBe(deadline);
+    expect(await redis.admin.zrange(keys.log, 0, -1, 'WITHSCORES')).toEqual([registered.id, await redis.admin.hget(keys.records, '#version')]);
+    const record = (await redis.admin.hget(keys.records, registered.id)) ?? '';
     const prefix = `5000 warning ${registered.updatedAt} `;
     expect(record.startsWith(prefix)).toBe(true);
     expect(JSON.parse(record.slice(prefix.length))).toEqual(JSON.parse(JSON.stringify(registered)));
     // The service's version, a µs timestamp of the server's clock or past it.
-    expect(Number(await admin.hget(keys.records, '#version'))).toBeGreaterThanOrEqual(before * 1_000);
+    expect(Number(await redis.admin.hget(keys.records, '#version'))).toBeGreaterThanOrEqual(before * 1_000);
     // Abandoned services clean themselves up: the keys expire a minute after the last deadline.
     for (const key of [keys.deadlines, keys.records, keys.log]) {
-      const ttl = await admin.pttl(key);
-      expect(ttl).toBeGreaterThan(60_000);
-      expect(ttl).toBeLessThanOrEqual(65_000);
+      const expiresAt = Number(await redis.admin.call('PEXPIRETIME', key));
+      expect(expiresAt).toBeGreaterThanOrEqual(before + 5_000 + 60_000);
+      expect(expiresAt).toBeLessThanOrEqual(after + 5_000 + 60_000);
     }
-    expect(await admin.pttl(index)).toBe(-1);
-    expect(await admin.pttl(expiries)).toBe(-1);
+    expect(await redis.admin.pttl(index)).toBe(-1);
+    expect(await redis.admin.pttl(expiries)).toBe(-1);
   });
 
   it('publishes every change on the service channel, as its new version and nothing else', async () => {
-    const b = backend();
+    const b = redis.backend();
     const subscriber = userClient();
     const messages: string[] = [];
     subscriber.on('message', (_channel: string, message: string) => messages.push(message));
@@ -121,31 +86,31 @@ describe('key layout', () => {
     const versions = messages.map(Number);
     expect(versions).toEqual([...versions].sort((x, y) => x - y));
     expect(new Set(versions).size).toBe(3);
-    expect(Number(await admin.hget(serviceKeys(b.namespace, 'orders').records, '#version'))).toBe(versions.at(-1));
+    expect(Number(await redis.admin.hget(serviceKeys(b.namespace, 'orders').records, '#version'))).toBe(versions.at(-1));
   });
 
   it('stores who owns each instance as digests, never the owner secret, and an epoch per records hash', async () => {
-    const b = backend();
+    const b = redis.backend();
     const registered = instance({ id: 'owned' });
-    const before = await serverTime();
+    const before = await redis.serverTime();
     await b.register(registered, { ttlMs: 30_000 });
     const keys = serviceKeys(b.namespace, 'orders');
-    const fields = await admin.hgetall(keys.records);
+    const fields = await redis.admin.hgetall(keys.records);
     expect(Object.keys(fields).sort()).toEqual(['#epoch', '#logfrom', '#owner:owned', '#version', 'owned']);
     expect(fields['#owner:owned']).toMatch(/^[0-9a-f]{40}$/);
     expect(Number(fields['#epoch'])).toBeGreaterThanOrEqual(before * 1_000);
     // The epoch stays as long as the hash does.
     await b.register(instance({ id: 'second' }), { ttlMs: 30_000 });
     await b.deregister(registered);
-    expect(await admin.hget(keys.records, '#epoch')).toBe(fields['#epoch']);
-    expect(await admin.hexists(keys.records, '#owner:owned')).toBe(0);
+    expect(await redis.admin.hget(keys.records, '#epoch')).toBe(fields['#epoch']);
+    expect(await redis.admin.hexists(keys.records, '#owner:owned')).toBe(0);
   });
 });
 
 describe('round trips', () => {
   it('sends one command per register, renew, listing, deregistration and services() outside Cluster', async () => {
     const client = userClient();
-    const b = backend({ client });
+    const b = redis.backend({ client });
     const registered = instance();
     // The first call of each script loads it (NOSCRIPT, then EVAL); the steady state is measured after.
     await b.register(registered, { ttlMs: 30_000 });
@@ -168,9 +133,9 @@ describe('round trips', () => {
   });
 
   it('loads its scripts again after the server lost them', async () => {
-    const b = backend();
+    const b = redis.backend();
     await b.register(instance(), { ttlMs: 30_000 });
-    await admin.script('FLUSH');
+    await redis.admin.script('FLUSH');
     await b.register(instance(), { ttlMs: 30_000 });
     expect(await b.instances('orders')).toHaveLength(2);
   });
@@ -178,7 +143,7 @@ describe('round trips', () => {
 
 describe('services index', () => {
   it('drops a service when its last instance leaves or expires, without KEYS or SCAN', async () => {
-    const b = backend();
+    const b = redis.backend();
     const staying = instance({ service: 'payments' });
     const leaving = instance({ service: 'orders' });
     const expiring = instance({ service: 'billing' });
@@ -189,11 +154,11 @@ describe('services index', () => {
     await b.deregister(leaving);
     expect(await b.services()).toEqual(['billing', 'payments']);
     await vi.waitFor(async () => expect(await b.services()).toEqual(['payments']), { timeout: 2_500, interval: 100 });
-    expect(await admin.zrange(servicesIndexKey(b.namespace), 0, -1)).toEqual(['payments']);
+    expect(await redis.admin.zrange(servicesIndexKey(b.namespace), 0, -1)).toEqual(['payments']);
   });
 
   it('keeps a service listed while any instance lives, whatever order they come and go in', async () => {
-    const b = backend();
+    const b = redis.backend();
     const long = instance();
     const short = instance();
     await b.register(long, { ttlMs: 30_000 });
@@ -206,27 +171,28 @@ describe('services index', () => {
   });
 
   it('prunes expired instances with their records', async () => {
-    const b = backend({ pruneLimit: 2 });
+    const b = redis.backend({ pruneLimit: 2 });
     const keys = serviceKeys(b.namespace, 'orders');
     const expiring = Array.from({ length: 5 }, () => instance());
     for (const dying of expiring) await b.register(dying, { ttlMs: 1_000 });
     const kept = instance();
     await b.register(kept, { ttlMs: 30_000 });
-    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const lastDeadline = Math.max(...(await Promise.all(expiring.map(async (dying) => Number(await redis.admin.zscore(keys.deadlines, dying.id))))));
+    await vi.waitFor(async () => expect(await redis.serverTime()).toBeGreaterThan(lastDeadline), { timeout: 3_000 });
     // Expired entries are never returned, even those beyond the prune limit of this call.
     expect((await b.instances('orders')).map((i) => i.id)).toEqual([kept.id]);
-    expect(await admin.zcard(keys.deadlines)).toBe(4);
+    expect(await redis.admin.zcard(keys.deadlines)).toBe(4);
     await b.instances('orders');
     await b.instances('orders');
-    expect(await admin.zcard(keys.deadlines)).toBe(1);
-    expect((await admin.hkeys(keys.records)).sort()).toEqual(['#epoch', '#logfrom', `#owner:${kept.id}`, '#version', kept.id]);
+    expect(await redis.admin.zcard(keys.deadlines)).toBe(1);
+    expect((await redis.admin.hkeys(keys.records)).sort()).toEqual(['#epoch', '#logfrom', `#owner:${kept.id}`, '#version', kept.id]);
   });
 });
 
 describe('ownership and close', () => {
   it('leaves a client it was given open, and closes its own watch connection', async () => {
     const client = userClient();
-    const b = backend({ client });
+    const b = redis.backend({ client });
     const seen: number[] = [];
     b.watch('orders', { onChange: (list) => seen.push(list.length) });
     await vi.waitFor(() => expect(seen).toEqual([0]));
@@ -239,8 +205,8 @@ describe('ownership and close', () => {
 
   it('closes a client it was given when asked to, and clients it built itself', async () => {
     const client = userClient();
-    const given = backend({ client, closeClient: true });
-    const built = backend();
+    const given = redis.backend({ client, closeClient: true });
+    const built = redis.backend();
     await given.instances('orders');
     await built.instances('orders');
     await Promise.all([given.close(), built.close()]);
@@ -249,7 +215,7 @@ describe('ownership and close', () => {
   });
 
   it('waits for calls in flight, then rejects new ones with CLOSED', async () => {
-    const b = backend();
+    const b = redis.backend();
     await b.register(instance(), { ttlMs: 30_000 });
     const listing = b.instances('orders');
     const closing = b.close();
@@ -261,15 +227,10 @@ describe('ownership and close', () => {
   });
 
   it('holds no handle after close, even when closed in the middle of an outage', async () => {
-    const resources = (): Map<string, number> => {
-      const counts = new Map<string, number>();
-      for (const name of process.getActiveResourcesInfo()) counts.set(name, (counts.get(name) ?? 0) + 1);
-      return counts;
-    };
     const doomed = await startRedis();
     try {
-      const before = resources();
-      const b = new RedisBackend({ url: doomed.url, namespace: namespace() });
+      const before = activeResources();
+      const b = new RedisBackend({ url: doomed.url, namespace: freshNamespace() });
       const errors: Error[] = [];
       let lists = 0;
       b.watch('orders', { onChange: () => lists++, onError: (error) => errors.push(error) });
@@ -279,25 +240,22 @@ describe('ownership and close', () => {
       // Now the main client waits to reconnect and the watcher to bring its subscriber back.
       await vi.waitFor(() => expect(errors).toHaveLength(1));
       await b.close();
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      const grown = [...resources()].filter(([name, count]) => count > (before.get(name) ?? 0));
-      expect(grown).toEqual([]);
+      expect(await grownSince(before)).toEqual([]);
     } finally {
       await doomed.stop();
     }
   });
 
   it('fails fast when the server cannot be reached at all', async () => {
-    const b = backend({ url: `redis://127.0.0.1:${await freePort()}` });
-    const started = Date.now();
-    await expect(b.register(instance(), { ttlMs: 30_000 })).rejects.toMatchObject({ code: 'REGISTRY_UNAVAILABLE' });
-    expect(Date.now() - started).toBeLessThan(500);
+    // A minute of operationTimeoutMs: failing within the test's time is failing on the refusal.
+    const b = redis.backend({ url: `redis://127.0.0.1:${await freePort()}`, operationTimeoutMs: 60_000 });
+    await expect(b.register(instance(), { ttlMs: 30_000 })).rejects.toMatchObject({ code: 'REGISTRY_UNAVAILABLE', message: text(/ECONNREFUSED/) });
     await expect(b.instances('orders')).rejects.toMatchObject({ code: 'REGISTRY_UNAVAILABLE', message: text(/ECONNREFUSED/) });
   });
 });
 
 async function pubsubClients(): Promise<number> {
-  const list = (await admin.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string;
+  const list = (await redis.admin.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string;
   return list.split('\n').filter((line) => line.trim() !== '').length;
 }
 

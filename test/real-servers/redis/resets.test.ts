@@ -4,59 +4,17 @@
  * A reset must come before the first listing (returned or pushed) read after the loss, and never
  * without one.
  */
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { RegistryReset } from '../../../src/backends/backend.js';
-import { RedisBackend } from '../../../src/backends/redis/index.js';
+import type { RedisBackend } from '../../../src/backends/redis/index.js';
 import { createInstance, type ServiceInstance } from '../../../src/core/instance.js';
-import { autoRegister, type Registration } from '../../../src/registration/registration.js';
-import { redisCommand, startRedis, type RedisServer } from '../../helpers/redis-server.js';
+import { registerTwins, useRedisServer } from '../../helpers/redis-fixture.js';
+import { redisCommand } from '../../helpers/redis-server.js';
 
 const HEARTBEAT_MS = 500;
 
-let server: RedisServer;
+const redis = useRedisServer();
 let sequence = 0;
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  server = await startRedis();
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-afterAll(async () => {
-  await server?.stop();
-});
-
-function backend(namespace: string): RedisBackend {
-  const created = new RedisBackend({ url: server.url, namespace });
-  cleanups.push(() => created.close());
-  return created;
-}
-
-async function registerTwo(writer: RedisBackend): Promise<Registration[]> {
-  const registrations = await Promise.all(
-    [1, 2].map((n) =>
-      autoRegister({
-        backend: writer,
-        service: 'orders',
-        id: `orders-${n}`,
-        host: '10.0.0.1',
-        port: 8080 + n,
-        ttlMs: 5_000,
-        heartbeatIntervalMs: HEARTBEAT_MS,
-        retryInitialDelayMs: HEARTBEAT_MS,
-        retryMaxDelayMs: HEARTBEAT_MS,
-      }),
-    ),
-  );
-  cleanups.push(async () => {
-    await Promise.all(registrations.map((registration) => registration.stop()));
-  });
-  return registrations;
-}
 
 const ids = (list: readonly ServiceInstance[]): string => list.map((i) => i.id).join(',');
 
@@ -87,7 +45,7 @@ function observe(reader: RedisBackend): { events: string[]; resets: RegistryRese
     stopWatch();
     stopResets();
   };
-  cleanups.push(() => Promise.resolve(stop()));
+  redis.defer(() => Promise.resolve(stop()));
   return { events, resets, stop };
 }
 
@@ -104,16 +62,16 @@ function expectResetFirst(events: readonly string[], from: number): void {
 describe('onReset on a real redis-server', () => {
   it('reports kill -9 and a restart with an empty data set before the first listing read after it', async () => {
     const namespace = `reset-${++sequence}`;
-    const registrations = await registerTwo(backend(namespace));
-    const reader = backend(namespace);
+    const registrations = await registerTwins(redis.backend({ namespace }), { services: ['orders'], ttlMs: 5_000, heartbeatMs: HEARTBEAT_MS }, redis.defer);
+    const reader = redis.backend({ namespace });
     const { events, resets } = observe(reader);
     await vi.waitFor(() => expect(events).toContain('push:orders-1,orders-2'));
     await vi.waitFor(() => expect(events).toContain('list:orders-1,orders-2'));
     expect(resets).toEqual([]);
 
-    await server.kill();
+    await redis.server.kill();
     const killedAt = events.length;
-    await server.restart();
+    await redis.server.restart();
     await vi.waitFor(() => expect(registrations.map((r) => r.state)).toEqual(['registered', 'registered']), { timeout: 5_000 });
     await vi.waitFor(() => expect(events.slice(killedAt)).toContain('list:orders-1,orders-2'), { timeout: 5_000 });
     await vi.waitFor(() => expect(events.slice(killedAt)).toContain('push:orders-1,orders-2'), { timeout: 5_000 });
@@ -126,14 +84,14 @@ describe('onReset on a real redis-server', () => {
 
   it('reports a FLUSHALL before the first listing read after it, per service, once', async () => {
     const namespace = `reset-${++sequence}`;
-    await registerTwo(backend(namespace));
-    const reader = backend(namespace);
+    await registerTwins(redis.backend({ namespace }), { services: ['orders'], ttlMs: 5_000, heartbeatMs: HEARTBEAT_MS }, redis.defer);
+    const reader = redis.backend({ namespace });
     const { events, resets } = observe(reader);
     await vi.waitFor(() => expect(events).toContain('push:orders-1,orders-2'));
     await vi.waitFor(() => expect(events).toContain('list:orders-1,orders-2'));
 
     const refreshes = reader.stats().watchRefreshes;
-    await redisCommand(server, 'FLUSHALL');
+    await redisCommand(redis.server, 'FLUSHALL');
     const flushedAt = events.length;
     await vi.waitFor(() => expect(events.slice(flushedAt)).toContain('list:orders-1,orders-2'), { timeout: 5_000 });
     // The watch read after each re-registration's message; it pushes only lists that differ from
@@ -148,9 +106,9 @@ describe('onReset on a real redis-server', () => {
 
   it('reports nothing across heartbeats, a deregistration, an expiry and a reconnection to the same server', async () => {
     const namespace = `reset-${++sequence}`;
-    const writer = backend(namespace);
-    const registrations = await registerTwo(writer);
-    const reader = backend(namespace);
+    const writer = redis.backend({ namespace });
+    const registrations = await registerTwins(writer, { services: ['orders'], ttlMs: 5_000, heartbeatMs: HEARTBEAT_MS }, redis.defer);
+    const reader = redis.backend({ namespace });
     const { events, resets } = observe(reader);
     await vi.waitFor(() => expect(events).toContain('push:orders-1,orders-2'));
 
@@ -160,11 +118,24 @@ describe('onReset on a real redis-server', () => {
     await registrations[0]?.stop();
     await vi.waitFor(() => expect(events.filter((event) => event.startsWith('push:')).at(-1)).toBe('push:orders-2'), { timeout: 3_000 });
 
-    // The reader's connections are cut; it reconnects to the same server (same run id).
-    const admin = new Redis(server.url);
-    cleanups.push(() => Promise.resolve(admin.disconnect()));
-    await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
-    await new Promise((resolve) => setTimeout(resolve, HEARTBEAT_MS * 3));
+    // The reader's connections are cut; it reconnects to the same server (same run id). The check
+    // that would report a reset runs on the way back: the server's run id, asked first on the new
+    // connection, so answered before the first listing read on it.
+    const reconnected = new Promise((resolve) => reader.client.once('ready', resolve));
+    const renewals = vi.spyOn(writer, 'renew');
+    await redis.admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+    await reconnected;
+    // The writer's connection was cut too: a heartbeat renews again once it is back.
+    const from = renewals.mock.results.length;
+    await vi.waitFor(
+      async () => {
+        expect(renewals.mock.results.length).toBeGreaterThan(from);
+        expect(await renewals.mock.results.at(-1)?.value).toBe('renewed');
+      },
+      { timeout: 3_000 },
+    );
+    const back = events.length;
+    await vi.waitFor(() => expect(events.slice(back)).toContain('list:orders-2'), { timeout: 3_000 });
     await vi.waitFor(() => expect(events.at(-1)).toBe('list:orders-2'), { timeout: 3_000 });
     expect(resets).toEqual([]);
   });

@@ -3,22 +3,19 @@
  * and watch for services spread over slots on different nodes.
  */
 import { Cluster, Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RedisBackend } from '../../../src/backends/redis/index.js';
 import { serviceKeys } from '../../../src/backends/redis/keys.js';
 import { createInstance, type ServiceInstance } from '../../../src/core/instance.js';
 import { describeBackendConformance } from '../../../src/testing/index.js';
+import { useCleanups } from '../../helpers/redis-fixture.js';
 import { redisCommand, startCluster, type RedisClusterGroup } from '../../helpers/redis-server.js';
 
 let cluster: RedisClusterGroup | undefined;
-const cleanups: (() => Promise<void>)[] = [];
+const defer = useCleanups();
 
 beforeAll(async () => {
   cluster = await startCluster(3);
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
 afterAll(async () => {
@@ -76,7 +73,7 @@ describe('RedisBackend across Cluster slots', () => {
     const writer = new RedisBackend({ cluster: { nodes: nodes() }, namespace });
     // A Cluster client the caller owns works the same way.
     const reader = new RedisBackend({ client: owned, namespace });
-    cleanups.push(
+    defer(
       () => writer.close(),
       () => reader.close(),
       () => Promise.resolve(owned.disconnect()),
@@ -109,7 +106,7 @@ describe('RedisBackend across Cluster slots', () => {
     expect(new Set((await placement(namespace)).values()).size).toBe(3);
     const writer = new RedisBackend({ cluster: { nodes: nodes() }, namespace });
     const reader = new RedisBackend({ cluster: { nodes: nodes() }, namespace });
-    cleanups.push(
+    defer(
       () => writer.close(),
       () => reader.close(),
     );

@@ -71,8 +71,10 @@ describe('a 3-member etcd cluster whose leader is killed', () => {
       await vi.waitFor(() => writer.register(late, { ttlMs: 30_000 }), { timeout: 5_000, interval: 100 });
       const expected = ['after-failover', 'orders-1', 'orders-2'];
       await vi.waitFor(() => expect(latest).toEqual([expected, expected]), { timeout: 10_000 });
-      // Heartbeats keep renewing the leases they had: several rounds later nothing was re-registered.
-      await new Promise((done) => setTimeout(done, 2_000));
+      // Heartbeats keep renewing the leases they had: three more rounds each, none found its lease lost.
+      const renewed = registrations.map((registration) => registration.stats().heartbeats);
+      await vi.waitFor(() => expect(registrations.every((registration, n) => registration.stats().heartbeats.ok >= (renewed[n]?.ok ?? 0) + 3)).toBe(true), { timeout: 10_000 });
+      expect(registrations.map((registration, n) => registration.stats().heartbeats.lost - (renewed[n]?.lost ?? 0))).toEqual([0, 0]);
       expect(registrations.map((registration) => registration.state)).toEqual(['registered', 'registered']);
       expect(reregistered).toBe(0);
       expect(ids(await (readers[1] as EtcdBackend).instances('orders'))).toEqual(expected);

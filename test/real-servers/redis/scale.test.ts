@@ -6,36 +6,19 @@
  * watchers as the changed instances only, and a watcher falls back to a whole read when the
  * change log cannot tell what changed.
  */
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { RedisBackend } from '../../../src/backends/redis/index.js';
+import { describe, expect, it, vi } from 'vitest';
+import type { RedisBackend } from '../../../src/backends/redis/index.js';
 import { namespaceKeys, serviceKeys } from '../../../src/backends/redis/keys.js';
 import { SWEEP_LEASE_MS } from '../../../src/backends/redis/sweeper.js';
 import { createInstance, type ServiceInstance } from '../../../src/core/instance.js';
-import { startRedis, type RedisServer } from '../../helpers/redis-server.js';
+import { useRedisServer } from '../../helpers/redis-fixture.js';
 
-let server: RedisServer;
-let admin: Redis;
+const redis = useRedisServer();
 let sequence = 0;
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  server = await startRedis();
-  admin = new Redis(server.url);
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-afterAll(async () => {
-  admin?.disconnect();
-  await server?.stop();
-});
 
 function backends(count: number, namespace: string): RedisBackend[] {
-  const created = Array.from({ length: count }, () => new RedisBackend({ url: server.url, namespace }));
-  cleanups.push(() => Promise.all(created.map((backend) => backend.close())).then(() => {}));
+  const created = Array.from({ length: count }, () => redis.backend({ namespace }));
+  redis.defer(() => Promise.all(created.map((backend) => backend.close())).then(() => {}));
   return created;
 }
 
@@ -47,7 +30,7 @@ function instance(service: string, id = `i-${++sequence}`): ServiceInstance {
 function watchIds(backend: RedisBackend, service: string): { ids: () => string[] } {
   let latest: string[] | undefined;
   const stop = backend.watch(service, { onChange: (list) => (latest = list.map((i) => i.id)) });
-  cleanups.push(() => Promise.resolve(stop()));
+  redis.defer(() => Promise.resolve(stop()));
   return { ids: () => latest ?? ['<nothing delivered yet>'] };
 }
 
@@ -57,7 +40,7 @@ function heartbeat(writer: RedisBackend, instances: readonly ServiceInstance[], 
     for (const each of instances) void writer.renew(each, 'passing');
   }, everyMs);
   const stop = (): void => clearInterval(timer);
-  cleanups.push(() => Promise.resolve(stop()));
+  redis.defer(() => Promise.resolve(stop()));
   return stop;
 }
 
@@ -75,18 +58,22 @@ describe('RedisBackend watch at scale', () => {
     const views = readers.flatMap((reader) => services.map((service) => watchIds(reader, service)));
     await vi.waitFor(() => expect(views.every((view) => view.ids().length === 2)).toBe(true), { timeout: 10_000 });
     heartbeat(writer, live, 500);
-    // Let the first looks of every participant pass.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Every participant's first look, at once when it starts watching.
+    await vi.waitFor(() => expect(readers.every((reader) => reader.stats().sweeperChecks > 0)).toBe(true));
     const reads = sum(readers, 'watchRefreshes');
     const looks = sum(readers, 'sweeperChecks');
+    const from = await redis.serverTime();
 
-    // Four seconds, two lease periods of every instance: a watcher re-reading at deadlines would
-    // have read each of its 8 services about three times, 12 processes over.
-    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    // Until every deadline the instances had then has passed, and every one after it: two lease
+    // periods (4 s by the server's clock). A watcher re-reading at deadlines would have read each of
+    // its 8 services about three times, 12 processes over.
+    await vi.waitFor(async () => expect(await redis.serverTime()).toBeGreaterThanOrEqual(from + 4_000), { timeout: 10_000, interval: 250 });
+    const elapsed = (await redis.serverTime()) - from;
     expect(sum(readers, 'watchRefreshes') - reads).toBe(0);
     expect(sum(readers, 'expirySweeps')).toBe(0);
-    // The holder renews its lease every third of a lease; the 11 others look about once a lease between them.
-    expect(sum(readers, 'sweeperChecks') - looks).toBeLessThanOrEqual(Math.ceil((4_000 / SWEEP_LEASE_MS) * 3) + 6);
+    // The holder renews its lease every third of a lease; the 11 others look about once a lease
+    // between them: a budget for the time that actually passed.
+    expect(sum(readers, 'sweeperChecks') - looks).toBeLessThanOrEqual(Math.ceil((elapsed / SWEEP_LEASE_MS) * 3) + 6);
     expect(views.every((view) => view.ids().length === 2)).toBe(true);
   });
 
@@ -102,11 +89,13 @@ describe('RedisBackend watch at scale', () => {
 
     const crashed = instance('orders');
     await writer.register(crashed, { ttlMs: 1_000 });
-    const deadline = Date.now() + 1_000;
+    const deadline = Number(await redis.admin.zscore(serviceKeys(namespace, 'orders').deadlines, crashed.id));
     await vi.waitFor(() => expect(views.every((view) => view.ids().includes(crashed.id))).toBe(true));
+    // Within its TTL and a small margin (the sweep is timed for the deadline plus 25 ms; this poll
+    // gives up two seconds after it).
     await vi.waitFor(() => expect(views.every((view) => !view.ids().includes(crashed.id))).toBe(true), { timeout: 3_000, interval: 5 });
-    // Swept by one process for all, within tens of milliseconds of the deadline (the margin is 25 ms).
-    expect(Date.now() - deadline).toBeLessThan(400);
+    expect(await redis.serverTime()).toBeGreaterThanOrEqual(deadline);
+    // Swept by one process for all.
     expect(sum(readers, 'expirySweeps')).toBe(1);
     expect(views.every((view) => view.ids().length === 20)).toBe(true);
   });
@@ -115,27 +104,36 @@ describe('RedisBackend watch at scale', () => {
     const namespace = `scale-${++sequence}`;
     const keys = namespaceKeys(namespace);
     const [writer] = backends(1, namespace) as [RedisBackend];
-    // A lease left by a process that died: nobody sweeps until it lapses.
-    await admin.set(keys.sweeper, 'a-process-that-died', 'PX', 1_000);
+    // A lease left by a process that died: nobody sweeps while it lasts.
+    await redis.admin.set(keys.sweeper, 'a-process-that-died', 'PX', 60_000);
     const [reader, other] = backends(2, namespace) as [RedisBackend, RedisBackend];
     const view = watchIds(reader, 'orders');
     const crashed = instance('orders');
     await writer.register(crashed, { ttlMs: 1_000 });
     await vi.waitFor(() => expect(view.ids()).toEqual([crashed.id]));
-    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    const deadline = Number(await redis.admin.zscore(serviceKeys(namespace, 'orders').deadlines, crashed.id));
+    await vi.waitFor(async () => expect(await redis.serverTime()).toBeGreaterThan(deadline), { timeout: 3_000 });
+    // A message on the namespace channel makes the participant look now, past the deadline: it
+    // finds the lease held and sweeps nothing.
+    const looks = reader.stats().sweeperChecks;
+    await redis.admin.publish(keys.channel, '');
+    await vi.waitFor(() => expect(reader.stats().sweeperChecks).toBeGreaterThan(looks));
+    expect(reader.stats().expirySweeps).toBe(0);
     expect(view.ids()).toEqual([crashed.id]);
-    // One participant looks within 1.5 leases: it finds the lease lapsed, takes it and sweeps.
+    // The dead process's lease lapses. One participant looks within 1.5 leases: it finds the lease
+    // lapsed, takes it and sweeps.
+    await redis.admin.pexpire(keys.sweeper, 1);
     await vi.waitFor(() => expect(view.ids()).toEqual([]), { timeout: SWEEP_LEASE_MS * 1.5 + 1_000, interval: 20 });
     expect(reader.stats().expirySweeps).toBe(1);
-    const holder = await admin.get(keys.sweeper);
+    const holder = await redis.admin.get(keys.sweeper);
     expect(holder).not.toBe('a-process-that-died');
 
     // A holder that closes gives the lease up and says so: another participant takes it at once.
     watchIds(other, 'orders');
     await vi.waitFor(() => expect(other.stats().sweeperChecks).toBeGreaterThan(0));
     await reader.close();
-    await vi.waitFor(async () => expect(await admin.get(keys.sweeper)).not.toBeNull(), { timeout: 1_500, interval: 20 });
-    expect(await admin.get(keys.sweeper)).not.toBe(holder);
+    await vi.waitFor(async () => expect(await redis.admin.get(keys.sweeper)).not.toBeNull(), { timeout: 1_500, interval: 20 });
+    expect(await redis.admin.get(keys.sweeper)).not.toBe(holder);
   });
 
   it('brings a watcher only the changed instances of a large service', async () => {
@@ -178,17 +176,17 @@ describe('RedisBackend watch at scale', () => {
     const { watchDeltas, watchRefreshes } = reader.stats();
 
     // The log was trimmed past what the watcher knows: a whole read.
-    await admin.hset(keys.records, '#logfrom', String(Number.MAX_SAFE_INTEGER));
+    await redis.admin.hset(keys.records, '#logfrom', String(Number.MAX_SAFE_INTEGER));
     const second = instance('orders');
     await writer.register(second, { ttlMs: 30_000 });
     await vi.waitFor(() => expect(view.ids().sort()).toEqual([first.id, second.id].sort()));
     expect(reader.stats().watchRefreshes).toBe(watchRefreshes + 1);
     expect(reader.stats().watchDeltas).toBe(watchDeltas);
-    await admin.hdel(keys.records, '#logfrom');
+    await redis.admin.hdel(keys.records, '#logfrom');
 
     // A log planted by hand: the next change replaces it (counted), and watchers read everything.
-    await admin.del(keys.log);
-    await admin.set(keys.log, 'planted');
+    await redis.admin.del(keys.log);
+    await redis.admin.set(keys.log, 'planted');
     const third = instance('orders');
     await writer.register(third, { ttlMs: 30_000 });
     await vi.waitFor(() => expect(view.ids().sort()).toEqual([first.id, second.id, third.id].sort()));

@@ -4,39 +4,19 @@
  * a forged one cannot put anything in a list), expiry pushed without polling, and nothing lost
  * across a lost subscriber connection.
  */
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { RedisBackend } from '../../../src/backends/redis/index.js';
+import { describe, expect, it, vi } from 'vitest';
+import type { RedisBackend } from '../../../src/backends/redis/index.js';
 import { serviceKeys } from '../../../src/backends/redis/keys.js';
 import { createInstance, type InstanceInput, type ServiceInstance } from '../../../src/core/instance.js';
 import { createResolver } from '../../../src/resolution/resolver.js';
-import { startRedis, type RedisServer } from '../../helpers/redis-server.js';
+import { useRedisServer } from '../../helpers/redis-fixture.js';
 
-let server: RedisServer;
-let admin: Redis;
+const redis = useRedisServer();
 let sequence = 0;
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  server = await startRedis();
-  admin = new Redis(server.url);
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-afterAll(async () => {
-  admin?.disconnect();
-  await server?.stop();
-});
 
 function pair(): { writer: RedisBackend; reader: RedisBackend } {
   const namespace = `watch-${++sequence}`;
-  const writer = new RedisBackend({ url: server.url, namespace });
-  const reader = new RedisBackend({ url: server.url, namespace });
-  cleanups.push(() => writer.close(), () => reader.close());
-  return { writer, reader };
+  return { writer: redis.backend({ namespace }), reader: redis.backend({ namespace }) };
 }
 
 function instance(overrides: Partial<InstanceInput> = {}): ServiceInstance {
@@ -44,7 +24,7 @@ function instance(overrides: Partial<InstanceInput> = {}): ServiceInstance {
 }
 
 async function pubsubClients(): Promise<string[]> {
-  const list = (await admin.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string;
+  const list = (await redis.admin.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string;
   return list.split('\n').filter((line) => line.trim() !== '');
 }
 
@@ -54,7 +34,7 @@ describe('RedisBackend watch', () => {
     const services = ['orders', 'payments', 'billing'];
     for (const service of services) await writer.register(instance({ service }), { ttlMs: 30_000 });
     const resolvers = Array.from({ length: 4 }, () => createResolver({ backend: reader, envFallback: false }));
-    cleanups.push(async () => {
+    redis.defer(async () => {
       await Promise.all(resolvers.map((resolver) => resolver.close()));
     });
     for (const resolver of resolvers) for (const service of services) await resolver.resolve(service);
@@ -78,20 +58,17 @@ describe('RedisBackend watch', () => {
     reader.watch('orders', { onChange: (list) => (latest = list) });
     await vi.waitFor(() => expect(latest.map((i) => i.id)).toEqual([kept.id]));
 
-    // Nothing changes for a while: the watch does not read the service again.
-    const idle = reader.stats().watchRefreshes;
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
-    expect(reader.stats().watchRefreshes).toBe(idle);
-
     const expiring = instance();
     await writer.register(expiring, { ttlMs: 1_000 });
     await vi.waitFor(() => expect(latest).toHaveLength(2));
-    const deadline = Date.now() + 1_000;
-    await vi.waitFor(() => expect(latest.map((i) => i.id)).toEqual([kept.id]), { timeout: 2_000, interval: 10 });
-    // Delivered within a few tens of milliseconds of the deadline, not at the next poll.
-    expect(Date.now() - deadline).toBeLessThan(400);
-    // One read for the registration's message, one for the sweep's: no poll loop.
-    expect(reader.stats().watchRefreshes - idle).toBeLessThanOrEqual(2);
+    const deadline = Number(await redis.admin.zscore(serviceKeys(reader.namespace, 'orders').deadlines, expiring.id));
+    // For the second the lease lasts nothing changes, and the watch reads nothing: its one read
+    // comes from the sweep's message, once the deadline has passed. No poll loop.
+    const idle = reader.stats().watchRefreshes;
+    await vi.waitFor(() => expect(latest.map((i) => i.id)).toEqual([kept.id]), { timeout: 3_000, interval: 10 });
+    expect(await redis.serverTime()).toBeGreaterThanOrEqual(deadline);
+    expect(reader.stats().watchRefreshes - idle).toBe(1);
+    expect(reader.stats().expirySweeps + writer.stats().expirySweeps).toBe(1);
   });
 
   it('reads the service after each change message: what it pushes is what Redis holds', async () => {
@@ -124,34 +101,33 @@ describe('RedisBackend watch', () => {
     const real = instance({ host: '10.0.0.9' });
     await writer.register(real, { ttlMs: 30_000 });
     const resolver = createResolver({ backend: reader, envFallback: false });
-    cleanups.push(() => resolver.close());
+    redis.defer(() => resolver.close());
     expect((await resolver.resolve('orders')).host).toBe('10.0.0.9');
     await vi.waitFor(() => expect(resolver.status('orders')?.watching).toBe(true));
+    const delivered: string[][] = [];
+    reader.watch('orders', { onChange: (list) => delivered.push(list.map((i) => i.host)) });
+    await vi.waitFor(() => expect(delivered).toEqual([['10.0.0.9']]));
     const { watchRefreshes } = reader.stats();
 
     // What a change message carried before: version, server now, earliest deadline, then id and
     // record. Published by anyone who can PUBLISH, with a version far ahead.
-    const [seconds] = await admin.time();
+    const [seconds] = await redis.admin.time();
     const now = Number(seconds) * 1000;
     const evil = JSON.stringify({ ...JSON.parse(JSON.stringify(real)), id: 'evil', host: 'evil.example' });
     const forged = [String(Number.MAX_SAFE_INTEGER), String(now), String(now + 3_600_000), 'evil', `3600000 passing ${now} ${evil}`].join('\n');
     const channel = serviceKeys(reader.namespace, 'orders').channel;
-    for (let n = 0; n < 5; n++) await admin.publish(channel, forged);
-    await admin.publish(channel, String(Number.MAX_SAFE_INTEGER));
+    for (let n = 0; n < 5; n++) await redis.admin.publish(channel, forged);
+    await redis.admin.publish(channel, String(Number.MAX_SAFE_INTEGER));
 
-    // Each message caused at most a read; the list stayed what Redis holds.
-    await vi.waitFor(() => expect(reader.stats().watchRefreshes).toBeGreaterThan(watchRefreshes));
-    for (let n = 0; n < 20; n++) {
-      expect((await resolver.resolve('orders')).host).toBe('10.0.0.9');
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    expect(resolver.status('orders')?.instances.map((i) => i.host)).toEqual(['10.0.0.9']);
-    expect(reader.stats().watchRefreshes - watchRefreshes).toBeLessThanOrEqual(6);
-    expect(reader.stats().malformedRecords).toBe(5);
-
-    // And the next real change is still delivered.
+    // A real change after them: messages on a channel arrive in order, so once it is delivered
+    // every forged one has been handled. Each caused at most a read; no list held anything but
+    // what Redis holds.
     await writer.register(instance({ host: '10.0.0.10' }), { ttlMs: 30_000 });
     await vi.waitFor(() => expect(resolver.status('orders')?.instances.map((i) => i.host).sort()).toEqual(['10.0.0.10', '10.0.0.9']));
+    expect(delivered.flat()).not.toContain('evil.example');
+    expect(reader.stats().watchRefreshes - watchRefreshes).toBeGreaterThanOrEqual(1);
+    expect(reader.stats().watchRefreshes - watchRefreshes).toBeLessThanOrEqual(7);
+    expect(reader.stats().malformedRecords).toBe(5);
   });
 
   it('re-subscribes after losing its connection and delivers what changed in the gap', async () => {
@@ -165,7 +141,7 @@ describe('RedisBackend watch', () => {
 
     // Kill the subscriber connection, then change the service before it can come back: the
     // message about this registration reaches nobody.
-    await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    await redis.admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
     const inGap = instance();
     await writer.register(inGap, { ttlMs: 30_000 });
     expect(await pubsubClients()).toEqual([]);
@@ -189,8 +165,12 @@ describe('RedisBackend watch', () => {
     expect(reader.activeWatches).toBe(0);
     // With no channel left the connection leaves pub/sub mode.
     await vi.waitFor(async () => expect(await pubsubClients()).toEqual([]));
+    // A watcher elsewhere hears of the next registration; the one that left does not.
+    const witness: number[] = [];
+    redis.backend({ namespace: writer.namespace }).watch('orders', { onChange: (list) => witness.push(list.length) });
+    await vi.waitFor(() => expect(witness).toEqual([0]));
     await writer.register(instance(), { ttlMs: 30_000 });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await vi.waitFor(() => expect(witness).toEqual([0, 1]));
     expect(seen).toEqual([0]);
   });
 });

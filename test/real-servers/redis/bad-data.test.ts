@@ -3,45 +3,15 @@
  * logged once and counted while the rest of the service is served; service names and namespaces
  * cannot reach outside their keys.
  */
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { RedisBackend } from '../../../src/backends/redis/index.js';
 import { serviceKeys, servicesIndexKey } from '../../../src/backends/redis/keys.js';
 import { createInstance, type ServiceInstance } from '../../../src/core/instance.js';
-import type { Logger } from '../../../src/core/logger.js';
-import { startRedis, type RedisServer } from '../../helpers/redis-server.js';
+import { recordingLogger } from '../../helpers/recording-logger.js';
+import { useRedisServer } from '../../helpers/redis-fixture.js';
 
-let server: RedisServer;
-let admin: Redis;
+const redis = useRedisServer();
 let sequence = 0;
-const opened: RedisBackend[] = [];
-
-beforeAll(async () => {
-  server = await startRedis();
-  admin = new Redis(server.url);
-});
-
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((backend) => backend.close()));
-});
-
-afterAll(async () => {
-  admin?.disconnect();
-  await server?.stop();
-});
-
-function recordingLogger(): Logger & { warnings: { fields: object; message: string | undefined }[] } {
-  const warnings: { fields: object; message: string | undefined }[] = [];
-  const logger = {
-    warnings,
-    debug: () => {},
-    info: () => {},
-    warn: (fields: object, message?: string) => warnings.push({ fields, message }),
-    error: () => {},
-    child: () => logger,
-  };
-  return logger;
-}
 
 function instance(id: string, service = 'orders'): ServiceInstance {
   return createInstance({ id, service, host: '10.0.0.1', port: 8080 }, Date.now());
@@ -51,8 +21,7 @@ describe('malformed records', () => {
   it('skips them, logs each once, counts every skip, and still returns the valid instances', async () => {
     const logger = recordingLogger();
     const namespace = `bad-${++sequence}`;
-    const backend = new RedisBackend({ url: server.url, namespace, logger });
-    opened.push(backend);
+    const backend = redis.backend({ namespace, logger });
     const good = instance('good');
     await backend.register(good, { ttlMs: 30_000 });
     await backend.register(instance('also-good'), { ttlMs: 30_000 });
@@ -73,10 +42,10 @@ describe('malformed records', () => {
       'bad-lease': `forever sleepy ${JSON.stringify({ ...valid, id: 'bad-lease' })}`,
       'bad-status': record({ id: 'bad-status' }).replace(' passing ', ' sleepy '),
     };
-    const [seconds] = await admin.time();
+    const [seconds] = await redis.admin.time();
     for (const [id, plantedRecord] of Object.entries(planted)) {
-      await admin.zadd(keys.deadlines, Number(seconds) * 1000 + 60_000, id);
-      if (plantedRecord !== undefined) await admin.hset(keys.records, id, plantedRecord);
+      await redis.admin.zadd(keys.deadlines, Number(seconds) * 1000 + 60_000, id);
+      if (plantedRecord !== undefined) await redis.admin.hset(keys.records, id, plantedRecord);
     }
     const malformed = Object.keys(planted).length;
 
@@ -86,11 +55,11 @@ describe('malformed records', () => {
     expect(backend.stats().malformedRecords).toBe(2 * malformed);
 
     // Logged once per record, saying where and what, never the whole record.
-    expect(logger.warnings).toHaveLength(malformed);
-    const logged = logger.warnings.map(({ fields }) => (fields as { id: string }).id).sort();
+    expect(logger.at('warn')).toHaveLength(malformed);
+    const logged = logger.at('warn').map(({ fields }) => fields['id']).sort();
     expect(logged).toEqual(Object.keys(planted).sort());
-    for (const { fields, message } of logger.warnings) {
-      expect(message).toBe('skipping a malformed registry record');
+    for (const { fields, msg } of logger.at('warn')) {
+      expect(msg).toBe('skipping a malformed registry record');
       expect(fields).toMatchObject({ key: text(/^\{bad-\d+:orders\}:records$/), problem: text(/./) });
     }
 
@@ -106,15 +75,14 @@ describe('malformed records', () => {
   it('reads the service after a message it cannot read, counting it and logging once per channel', async () => {
     const namespace = `bad-${++sequence}`;
     const logger = recordingLogger();
-    const writer = new RedisBackend({ url: server.url, namespace });
-    const reader = new RedisBackend({ url: server.url, namespace, logger });
-    opened.push(writer, reader);
+    const writer = redis.backend({ namespace });
+    const reader = redis.backend({ namespace, logger });
     const keys = serviceKeys(namespace, 'orders');
     const good = instance('good');
     await writer.register(good, { ttlMs: 30_000 });
-    const [seconds] = await admin.time();
-    await admin.zadd(keys.deadlines, Number(seconds) * 1000 + 60_000, 'bad-json');
-    await admin.hset(keys.records, 'bad-json', `30000 passing ${good.updatedAt} {"id": "bad-json", `);
+    const [seconds] = await redis.admin.time();
+    await redis.admin.zadd(keys.deadlines, Number(seconds) * 1000 + 60_000, 'bad-json');
+    await redis.admin.hset(keys.records, 'bad-json', `30000 passing ${good.updatedAt} {"id": "bad-json", `);
 
     let watched: string[] = [];
     reader.watch('orders', { onChange: (list) => (watched = list.map((i) => i.id)) });
@@ -122,11 +90,11 @@ describe('malformed records', () => {
     const { malformedRecords, watchRefreshes } = reader.stats();
 
     // Messages of another sender: counted, logged once per channel, and each makes the watcher read.
-    await admin.publish(keys.channel, 'register someone');
+    await redis.admin.publish(keys.channel, 'register someone');
     await vi.waitFor(() => expect(reader.stats().watchRefreshes).toBe(watchRefreshes + 1));
-    await admin.publish(keys.channel, 'not\na\nlisting');
+    await redis.admin.publish(keys.channel, 'not\na\nlisting');
     await vi.waitFor(() => expect(reader.stats().watchRefreshes).toBe(watchRefreshes + 2));
-    const unreadable = logger.warnings.filter(({ fields }) => (fields as { key: string }).key === keys.channel);
+    const unreadable = logger.at('warn').filter(({ fields }) => fields['key'] === keys.channel);
     expect(unreadable).toHaveLength(1);
     expect(unreadable[0]?.fields).toMatchObject({ problem: text('not a change message') });
     // The two messages. Nothing changed since the version the watcher read, so each read brought
@@ -139,14 +107,13 @@ describe('malformed records', () => {
   it('skips names in the services index that are not service names', async () => {
     const namespace = `bad-${++sequence}`;
     const logger = recordingLogger();
-    const backend = new RedisBackend({ url: server.url, namespace, logger });
-    opened.push(backend);
+    const backend = redis.backend({ namespace, logger });
     await backend.register(instance('good'), { ttlMs: 30_000 });
-    const [seconds] = await admin.time();
-    await admin.zadd(servicesIndexKey(namespace), Number(seconds) * 1000 + 60_000, '*', Number(seconds) * 1000 + 60_000, 'Orders}');
+    const [seconds] = await redis.admin.time();
+    await redis.admin.zadd(servicesIndexKey(namespace), Number(seconds) * 1000 + 60_000, '*', Number(seconds) * 1000 + 60_000, 'Orders}');
     expect(await backend.services()).toEqual(['orders']);
     expect(backend.stats().malformedRecords).toBe(2);
-    expect(logger.warnings).toHaveLength(2);
+    expect(logger.at('warn')).toHaveLength(2);
   });
 });
 
@@ -169,10 +136,9 @@ describe('hostile service names and namespaces', () => {
 
   it('rejects every one with INVALID_ARGUMENT and leaves the keyspace untouched', async () => {
     const namespace = `hostile-${++sequence}`;
-    const backend = new RedisBackend({ url: server.url, namespace });
-    opened.push(backend);
+    const backend = redis.backend({ namespace });
     await backend.register(instance('victim'), { ttlMs: 30_000 });
-    const before = (await admin.keys('*')).sort();
+    const before = (await redis.admin.keys('*')).sort();
     const sent = vi.spyOn(backend.client, 'sendCommand');
 
     for (const name of hostile) {
@@ -188,13 +154,13 @@ describe('hostile service names and namespaces', () => {
     }
     // Nothing was even sent to Redis.
     expect(sent).not.toHaveBeenCalled();
-    expect((await admin.keys('*')).sort()).toEqual(before);
+    expect((await redis.admin.keys('*')).sort()).toEqual(before);
     expect((await backend.instances('orders')).map((i) => i.id)).toEqual(['victim']);
   });
 
   it('refuses namespaces that could open or close a hash tag or add a key segment', () => {
     for (const namespace of ['a}b', '{a', 'a:b', 'a*', 'a b', '', 'x'.repeat(65)]) {
-      expect(() => new RedisBackend({ url: server.url, namespace })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+      expect(() => new RedisBackend({ url: redis.server.url, namespace })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
     }
   });
 });

@@ -5,53 +5,27 @@
  * restores it on its next heartbeat, and the owner secret shows nowhere.
  */
 import { inspect } from 'node:util';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { InstanceOwnedError, RedisBackend } from '../../../src/backends/redis/index.js';
+import { describe, expect, it, vi } from 'vitest';
+import type { RedisBackend } from '../../../src/backends/redis/index.js';
+import { InstanceOwnedError } from '../../../src/backends/redis/index.js';
 import { serviceKeys } from '../../../src/backends/redis/keys.js';
 import { RegistryAuthError, isRollcallError } from '../../../src/core/errors.js';
 import { createInstance, type InstanceInput, type ServiceInstance } from '../../../src/core/instance.js';
-import type { Logger } from '../../../src/core/logger.js';
 import { autoRegister } from '../../../src/registration/registration.js';
-import { startRedis, type RedisServer } from '../../helpers/redis-server.js';
+import { recordingLogger, type RecordingLogger } from '../../helpers/recording-logger.js';
+import { useRedisServer } from '../../helpers/redis-fixture.js';
 
-let server: RedisServer;
-let admin: Redis;
+const redis = useRedisServer();
 let sequence = 0;
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  server = await startRedis();
-  admin = new Redis(server.url);
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-afterAll(async () => {
-  admin?.disconnect();
-  await server?.stop();
-});
-
-function capturingLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  const record = (fields: object, message?: string): void => {
-    lines.push(JSON.stringify({ fields, message }, (_key, value: unknown) => (value instanceof Error ? { message: value.message, stack: value.stack } : value)));
-  };
-  const logger = { lines, debug: record, info: record, warn: record, error: record, child: () => logger };
-  return logger;
-}
 
 /** Two backend objects on one namespace: as two processes would be. */
-function processes(): { victim: RedisBackend; other: RedisBackend; logs: string[][] } {
+function processes(): { victim: RedisBackend; other: RedisBackend; logs: RecordingLogger[] } {
   const namespace = `own-${++sequence}`;
-  const victimLog = capturingLogger();
-  const otherLog = capturingLogger();
-  const victim = new RedisBackend({ url: server.url, namespace, logger: victimLog });
-  const other = new RedisBackend({ url: server.url, namespace, logger: otherLog });
-  cleanups.push(() => victim.close(), () => other.close());
-  return { victim, other, logs: [victimLog.lines, otherLog.lines] };
+  const victimLog = recordingLogger();
+  const otherLog = recordingLogger();
+  const victim = redis.backend({ namespace, logger: victimLog });
+  const other = redis.backend({ namespace, logger: otherLog });
+  return { victim, other, logs: [victimLog, otherLog] };
 }
 
 function instance(overrides: Partial<InstanceInput> = {}): ServiceInstance {
@@ -73,8 +47,8 @@ describe('instance ownership', () => {
     const registered = instance();
     await victim.register(registered, { ttlMs: 30_000 });
     const keys = serviceKeys(victim.namespace, 'orders');
-    const deadline = await admin.zscore(keys.deadlines, registered.id);
-    const record = await admin.hget(keys.records, registered.id);
+    const deadline = await redis.admin.zscore(keys.deadlines, registered.id);
+    const record = await redis.admin.hget(keys.records, registered.id);
 
     const hijack = await failure(other.register({ ...registered, host: 'evil.example', port: 6666 }, { ttlMs: 86_400_000 }));
     expect(hijack).toBeInstanceOf(InstanceOwnedError);
@@ -89,8 +63,8 @@ describe('instance ownership', () => {
     expect(removal).toMatchObject({ code: 'REGISTRY_AUTH', operation: 'deregister' });
 
     // Untouched: same record, same deadline, still the victim's to renew.
-    expect(await admin.hget(keys.records, registered.id)).toBe(record);
-    expect(await admin.zscore(keys.deadlines, registered.id)).toBe(deadline);
+    expect(await redis.admin.hget(keys.records, registered.id)).toBe(record);
+    expect(await redis.admin.zscore(keys.deadlines, registered.id)).toBe(deadline);
     expect((await other.instances('orders')).map((i) => [i.host, i.port, i.status])).toEqual([['10.0.0.1', 8080, 'passing']]);
     await expect(victim.renew(registered, 'warning')).resolves.toBe('renewed');
     await victim.register({ ...registered, port: 9090 }, { ttlMs: 30_000 });
@@ -118,9 +92,9 @@ describe('instance ownership', () => {
   it('keeps the first registration of an id; a second process with the same id stays standalone', async () => {
     const { victim, other } = processes();
     const owner = await autoRegister({ backend: victim, service: 'orders', id: 'shared-id', host: '10.0.0.1', port: 8080, ttlMs: 3_000 });
-    cleanups.push(() => owner.stop());
+    redis.defer(() => owner.stop());
     const second = await autoRegister({ backend: other, service: 'orders', id: 'shared-id', host: 'evil.example', port: 6666, ttlMs: 3_000 });
-    cleanups.push(() => second.stop());
+    redis.defer(() => second.stop());
     expect(owner.state).toBe('registered');
     expect(second.state).toBe('standalone');
     await expect(
@@ -141,15 +115,15 @@ describe('instance ownership', () => {
       ttlMs: 3_000,
       heartbeatIntervalMs: 300,
     });
-    cleanups.push(() => registration.stop());
+    redis.defer(() => registration.stop());
     const reregistered: string[] = [];
     registration.on('reregistered', ({ reason }) => reregistered.push(reason));
     const keys = serviceKeys(victim.namespace, 'orders');
     const id = registration.instance.id;
 
     // Someone with write access to Redis points the instance elsewhere, keeping its owner field.
-    const record = (await admin.hget(keys.records, id)) ?? '';
-    await admin.hset(keys.records, id, record.replace('"host":"10.0.0.1"', '"host":"evil.example"'));
+    const record = (await redis.admin.hget(keys.records, id)) ?? '';
+    await redis.admin.hset(keys.records, id, record.replace('"host":"10.0.0.1"', '"host":"evil.example"'));
     expect((await other.instances('orders')).map((i) => i.host)).toEqual(['evil.example']);
 
     // The owner's renewal sees a record it did not write: lost, so it registers again.
@@ -166,8 +140,8 @@ describe('instance ownership', () => {
 
   it('never shows the owner secret: not in listings, the keyspace, logs, errors or inspect', async () => {
     // Monitoring first: ioredis mistakes monitor lines arriving before it switched modes for replies.
-    const monitor = await admin.monitor();
-    cleanups.push(() => Promise.resolve(monitor.disconnect()));
+    const monitor = await redis.admin.monitor();
+    redis.defer(() => Promise.resolve(monitor.disconnect()));
     const { victim, other, logs } = processes();
     const sent: string[][] = [];
     monitor.on('monitor', (_time: string, args: string[]) => sent.push(args));
@@ -184,15 +158,15 @@ describe('instance ownership', () => {
     const keys = serviceKeys(victim.namespace, 'orders');
     const everything = [
       JSON.stringify(await other.instances('orders')),
-      JSON.stringify(await admin.hgetall(keys.records)),
-      JSON.stringify(await admin.zrange(keys.deadlines, 0, -1)),
+      JSON.stringify(await redis.admin.hgetall(keys.records)),
+      JSON.stringify(await redis.admin.zrange(keys.deadlines, 0, -1)),
       refusal.message,
       refusal.stack ?? '',
       JSON.stringify(refusal),
       inspect(refusal, { showHidden: true, depth: Infinity }),
       inspect(victim, { showHidden: true, depth: Infinity }),
       JSON.stringify(victim),
-      ...logs.flat(),
+      ...logs.map((log) => log.text()),
     ].join('\n');
     for (const secret of secrets) expect(everything).not.toContain(secret);
     expect(isRollcallError(refusal)).toBe(true);

@@ -3,11 +3,12 @@
  * become REGISTRY_AUTH, TLS options pass through, and no secret ever shows in an error or a log.
  */
 import { readFileSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { RedisBackend, type RedisBackendOptions } from '../../../src/backends/redis/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RedisBackend } from '../../../src/backends/redis/index.js';
 import { createInstance, type ServiceInstance } from '../../../src/core/instance.js';
-import type { Logger } from '../../../src/core/logger.js';
-import { createTlsFiles, redisCommand, startRedis, type RedisServer } from '../../helpers/redis-server.js';
+import { recordingLogger, type RecordingLogger } from '../../helpers/recording-logger.js';
+import { useRedisServer, type FixtureBackendOptions } from '../../helpers/redis-fixture.js';
+import { createTlsFiles, redisCommand } from '../../helpers/redis-server.js';
 
 const ADMIN_PASSWORD = 'Adm1n-s3cret-pw';
 const SERVICE_USER = { name: 'registry', password: 'Us3r-s3cret-pw' };
@@ -16,48 +17,28 @@ const ROTATING_USER = { name: 'rotating', password: 'Old-s3cret-pw' };
 const ROTATED_PASSWORD = 'New-s3cret-pw';
 const SECRETS = [ADMIN_PASSWORD, SERVICE_USER.password, WRONG_PASSWORD, ROTATING_USER.password, ROTATED_PASSWORD];
 
-let secured: RedisServer;
-let tlsServer: RedisServer;
 let tls: ReturnType<typeof createTlsFiles>;
 let sequence = 0;
-const opened: RedisBackend[] = [];
 
-beforeAll(async () => {
-  // One after the other, so that afterAll stops whatever started even if the other failed.
+beforeAll(() => {
   tls = createTlsFiles();
-  secured = await startRedis({
-    password: ADMIN_PASSWORD,
-    users: [SERVICE_USER, ROTATING_USER],
-    // A user that may read but not run scripts: refused by ACL, not by password.
-    args: ['--user', 'reader', 'on', `>${SERVICE_USER.password}`, '~*', '&*', '+@read', '+ping', '+info'],
-  });
-  tlsServer = await startRedis({ tls });
-});
-
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((backend) => backend.close()));
 });
 
 afterAll(async () => {
-  await secured?.stop();
-  await tlsServer?.stop();
   await tls?.remove();
 });
 
-function capturingLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  const record = (fields: object, message?: string): void => {
-    lines.push(JSON.stringify({ fields, message }, (_key, value: unknown) => (value instanceof Error ? { message: value.message, stack: value.stack } : value)));
-  };
-  const logger = { lines, debug: record, info: record, warn: record, error: record, child: () => logger };
-  return logger;
-}
+const secured = useRedisServer({
+  password: ADMIN_PASSWORD,
+  users: [SERVICE_USER, ROTATING_USER],
+  // A user that may read but not run scripts: refused by ACL, not by password.
+  args: ['--user', 'reader', 'on', `>${SERVICE_USER.password}`, '~*', '&*', '+@read', '+ping', '+info'],
+});
+const tlsRedis = useRedisServer(() => ({ tls }));
 
-function backend(options: RedisBackendOptions): { backend: RedisBackend; logger: ReturnType<typeof capturingLogger> } {
-  const logger = capturingLogger();
-  const created = new RedisBackend({ namespace: `sec-${++sequence}`, logger, operationTimeoutMs: 1_000, ...options });
-  opened.push(created);
-  return { backend: created, logger };
+function backend(options: FixtureBackendOptions): { backend: RedisBackend; logger: RecordingLogger } {
+  const logger = recordingLogger();
+  return { backend: secured.backend({ logger, operationTimeoutMs: 1_000, ...options }), logger };
 }
 
 function instance(): ServiceInstance {
@@ -88,9 +69,9 @@ function expectNoSecret(text: string): void {
 
 describe('passwords and ACL users', () => {
   it('passes a password in the URL and an ACL user in the options through to Redis', async () => {
-    const { backend: byUrl } = backend({ url: `redis://:${ADMIN_PASSWORD}@${secured.host}:${secured.port}` });
+    const { backend: byUrl } = backend({ url: `redis://:${ADMIN_PASSWORD}@${secured.server.host}:${secured.server.port}` });
     const { backend: byUser } = backend({
-      redis: { host: secured.host, port: secured.port, username: SERVICE_USER.name, password: SERVICE_USER.password },
+      redis: { host: secured.server.host, port: secured.server.port, username: SERVICE_USER.name, password: SERVICE_USER.password },
       namespace: byUrl.namespace,
     });
     const registered = instance();
@@ -100,9 +81,9 @@ describe('passwords and ACL users', () => {
 
   it('turns a wrong password into REGISTRY_AUTH without the password in errors or logs', async () => {
     for (const options of [
-      { url: `redis://:${WRONG_PASSWORD}@${secured.host}:${secured.port}` },
-      { url: `redis://${SERVICE_USER.name}:${WRONG_PASSWORD}@${secured.host}:${secured.port}` },
-      { redis: { host: secured.host, port: secured.port, password: WRONG_PASSWORD } },
+      { url: `redis://:${WRONG_PASSWORD}@${secured.server.host}:${secured.server.port}` },
+      { url: `redis://${SERVICE_USER.name}:${WRONG_PASSWORD}@${secured.server.host}:${secured.server.port}` },
+      { redis: { host: secured.server.host, port: secured.server.port, password: WRONG_PASSWORD } },
     ]) {
       const { backend: refused, logger } = backend(options);
       const error = await failure(refused.register(instance(), { ttlMs: 30_000 }));
@@ -111,16 +92,16 @@ describe('passwords and ACL users', () => {
       expectNoSecret(everythingAbout(error));
       await expect(refused.instances('orders')).rejects.toMatchObject({ code: 'REGISTRY_AUTH' });
       await refused.close();
-      expectNoSecret(logger.lines.join('\n'));
+      expectNoSecret(logger.text());
     }
   });
 
   it('reports a password rotated under a connected backend as REGISTRY_AUTH, logging the loss without secrets', async () => {
     const { backend: rotating, logger } = backend({
-      redis: { host: secured.host, port: secured.port, username: ROTATING_USER.name, password: ROTATING_USER.password },
+      redis: { host: secured.server.host, port: secured.server.port, username: ROTATING_USER.name, password: ROTATING_USER.password },
     });
     await rotating.register(instance(), { ttlMs: 30_000 });
-    const admin = { host: secured.host, port: secured.port, password: ADMIN_PASSWORD };
+    const admin = { host: secured.server.host, port: secured.server.port, password: ADMIN_PASSWORD };
     await redisCommand(admin, 'ACL', 'SETUSER', ROTATING_USER.name, 'resetpass', `>${ROTATED_PASSWORD}`);
     await redisCommand(admin, 'CLIENT', 'KILL', 'USER', ROTATING_USER.name);
     await expect
@@ -129,12 +110,12 @@ describe('passwords and ACL users', () => {
     const error = await failure(rotating.instances('orders'));
     expect(error.message).toMatch(/WRONGPASS/);
     expectNoSecret(everythingAbout(error));
-    expect(logger.lines.join('\n')).toMatch(/connection to Redis lost/);
-    expectNoSecret(logger.lines.join('\n'));
+    expect(logger.text()).toMatch(/connection to Redis lost/);
+    expectNoSecret(logger.text());
   });
 
   it('turns a missing password into REGISTRY_AUTH', async () => {
-    const { backend: anonymous } = backend({ url: secured.url });
+    const { backend: anonymous } = backend({ url: secured.server.url });
     const error = await failure(anonymous.instances('orders'));
     expect(error.code).toBe('REGISTRY_AUTH');
     expect(error.message).toMatch(/NOAUTH|Authentication required/i);
@@ -142,7 +123,7 @@ describe('passwords and ACL users', () => {
 
   it('turns an ACL denial (NOPERM) into REGISTRY_AUTH', async () => {
     const { backend: reader } = backend({
-      redis: { host: secured.host, port: secured.port, username: 'reader', password: SERVICE_USER.password },
+      redis: { host: secured.server.host, port: secured.server.port, username: 'reader', password: SERVICE_USER.password },
     });
     const error = await failure(reader.register(instance(), { ttlMs: 30_000 }));
     expect(error.code).toBe('REGISTRY_AUTH');
@@ -153,7 +134,7 @@ describe('passwords and ACL users', () => {
 
 describe('TLS', () => {
   it('passes TLS options through to the connection', async () => {
-    const { backend: encrypted } = backend({ url: tlsServer.url, redis: { tls: { ca: readFileSync(tls.ca) } } });
+    const { backend: encrypted } = backend({ url: tlsRedis.server.url, redis: { tls: { ca: readFileSync(tls.ca) } } });
     const registered = instance();
     await encrypted.register(registered, { ttlMs: 30_000 });
     expect((await encrypted.instances('orders')).map((i) => i.id)).toEqual([registered.id]);
@@ -163,7 +144,7 @@ describe('TLS', () => {
   });
 
   it('fails as REGISTRY_UNAVAILABLE when the server certificate is not trusted', async () => {
-    const { backend: untrusting } = backend({ url: tlsServer.url });
+    const { backend: untrusting } = backend({ url: tlsRedis.server.url });
     const error = await failure(untrusting.instances('orders'));
     expect(error.code).toBe('REGISTRY_UNAVAILABLE');
     expect(error.message).toMatch(/certificate/i);
