@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { MemoryBackend, outlierEjection, roundRobin, type ServiceInstance, type Strategy } from '../../src/index.js';
 import { orderedStrategy, recorded } from '../http/helpers.js';
 import { answering, call, echoed, refusedPort, register, startGateway, startUpstream } from './helpers.js';
@@ -173,15 +173,11 @@ describe('rollcallGateway retries', () => {
     const req = request({ host: '127.0.0.1', port: Number(new URL(base).port), path: '/api/v1/orders/x', agent: false });
     req.on('error', () => undefined);
     req.end();
-    await until(() => slow.received.length === 1);
+    await vi.waitFor(() => expect(slow.received).toHaveLength(1));
     req.destroy();
-    await until(() => outcomes.length === 1);
+    await vi.waitFor(() => expect(outcomes).toHaveLength(1));
     answered?.();
 
     expect(outcomes).toEqual(['slow ok']);
   });
 });
-
-async function until(check: () => boolean): Promise<void> {
-  while (!check()) await new Promise((resolve) => setTimeout(resolve, 5));
-}

@@ -4,7 +4,7 @@
  * instances that register themselves through autoRegister, and one gateway registered with
  * `app.register(rollcallGateway, { backend })`. Run on the memory registry and on real Redis.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { RedisBackend } from '../../src/backends/redis/index.js';
 import { MemoryBackend, autoRegister, type RegistryBackend } from '../../src/index.js';
 import { startRedis } from '../helpers/redis-server.js';
@@ -55,10 +55,6 @@ async function startInstances(backend: RegistryBackend, service: string, count: 
   return instances;
 }
 
-async function until(check: () => Promise<boolean>): Promise<void> {
-  while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 25));
-}
-
 const registries: Array<[string, () => Promise<{ upstreams: RegistryBackend; gateway: RegistryBackend }>]> = [
   ['memory', () => {
     const upstreams = new MemoryBackend();
@@ -104,7 +100,7 @@ describe.each(registries)('seed-000: one gateway in front of 41 services (%s reg
     const notification = fleet.get('notification_service') as Instance[];
     expect(notification).toHaveLength(2);
     for (const instance of notification) instance.broken = true;
-    await until(async () => (await call(`${base}/api/v1/notification_service/send`)).status === 503);
+    await vi.waitFor(async () => expect((await call(`${base}/api/v1/notification_service/send`)).status).toBe(503), { timeout: 10_000, interval: 25 });
     const unavailable = await call(`${base}/api/v1/notification_service/send`);
     expect(unavailable.json).toMatchObject({
       error: 'service_unavailable',

@@ -112,12 +112,11 @@ describe('createDiscoveryFetch', () => {
   });
 
   it('honours timeoutMs and counts a timeout against the instance', async () => {
-    const sluggish = await server('a', slow(2_000));
+    // The server answers after a minute: failing within the test's time is failing on timeoutMs.
+    const sluggish = await server('a', slow(60_000));
     const strategy = outlierEjection({ consecutiveFailures: 1 }, orderedStrategy());
     const { resolver } = await orders([{ id: 'a', port: sluggish.port }], { strategy });
-    const started = Date.now();
     await expect(createDiscoveryFetch(resolver, { timeoutMs: 100 })('http://orders/x')).rejects.toMatchObject({ name: 'TimeoutError' });
-    expect(Date.now() - started).toBeLessThan(1_500);
     expect(strategy.ejection('orders')?.ejected).toEqual(['a']);
   });
 
