@@ -9,7 +9,6 @@ import type { RegistryReset } from '../../../src/backends/backend.js';
 import type { RedisBackend } from '../../../src/backends/redis/index.js';
 import { createInstance, type ServiceInstance } from '../../../src/core/instance.js';
 import { registerTwins, useRedisServer } from '../../helpers/redis-fixture.js';
-import { redisCommand } from '../../helpers/redis-server.js';
 
 const HEARTBEAT_MS = 500;
 
@@ -22,7 +21,13 @@ const ids = (list: readonly ServiceInstance[]): string => list.map((i) => i.id).
  * Records, in order, every reset the reader reports, every listing it returns to a poller, and
  * every list its watch pushes.
  */
-function observe(reader: RedisBackend): { events: string[]; resets: RegistryReset[]; stop(): void } {
+function observe(reader: RedisBackend): {
+  events: string[];
+  resets: RegistryReset[];
+  pausePolling: () => Promise<void>;
+  resumePolling: () => void;
+  stop: () => void;
+} {
   const events: string[] = [];
   const resets: RegistryReset[] = [];
   const stopResets = reader.onReset((reset) => {
@@ -31,8 +36,14 @@ function observe(reader: RedisBackend): { events: string[]; resets: RegistryRese
   });
   const stopWatch = reader.watch('orders', { onChange: (list) => events.push(`push:${ids(list)}`) });
   let polling = true;
+  let paused: (() => void) | undefined;
+  let resume: (() => void) | undefined;
   void (async () => {
     while (polling) {
+      if (paused !== undefined) {
+        paused();
+        await new Promise<void>((resolve) => (resume = resolve));
+      }
       await reader.instances('orders').then(
         (list) => events.push(`list:${ids(list)}`),
         () => {},
@@ -42,11 +53,23 @@ function observe(reader: RedisBackend): { events: string[]; resets: RegistryRese
   })();
   const stop = (): void => {
     polling = false;
+    resume?.();
     stopWatch();
     stopResets();
   };
   redis.defer(() => Promise.resolve(stop()));
-  return { events, resets, stop };
+  return {
+    events,
+    resets,
+    // Resolves once no poll is in flight, so a change made meanwhile falls between two polls.
+    pausePolling: () => new Promise<void>((resolve) => (paused = resolve)),
+    resumePolling: () => {
+      paused = undefined;
+      resume?.();
+      resume = undefined;
+    },
+    stop,
+  };
 }
 
 /** The events after `from`: the first listing or push among them must follow a reset. */
@@ -86,13 +109,17 @@ describe('onReset on a real redis-server', () => {
     const namespace = `reset-${++sequence}`;
     await registerTwins(redis.backend({ namespace }), { services: ['orders'], ttlMs: 5_000, heartbeatMs: HEARTBEAT_MS }, redis.defer);
     const reader = redis.backend({ namespace });
-    const { events, resets } = observe(reader);
+    const { events, resets, pausePolling, resumePolling } = observe(reader);
     await vi.waitFor(() => expect(events).toContain('push:orders-1,orders-2'));
     await vi.waitFor(() => expect(events).toContain('list:orders-1,orders-2'));
 
     const refreshes = reader.stats().watchRefreshes;
-    await redisCommand(redis.server, 'FLUSHALL');
+    // No poll in flight across the flush: otherwise one answered after it could be recorded
+    // before `flushedAt` is taken (with its reset), and the test would miss both.
+    await pausePolling();
+    await redis.admin.flushall();
     const flushedAt = events.length;
+    resumePolling();
     await vi.waitFor(() => expect(events.slice(flushedAt)).toContain('list:orders-1,orders-2'), { timeout: 5_000 });
     // The watch read after each re-registration's message; it pushes only lists that differ from
     // the last one it pushed (none, when both came back before its first read).
