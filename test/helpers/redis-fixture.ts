@@ -5,28 +5,13 @@
  * the hooks there.
  */
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll } from 'vitest';
+import { afterAll, beforeAll } from 'vitest';
 import { RedisBackend, type RedisBackendClientOptions, type RedisBackendConnectOptions } from '../../src/backends/redis/index.js';
 import { autoRegister, type Registration } from '../../src/registration/registration.js';
+import { freshNamespace, useCleanups } from './cleanups.js';
 import { startRedis, type RedisServer, type StartRedisOptions } from './redis-server.js';
 
-/** Runs what `defer` was given after each test, newest first. Registers the `afterEach` hook in the calling file. */
-export function useCleanups(): (...cleanups: (() => unknown)[]) => void {
-  const deferred: (() => unknown)[] = [];
-  afterEach(async () => {
-    for (const cleanup of deferred.splice(0).reverse()) await cleanup();
-  });
-  return (...cleanups) => {
-    deferred.push(...cleanups);
-  };
-}
-
-let sequence = 0;
-
-/** A namespace no other test of this process used: `prefix-<n>`. */
-export function freshNamespace(prefix = 'test'): string {
-  return `${prefix}-${++sequence}`;
-}
+export { freshNamespace, useCleanups } from './cleanups.js';
 
 /** Options of {@link RedisFixture.backend}: a client of your own, or connection options (the fixture's server by default). */
 export type FixtureBackendOptions = RedisBackendClientOptions | RedisBackendConnectOptions;

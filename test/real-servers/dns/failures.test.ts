@@ -4,32 +4,14 @@
  * REGISTRY_UNAVAILABLE, and a resolver serves what it knew (stale tier) through the latter but
  * not through the former.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { DnsBackend, type DnsBackendOptions } from '../../../src/backends/dns/index.js';
+import { describe, expect, it, vi } from 'vitest';
 import { isRollcallError } from '../../../src/core/errors.js';
 import { createResolver } from '../../../src/resolution/resolver.js';
-import { BROKEN_ZONE, startDnsServer, startDnsSwitch, startSilentServer, type DnsServer } from '../../helpers/dns-server.js';
+import { useDnsServer } from '../../helpers/dns-fixture.js';
+import { BROKEN_ZONE, startDnsSwitch, startSilentServer } from '../../helpers/dns-server.js';
 
-let dns: DnsServer;
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  dns = await startDnsServer();
-});
-
-afterAll(async () => {
-  await dns?.stop();
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-function backend(options: DnsBackendOptions): DnsBackend {
-  const created = new DnsBackend({ env: {}, servers: [dns.server], name: dns.template, ...options });
-  cleanups.push(() => created.close());
-  return created;
-}
+const knot = useDnsServer();
+const backend = knot.backend;
 
 async function failure(promise: Promise<unknown>): Promise<{ code: string; message: string }> {
   const error: unknown = await promise.then(
@@ -42,7 +24,7 @@ async function failure(promise: Promise<unknown>): Promise<{ code: string; messa
 
 describe('DNS answers and failures', () => {
   it('lists no instance for NXDOMAIN and for a name without SRV records', async () => {
-    await dns.setRaw('nodata', ['_http._tcp.nodata 1 TXT "not a service"']);
+    await knot.server.setRaw('nodata', ['_http._tcp.nodata 1 TXT "not a service"']);
     const subject = backend({});
     await expect(subject.instances('nobody')).resolves.toEqual([]);
     await expect(subject.instances('nodata')).resolves.toEqual([]);
@@ -59,7 +41,7 @@ describe('DNS answers and failures', () => {
     expect(refused.message).toContain('REFUSED');
 
     const silent = await startSilentServer();
-    cleanups.push(() => silent.stop());
+    knot.defer(() => silent.stop());
     // Bounded by timeoutMs: asked at the same moment, a lookup given 200 ms gives up before one given 1600 ms.
     const order: string[] = [];
     const settled = (name: string) => (error: { code: string; message: string }) => {
@@ -76,19 +58,19 @@ describe('DNS answers and failures', () => {
   });
 
   it('fails the whole lookup when a target cannot be resolved now, rather than dropping it', async () => {
-    await dns.setRaw('half', [`_http._tcp.half 1 SRV 10 1 8080 half-1.${BROKEN_ZONE}.`, '_http._tcp.half 1 SRV 10 1 8081 half-2.test.', 'half-2 1 A 10.9.0.2']);
+    await knot.server.setRaw('half', [`_http._tcp.half 1 SRV 10 1 8080 half-1.${BROKEN_ZONE}.`, '_http._tcp.half 1 SRV 10 1 8081 half-2.test.', 'half-2 1 A 10.9.0.2']);
     expect((await failure(backend({}).instances('half'))).message).toContain(`half-1.${BROKEN_ZONE}`);
   });
 });
 
 describe('DNS failures and the resolver', () => {
   it('serves the stale answer through SERVFAIL, REFUSED and timeouts, and nothing once the name is gone (NXDOMAIN)', async () => {
-    await dns.setService('catalog', [{ host: '10.8.0.1', port: 8080 }]);
-    const relay = await startDnsSwitch(dns.server);
-    cleanups.push(() => relay.stop());
+    await knot.server.setService('catalog', [{ host: '10.8.0.1', port: 8080 }]);
+    const relay = await startDnsSwitch(knot.server.server);
+    knot.defer(() => relay.stop());
     const subject = backend({ servers: [relay.server], timeoutMs: 200, tries: 1, minTtlMs: 0, maxTtlMs: 1 });
     const resolver = createResolver({ backend: subject, watch: false, cacheTtlMs: 50, degradedRetryMs: 50, envFallback: false, registryTimeoutMs: 1_000 });
-    cleanups.push(() => resolver.close());
+    knot.defer(() => resolver.close());
     expect((await resolver.resolve('catalog')).host).toBe('10.8.0.1');
 
     for (const mode of ['servfail', 'refused', 'silent'] as const) {

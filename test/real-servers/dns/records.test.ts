@@ -4,57 +4,38 @@
  * addresses skipped and counted, stable registration times, and a watch that follows records
  * changed while it runs.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { DnsBackend, type DnsBackendOptions } from '../../../src/backends/dns/index.js';
+import { describe, expect, it, vi } from 'vitest';
 import type { ServiceInstance } from '../../../src/core/instance.js';
 import { createResolver } from '../../../src/resolution/resolver.js';
-import { startDnsServer, type DnsServer } from '../../helpers/dns-server.js';
+import { useDnsServer } from '../../helpers/dns-fixture.js';
 import { recordingLogger } from '../../helpers/recording-logger.js';
 
-let dns: DnsServer;
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  dns = await startDnsServer();
-});
-
-afterAll(async () => {
-  await dns?.stop();
-});
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-function backend(options: DnsBackendOptions = {}): DnsBackend {
-  const created = new DnsBackend({ env: {}, servers: [dns.server], name: dns.template, ...options });
-  cleanups.push(() => created.close());
-  return created;
-}
+const knot = useDnsServer();
+const backend = knot.backend;
 
 const summary = (list: readonly ServiceInstance[]): string[] => list.map((i) => `${i.host}:${i.port}/${i.weight}`).sort();
 
 describe('SRV records as instances', () => {
   it('reuses an answer for its shortest record TTL, and looks again after it', async () => {
-    await dns.setService('ttl', [{ host: '10.1.0.1', port: 8080 }], { ttlSeconds: 2 });
+    await knot.server.setService('ttl', [{ host: '10.1.0.1', port: 8080 }], { ttlSeconds: 2 });
     const subject = backend({ minTtlMs: 100, maxTtlMs: 60_000 });
     expect(summary(await subject.instances('ttl'))).toEqual(['10.1.0.1:8080/1']);
-    await dns.setService('ttl', [{ host: '10.1.0.2', port: 8080 }], { ttlSeconds: 2 });
+    await knot.server.setService('ttl', [{ host: '10.1.0.2', port: 8080 }], { ttlSeconds: 2 });
     expect(summary(await subject.instances('ttl'))).toEqual(['10.1.0.1:8080/1']);
     expect(subject.stats()).toMatchObject({ lookups: 1, cacheHits: 1 });
     await vi.waitFor(async () => expect(summary(await subject.instances('ttl'))).toEqual(['10.1.0.2:8080/1']), { timeout: 4_000, interval: 100 });
   });
 
   it('never reuses an answer beyond maxTtlMs, whatever the TTL', async () => {
-    await dns.setService('capped', [{ host: '10.1.1.1', port: 8080 }], { ttlSeconds: 3600 });
+    await knot.server.setService('capped', [{ host: '10.1.1.1', port: 8080 }], { ttlSeconds: 3600 });
     const subject = backend({ minTtlMs: 100, maxTtlMs: 300 });
     await subject.instances('capped');
-    await dns.setService('capped', [{ host: '10.1.1.2', port: 8080 }], { ttlSeconds: 3600 });
+    await knot.server.setService('capped', [{ host: '10.1.1.2', port: 8080 }], { ttlSeconds: 3600 });
     await vi.waitFor(async () => expect(summary(await subject.instances('capped'))).toEqual(['10.1.1.2:8080/1']), { timeout: 2_000, interval: 50 });
   });
 
   it('lists the lowest priority only, or every priority with meta.priority when asked', async () => {
-    await dns.setService('tiers', [
+    await knot.server.setService('tiers', [
       { host: '10.2.0.1', port: 8080, priority: 10, weight: 60 },
       { host: '10.2.0.2', port: 8080, priority: 10, weight: 0 },
       { host: '10.2.0.3', port: 8080, priority: 20, weight: 65535 },
@@ -66,7 +47,7 @@ describe('SRV records as instances', () => {
   });
 
   it('resolves IPv6 targets, uses the protocol option, and keeps registeredAt across lookups', async () => {
-    await dns.setService('six', [{ host: 'fd00::5', port: 9443 }]);
+    await knot.server.setService('six', [{ host: 'fd00::5', port: 9443 }]);
     const subject = backend({ protocol: 'https', minTtlMs: 0, maxTtlMs: 1 });
     const [first] = await subject.instances('six');
     expect(first).toMatchObject({ host: 'fd00::5', port: 9443, protocol: 'https', status: 'passing' });
@@ -81,7 +62,7 @@ describe('SRV records as instances', () => {
   });
 
   it('skips (and counts, and logs once) a record whose target has no address, keeping the others', async () => {
-    await dns.setRaw('partial', ['_http._tcp.partial 1 SRV 10 1 8080 partial-1.test.', '_http._tcp.partial 1 SRV 10 1 8081 ghost.test.', 'partial-1 1 A 10.3.0.1']);
+    await knot.server.setRaw('partial', ['_http._tcp.partial 1 SRV 10 1 8080 partial-1.test.', '_http._tcp.partial 1 SRV 10 1 8081 ghost.test.', 'partial-1 1 A 10.3.0.1']);
     const logger = recordingLogger();
     const subject = backend({ logger, minTtlMs: 0, maxTtlMs: 1 });
     expect(summary(await subject.instances('partial'))).toEqual(['10.3.0.1:8080/1']);
@@ -106,15 +87,15 @@ describe('SRV records as instances', () => {
 
 describe('a resolver watching DNS', () => {
   it('follows records changed while it runs', async () => {
-    await dns.setService('live', [{ host: '10.4.0.1', port: 8080 }]);
+    await knot.server.setService('live', [{ host: '10.4.0.1', port: 8080 }]);
     const subject = backend({ minTtlMs: 200, maxTtlMs: 500 });
     const resolver = createResolver({ backend: subject, envFallback: false });
-    cleanups.push(() => resolver.close());
+    knot.defer(() => resolver.close());
     expect((await resolver.resolve('live')).host).toBe('10.4.0.1');
     await vi.waitFor(() => expect(resolver.status('live')?.watching).toBe(true));
-    await dns.setService('live', [{ host: '10.4.0.2', port: 8080 }]);
+    await knot.server.setService('live', [{ host: '10.4.0.2', port: 8080 }]);
     await vi.waitFor(async () => expect((await resolver.resolve('live')).host).toBe('10.4.0.2'), { timeout: 3_000, interval: 50 });
-    await dns.setService('live', []);
+    await knot.server.setService('live', []);
     await vi.waitFor(async () => expect(await resolver.resolve('live').catch((e: { code: string }) => e.code)).toBe('SERVICE_UNAVAILABLE'), { timeout: 3_000, interval: 50 });
   });
 });
