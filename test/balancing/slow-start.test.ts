@@ -79,21 +79,7 @@ describe('slowStart', () => {
   });
 
   it('honours exclusions on the redirect and passes feedback through', () => {
-    const ended: string[] = [];
-    const child = roundRobin({ random: () => 0 });
-    const recording: Strategy = {
-      ...child,
-      createPicker: (service, instances) => {
-        const picker = child.createPicker(service, instances);
-        return {
-          pick: (context) => {
-            const picked = picker.pick(context);
-            const { instance } = picked;
-            return instance === undefined ? picked : { instance, done: () => ended.push(`${service} ${instance.id}`) };
-          },
-        };
-      },
-    };
+    const { ended, recording } = recordingRoundRobin();
     const strategy = slowStart({ windowMs: 10_000, minShare: 0 }, recording);
     strategy.createPicker('orders', list('a', 'b'));
     const picker = strategy.createPicker('orders', list('a', 'b', 'c'));
@@ -103,21 +89,7 @@ describe('slowStart', () => {
   });
 
   it('a redirected call carries the feedback of the child pick it was redirected to', () => {
-    const ended: string[] = [];
-    const child = roundRobin({ random: () => 0 });
-    const recording: Strategy = {
-      ...child,
-      createPicker: (service, instances) => {
-        const picker = child.createPicker(service, instances);
-        return {
-          pick: (context) => {
-            const picked = picker.pick(context);
-            const { instance } = picked;
-            return instance === undefined ? picked : { instance, done: () => ended.push(`${service} ${instance.id}`) };
-          },
-        };
-      },
-    };
+    const { ended, recording } = recordingRoundRobin();
     const strategy = slowStart({ windowMs: 10_000, minShare: 0 }, recording);
     strategy.createPicker('orders', list('a', 'b'));
     const picker = strategy.createPicker('orders', list('a', 'b', 'c'));
@@ -142,3 +114,23 @@ describe('slowStart', () => {
     expect(() => slowStart({ minShare: 2 }, roundRobin())).toThrow(/Invalid slowStart.minShare: expected a number from 0 to 1, got 2/);
   });
 });
+
+/** Round robin whose picks record `service id` in `ended` when their call is reported done. */
+function recordingRoundRobin(): { ended: string[]; recording: Strategy } {
+  const ended: string[] = [];
+  const child = roundRobin({ random: () => 0 });
+  const recording: Strategy = {
+    ...child,
+    createPicker: (service, instances) => {
+      const picker = child.createPicker(service, instances);
+      return {
+        pick: (context) => {
+          const picked = picker.pick(context);
+          const { instance } = picked;
+          return instance === undefined ? picked : { instance, done: () => ended.push(`${service} ${instance.id}`) };
+        },
+      };
+    },
+  };
+  return { ended, recording };
+}
