@@ -3,8 +3,8 @@
  * `CONSUL_*` environment variables Consul's own CLI and Go client read, then defaults.
  * Everything is validated here, once, so the rest of the backend trusts its settings.
  */
-import { readFileSync } from 'node:fs';
-import { InvalidArgumentError, messageOf } from '../../core/errors.js';
+import { InvalidArgumentError } from '../../core/errors.js';
+import { nonEmpty, readTextFile, resolveTls, type ResolvedTls } from '../settings-sources.js';
 import { durationOption } from '../../core/options.js';
 import type { LoggerLike } from '../../core/logger.js';
 import { NAMESPACE_PATTERN, SERVICE_KINDS, assertFilterableTags, type ConsulServiceKind } from './mapping.js';
@@ -91,14 +91,6 @@ export interface ConsulBackendOptions {
   random?: (() => number) | undefined;
 }
 
-export interface ResolvedTls {
-  readonly ca?: string | Buffer | (string | Buffer)[];
-  readonly cert?: string | Buffer;
-  readonly key?: string | Buffer;
-  readonly servername?: string;
-  readonly rejectUnauthorized: boolean;
-}
-
 /** Settings after defaults and validation. */
 export interface ConsulSettings {
   /** `http(s)://host:port`, without credentials or path. */
@@ -132,7 +124,13 @@ const PLAIN_VALUE = /^[A-Za-z0-9._-]{1,64}$/;
 export function resolveSettings(options: ConsulBackendOptions): ConsulSettings {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'a ConsulBackend options object', options);
   const env = options.env ?? process.env;
-  const tls = resolveTls(options.tls, env);
+  const tls = resolveTls(options.tls, env, {
+    caFile: 'CONSUL_CACERT',
+    certFile: 'CONSUL_CLIENT_CERT',
+    keyFile: 'CONSUL_CLIENT_KEY',
+    servernameVariable: 'CONSUL_TLS_SERVER_NAME',
+    verifyFromEnv: () => parseBool(env['CONSUL_HTTP_SSL_VERIFY'], 'CONSUL_HTTP_SSL_VERIFY'),
+  });
   const { origin, socketPath } = resolveAddress(options.address ?? nonEmpty(env['CONSUL_HTTP_ADDR']) ?? DEFAULT_ADDRESS, {
     https: parseBool(env['CONSUL_HTTP_SSL'], 'CONSUL_HTTP_SSL') === true || options.tls !== undefined,
     field: options.address === undefined && nonEmpty(env['CONSUL_HTTP_ADDR']) !== undefined ? 'CONSUL_HTTP_ADDR' : 'address',
@@ -221,7 +219,7 @@ function resolveToken(option: string | undefined, env: Readonly<Record<string, s
   }
   const tokenFile = nonEmpty(env['CONSUL_HTTP_TOKEN_FILE']);
   if (token === undefined && tokenFile !== undefined) {
-    token = readText(tokenFile, 'CONSUL_HTTP_TOKEN_FILE').trim();
+    token = readTextFile(tokenFile, 'CONSUL_HTTP_TOKEN_FILE').trim();
     source = 'CONSUL_HTTP_TOKEN_FILE';
   }
   if (token === undefined) return undefined;
@@ -232,46 +230,12 @@ function resolveToken(option: string | undefined, env: Readonly<Record<string, s
   return token;
 }
 
-function resolveTls(option: ConsulTlsOptions | undefined, env: Readonly<Record<string, string | undefined>>): ResolvedTls | undefined {
-  if (option !== undefined && (typeof option !== 'object' || option === null)) throw new InvalidArgumentError('tls', 'a TLS options object', option);
-  const caFile = nonEmpty(env['CONSUL_CACERT']);
-  const certFile = nonEmpty(env['CONSUL_CLIENT_CERT']);
-  const keyFile = nonEmpty(env['CONSUL_CLIENT_KEY']);
-  const ca = option?.ca ?? (caFile === undefined ? undefined : readText(caFile, 'CONSUL_CACERT'));
-  const cert = option?.cert ?? (certFile === undefined ? undefined : readText(certFile, 'CONSUL_CLIENT_CERT'));
-  const key = option?.key ?? (keyFile === undefined ? undefined : readText(keyFile, 'CONSUL_CLIENT_KEY'));
-  const servername = option?.servername ?? nonEmpty(env['CONSUL_TLS_SERVER_NAME']);
-  const verify = option?.rejectUnauthorized ?? parseBool(env['CONSUL_HTTP_SSL_VERIFY'], 'CONSUL_HTTP_SSL_VERIFY') ?? true;
-  if (typeof verify !== 'boolean') throw new InvalidArgumentError('tls.rejectUnauthorized', 'a boolean', verify);
-  if ((cert === undefined) !== (key === undefined)) throw new InvalidArgumentError('tls', 'cert and key together, or neither', cert === undefined ? 'a key without a cert' : 'a cert without a key');
-  if (option === undefined && ca === undefined && cert === undefined && servername === undefined && verify) return undefined;
-  return {
-    ...(ca === undefined ? {} : { ca: Array.isArray(ca) ? [...(ca as (string | Buffer)[])] : (ca as string | Buffer) }),
-    ...(cert === undefined ? {} : { cert }),
-    ...(key === undefined ? {} : { key }),
-    ...(servername === undefined ? {} : { servername }),
-    rejectUnauthorized: verify,
-  };
-}
-
-function readText(path: string, variable: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new InvalidArgumentError(variable, `a readable file (${messageOf(error)})`, path);
-  }
-}
-
 /** Go's strconv.ParseBool, which Consul uses for its boolean variables. */
 function parseBool(value: string | undefined, variable: string): boolean | undefined {
   if (value === undefined || value === '') return undefined;
   if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value)) return true;
   if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(value)) return false;
   throw new InvalidArgumentError(variable, 'true or false', value);
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value === '' ? undefined : value;
 }
 
 function plain(value: string | undefined, field: string): string | undefined {

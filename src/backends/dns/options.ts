@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../../core/errors.js';
 import type { LoggerLike } from '../../core/logger.js';
 import { durationOption, integerOption, randomOption } from '../../core/options.js';
+import { nonEmpty } from '../settings-sources.js';
 import { SERVICE_PLACEHOLDER, assertDnsServiceName, assertNameTemplate } from './names.js';
 
 /** Options of {@link DnsBackend}. Every duration is in milliseconds. */
@@ -127,8 +128,4 @@ function resolveServers(value: string | readonly string[], field: string): strin
     if (host === undefined || isIP(host) === 0 || !Number.isInteger(port) || port < 1 || port > 65_535) throw new InvalidArgumentError(itemField, expected, item);
     return item;
   });
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value === '' ? undefined : value;
 }

@@ -3,8 +3,8 @@
  * environment variables, then defaults. Everything is validated here, once, so the rest of the
  * backend trusts its settings. Credentials are never echoed in an error.
  */
-import { readFileSync } from 'node:fs';
-import { InvalidArgumentError, messageOf } from '../../core/errors.js';
+import { InvalidArgumentError } from '../../core/errors.js';
+import { nonEmpty, resolveTls, type ResolvedTls } from '../settings-sources.js';
 import type { LoggerLike } from '../../core/logger.js';
 import { durationOption, randomOption } from '../../core/options.js';
 import { DEFAULT_NAMESPACE, assertNamespace } from './keys.js';
@@ -57,14 +57,6 @@ export interface EtcdBackendOptions {
   random?: (() => number) | undefined;
 }
 
-export interface ResolvedTls {
-  readonly ca?: string | Buffer | (string | Buffer)[];
-  readonly cert?: string | Buffer;
-  readonly key?: string | Buffer;
-  readonly servername?: string;
-  readonly rejectUnauthorized: boolean;
-}
-
 /** Settings after defaults and validation. */
 export interface EtcdSettings {
   /** Origins (`http(s)://host:port`) of the members, without credentials or path. */
@@ -85,7 +77,7 @@ export function resolveSettings(options: EtcdBackendOptions): EtcdSettings {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'an EtcdBackend options object', options);
   const env = options.env ?? process.env;
   if (typeof env !== 'object' || env === null) throw new InvalidArgumentError('env', 'an object of environment variables', env);
-  const tls = resolveTls(options.tls, env);
+  const tls = resolveTls(options.tls, env, { caFile: 'ETCD_CACERT', certFile: 'ETCD_CERT', keyFile: 'ETCD_KEY' });
   const fromEnv = options.endpoints === undefined && nonEmpty(env['ETCD_ENDPOINTS']) !== undefined;
   const endpoints = resolveEndpoints(options.endpoints ?? nonEmpty(env['ETCD_ENDPOINTS']) ?? DEFAULT_ENDPOINT, {
     https: tls !== undefined,
@@ -157,41 +149,3 @@ function resolveCredentials(options: EtcdBackendOptions, env: Readonly<Record<st
   return { username, password };
 }
 
-function resolveTls(option: EtcdTlsOptions | undefined, env: Readonly<Record<string, string | undefined>>): ResolvedTls | undefined {
-  if (option !== undefined && (typeof option !== 'object' || option === null)) throw new InvalidArgumentError('tls', 'a TLS options object', option);
-  const caFile = nonEmpty(env['ETCD_CACERT']);
-  const certFile = nonEmpty(env['ETCD_CERT']);
-  const keyFile = nonEmpty(env['ETCD_KEY']);
-  const ca = option?.ca ?? (caFile === undefined ? undefined : readText(caFile, 'ETCD_CACERT'));
-  const cert = option?.cert ?? (certFile === undefined ? undefined : readText(certFile, 'ETCD_CERT'));
-  const key = option?.key ?? (keyFile === undefined ? undefined : readText(keyFile, 'ETCD_KEY'));
-  const servername = option?.servername;
-  if (servername !== undefined && (typeof servername !== 'string' || !/^[A-Za-z0-9.-]{1,253}$/.test(servername))) {
-    throw new InvalidArgumentError('tls.servername', 'a host name', servername);
-  }
-  const verify = option?.rejectUnauthorized ?? true;
-  if (typeof verify !== 'boolean') throw new InvalidArgumentError('tls.rejectUnauthorized', 'a boolean', verify);
-  if ((cert === undefined) !== (key === undefined)) {
-    throw new InvalidArgumentError('tls', 'cert and key together, or neither', cert === undefined ? 'a key without a cert' : 'a cert without a key');
-  }
-  if (option === undefined && ca === undefined && cert === undefined) return undefined;
-  return {
-    ...(ca === undefined ? {} : { ca: Array.isArray(ca) ? [...(ca as (string | Buffer)[])] : (ca as string | Buffer) }),
-    ...(cert === undefined ? {} : { cert }),
-    ...(key === undefined ? {} : { key }),
-    ...(servername === undefined ? {} : { servername }),
-    rejectUnauthorized: verify,
-  };
-}
-
-function readText(path: string, variable: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new InvalidArgumentError(variable, `a readable file (${messageOf(error)})`, path);
-  }
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value === '' ? undefined : value;
-}

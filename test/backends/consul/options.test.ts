@@ -61,6 +61,8 @@ describe('ConsulBackend options', () => {
       [{ env: { CONSUL_HTTP_SSL: 'yes' } }, /Invalid CONSUL_HTTP_SSL/],
       [{ env: { CONSUL_CACERT: '/nonexistent/ca.pem' } }, /Invalid CONSUL_CACERT: expected a readable file/],
       [{ env: {}, tls: { cert: 'x' } }, /cert and key together/],
+      [{ env: { CONSUL_TLS_SERVER_NAME: 'consul server' } }, /Invalid CONSUL_TLS_SERVER_NAME: expected a host name/],
+      [{ env: {}, tls: { servername: 'consul/1' } }, /Invalid tls.servername: expected a host name/],
     ];
     for (const [options, message] of invalid) {
       expect(() => resolveSettings(options), String(message)).toThrow(message);
