@@ -13,6 +13,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { RegistryReset, Unsubscribe } from '../backend.js';
+import { ResetListeners } from '../reset-listeners.js';
 import type { Logger } from '../../core/logger.js';
 import type { ConsulResponse } from './http.js';
 
@@ -27,26 +28,22 @@ interface Seen {
 
 export class ResetSignals {
   readonly #log: Logger;
-  readonly #listeners = new Set<(reset: RegistryReset) => void>();
+  readonly #listeners: ResetListeners;
   readonly #seen = new LRUCache<string, Seen>({ max: TRACKED_READS });
   #clock = 0;
-  #count = 0;
 
   constructor(log: Logger) {
     this.#log = log;
+    this.#listeners = new ResetListeners((error) => log.error({ err: error }, 'onReset listener threw'));
   }
 
   /** Resets reported so far. */
   get count(): number {
-    return this.#count;
+    return this.#listeners.reported;
   }
 
   subscribe(listener: (reset: RegistryReset) => void): Unsubscribe {
-    const entry = (reset: RegistryReset): void => listener(reset);
-    this.#listeners.add(entry);
-    return () => {
-      this.#listeners.delete(entry);
-    };
+    return this.#listeners.subscribe(listener);
   }
 
   /** Taken right before a read is sent; {@link observeIndex} compares it with what was observed since. */
@@ -80,17 +77,10 @@ export class ResetSignals {
    * (`keep` is the read that showed the loss).
    */
   report(reset: RegistryReset, keep?: { readonly key: string; readonly index: bigint }): void {
-    this.#count++;
     this.#seen.clear();
     if (keep !== undefined) this.#seen.set(keep.key, { index: keep.index, observedAt: ++this.#clock });
     this.#log.warn({ reason: reset.reason }, `Consul lost registry data: ${reset.reason}`);
-    for (const listener of [...this.#listeners]) {
-      try {
-        listener(reset);
-      } catch (error) {
-        this.#log.error({ err: error }, 'onReset listener threw');
-      }
-    }
+    this.#listeners.report(reset);
   }
 }
 

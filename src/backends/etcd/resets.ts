@@ -12,8 +12,8 @@
  * A read is compared with what was known when it was sent, so reads answering out of order never
  * look like a loss, and a loss observed once (by a read or by a watch) is reported once.
  */
-import { InvalidArgumentError } from '../../core/errors.js';
 import type { RegistryReset, Unsubscribe } from '../backend.js';
+import { ResetListeners } from '../reset-listeners.js';
 
 /** Services whose epoch is remembered; the least recently seen are forgotten beyond it. */
 const REMEMBERED_SERVICES = 10_000;
@@ -33,34 +33,28 @@ export interface ReadTicket {
 }
 
 export class ResetDetector {
-  readonly #listeners = new Set<{ readonly listener: (reset: RegistryReset) => void }>();
+  readonly #listeners: ResetListeners;
   readonly #seen = new Map<string, Seen>();
-  readonly #onListenerError: (error: unknown) => void;
   #sequence = 0;
   /** Raised by every namespace-wide reset: reads sent before it are not compared. */
   #generation = 0;
   /** Highest revision a completed linearizable request answered with. */
   #revision = 0;
-  #detected = 0;
 
   /** @param onListenerError receives what a listener threw; the other listeners still hear the reset. */
   constructor(onListenerError: (error: unknown) => void) {
-    this.#onListenerError = onListenerError;
+    this.#listeners = new ResetListeners(onListenerError);
   }
 
   /** Resets detected so far. */
   get detected(): number {
-    return this.#detected;
+    return this.#listeners.reported;
   }
 
   onReset(listener: (reset: RegistryReset) => void): Unsubscribe {
-    if (typeof listener !== 'function') throw new InvalidArgumentError('listener', 'a function receiving a RegistryReset', listener);
-    const entry = { listener };
-    this.#listeners.add(entry);
-    return () => {
-      this.#listeners.delete(entry);
-    };
+    return this.#listeners.subscribe(listener);
   }
+
 
   /** Call when a linearizable read of `service` is sent. */
   beforeRead(service: string): ReadTicket {
@@ -113,15 +107,9 @@ export class ResetDetector {
   }
 
   #report(reset: RegistryReset): void {
-    this.#detected++;
-    for (const { listener } of [...this.#listeners]) {
-      try {
-        listener(reset);
-      } catch (error) {
-        this.#onListenerError(error);
-      }
-    }
+    this.#listeners.report(reset);
   }
+
 }
 
 function lossReason(epoch: string | undefined): string {
