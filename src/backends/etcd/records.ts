@@ -5,7 +5,8 @@
  * the service is still returned.
  */
 import { MalformedRecordError } from '../../core/errors.js';
-import { parseInstanceRecord, type ServiceInstance } from '../../core/instance.js';
+import type { ServiceInstance } from '../../core/instance.js';
+import { storedInstance } from '../stored-instance.js';
 import { fromB64, type KeyLayout } from './keys.js';
 
 /** Largest instance record read or written, in bytes. */
@@ -57,24 +58,7 @@ export function readInstance(kv: KeyValue, service: string, id: string): Service
   if (kv.rawValue.length > Math.ceil(RECORD_MAX_BYTES / 3) * 4) {
     return new MalformedRecordError(location, `the record is over the ${RECORD_MAX_BYTES}-byte limit`);
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(fromB64(kv.rawValue));
-  } catch {
-    // JSON.parse's message quotes the input: only the location and the problem are reported.
-    return new MalformedRecordError(location, 'not valid JSON');
-  }
-  let instance: ServiceInstance;
-  try {
-    instance = parseInstanceRecord(parsed, location);
-  } catch (error) {
-    if (error instanceof MalformedRecordError) return error;
-    throw error;
-  }
-  if (instance.id !== id || instance.service !== service) {
-    return new MalformedRecordError(location, `the record describes ${instance.service}/${instance.id}, not ${service}/${id}`);
-  }
-  return instance;
+  return storedInstance(fromB64(kv.rawValue), location, service, id);
 }
 
 /** The instances among `kvs` (keys of `service`'s prefix), sorted by id, and the service's epoch. */

@@ -5,7 +5,8 @@
  * the size limit is reported and skipped; the rest of the service is still returned.
  */
 import { MalformedRecordError } from '../../core/errors.js';
-import { SERVICE_NAME_PATTERN, TTL_LIMITS, isInstanceStatus, parseInstanceRecord, withStatus, type InstanceStatus, type ServiceInstance } from '../../core/instance.js';
+import { SERVICE_NAME_PATTERN, TTL_LIMITS, isInstanceStatus, withStatus, type InstanceStatus, type ServiceInstance } from '../../core/instance.js';
+import { storedInstance } from '../stored-instance.js';
 import type { ServiceKeys } from './keys.js';
 import {
   CLOCK_SLACK_MS,
@@ -280,23 +281,8 @@ function cachedOrParsed(id: string, record: string, service: string, location: s
   if (prefix === null || !isInstanceStatus(status) || !Number.isSafeInteger(updatedAt) || ttlMs < TTL_LIMITS.min || ttlMs > TTL_LIMITS.max) {
     return new MalformedRecordError(location, `expected "<ttlMs ${TTL_LIMITS.min}-${TTL_LIMITS.max}> <status> <updatedAt> <instance JSON>"`);
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(record.slice(prefix[0].length));
-  } catch {
-    // JSON.parse's message quotes the input: only the location and the problem are reported.
-    return new MalformedRecordError(location, 'not valid JSON');
-  }
-  let instance: ServiceInstance;
-  try {
-    instance = parseInstanceRecord(parsed, location);
-  } catch (error) {
-    if (error instanceof MalformedRecordError) return error;
-    throw error;
-  }
-  if (instance.id !== id || instance.service !== service) {
-    return new MalformedRecordError(location, `the record describes ${instance.service}/${instance.id}, not ${service}/${id}`);
-  }
+  const instance = storedInstance(record.slice(prefix[0].length), location, service, id);
+  if (instance instanceof MalformedRecordError) return instance;
   const current = instance.status === status && instance.updatedAt === updatedAt ? instance : withStatus(instance, status, updatedAt);
   const known = { instance: current, ttlMs };
   cache.set(record, known);
