@@ -4,20 +4,12 @@
  * instances are shown as id, URL and status, not with their metadata.
  */
 import type { RegistryBackend } from '../backends/backend.js';
-import { isRollcallError, messageOf } from '../core/errors.js';
-import { instanceOrigin, type InstanceStatus, type ServiceInstance } from '../core/instance.js';
-import { describeRegistry, type DescribeRegistryOptions, type ServiceHealth, type StatusCounts } from '../inspection/describe.js';
+import type { DescribeRegistryOptions } from '../inspection/describe.js';
+import { sharedRegistryRead, summarize, type InstanceSummary, type RegistryRead } from '../inspection/shared-read.js';
 import type { AnswerSource, Resolver, ResolverStats } from '../resolution/resolver.js';
 
 /** One instance as the listing shows it. */
-export interface ListedInstance {
-  readonly id: string;
-  /** `protocol://host:port`. */
-  readonly url: string;
-  readonly status: InstanceStatus;
-  readonly zone?: string;
-  readonly version?: string;
-}
+export type ListedInstance = InstanceSummary;
 
 /** What the services route answers. */
 export interface ServicesListing {
@@ -34,20 +26,7 @@ export interface ServicesListing {
   };
 }
 
-export interface RegistryListing {
-  readonly backend: string;
-  readonly reachable: true;
-  readonly readAt: number;
-  readonly instanceCounts: StatusCounts;
-  readonly healthCounts: Readonly<Record<ServiceHealth, number>>;
-  readonly services: ReadonlyArray<{
-    readonly service: string;
-    readonly health: ServiceHealth;
-    readonly counts: StatusCounts;
-    readonly instances: readonly ListedInstance[];
-    readonly error?: { readonly code: string; readonly message: string };
-  }>;
-}
+export type RegistryListing = Extract<RegistryRead<ListedInstance>, { readonly reachable: true }>;
 
 /** One service in the resolver's cache. */
 export interface ResolverView {
@@ -65,36 +44,7 @@ export interface ResolverView {
 
 /** Builds listings; concurrent requests share one registry read. */
 export function servicesLister(backend: RegistryBackend | undefined, resolver: Resolver, options: DescribeRegistryOptions): () => Promise<ServicesListing> {
-  let reading: Promise<ServicesListing['registry']> | undefined;
-  const readRegistry = (): Promise<ServicesListing['registry']> => {
-    if (backend === undefined) return Promise.resolve(null);
-    reading ??= describeRegistry(backend, options)
-      .then(
-        (registry): RegistryListing => ({
-          backend: registry.backend,
-          reachable: true,
-          readAt: registry.readAt,
-          instanceCounts: registry.instanceCounts,
-          healthCounts: registry.healthCounts,
-          services: registry.services.map(({ service, health, counts, instances, error }) => ({
-            service,
-            health,
-            counts,
-            instances: instances.map(listed),
-            ...(error === undefined ? {} : { error }),
-          })),
-        }),
-        (error: unknown) => ({
-          backend: backend.kind,
-          reachable: false as const,
-          error: { code: isRollcallError(error) ? error.code : 'REGISTRY_UNAVAILABLE', message: messageOf(error) },
-        }),
-      )
-      .finally(() => {
-        reading = undefined;
-      });
-    return reading;
-  };
+  const readRegistry = backend === undefined ? (): Promise<null> => Promise.resolve(null) : sharedRegistryRead(backend, options, summarize);
   return async () => {
     const registry = await readRegistry();
     const stats = resolver.stats();
@@ -115,14 +65,4 @@ function resolverViews(resolver: Resolver): ResolverView[] {
       eligible: status.instances.map((instance) => instance.id),
     }))
     .sort((a, b) => (a.service < b.service ? -1 : a.service > b.service ? 1 : 0));
-}
-
-function listed(instance: ServiceInstance): ListedInstance {
-  return {
-    id: instance.id,
-    url: instanceOrigin(instance),
-    status: instance.status,
-    ...(instance.zone === undefined ? {} : { zone: instance.zone }),
-    ...(instance.version === undefined ? {} : { version: instance.version }),
-  };
 }

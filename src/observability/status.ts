@@ -7,10 +7,11 @@
 import type { RegistryBackend } from '../backends/backend.js';
 import type { InstanceEjection, InstanceFigures } from '../balancing/strategy.js';
 import { systemClock, type Clock } from '../core/clock.js';
-import { InvalidArgumentError, isRollcallError, messageOf } from '../core/errors.js';
-import { instanceOrigin, type HealthStatus, type InstanceStatus, type ServiceInstance } from '../core/instance.js';
+import { InvalidArgumentError } from '../core/errors.js';
+import type { HealthStatus, ServiceInstance } from '../core/instance.js';
 import { clockOption } from '../core/options.js';
-import { describeRegistry, describeSettings, type DescribeRegistryOptions, type ServiceHealth, type StatusCounts } from '../inspection/describe.js';
+import { describeSettings, type DescribeRegistryOptions, type StatusCounts } from '../inspection/describe.js';
+import { sharedRegistryRead, summarize, type InstanceSummary, type RegistryRead, type RegistryReadService } from '../inspection/shared-read.js';
 import type { Registration, RegistrationState, RegistrationStats } from '../registration/registration.js';
 import type { AnswerSource, Resolver, ResolverStats } from '../resolution/resolver.js';
 
@@ -29,13 +30,7 @@ export interface StatusOptions {
 }
 
 /** An instance as the status view shows it. */
-export interface StatusInstance {
-  readonly id: string;
-  /** `protocol://host:port`. */
-  readonly url: string;
-  readonly status: InstanceStatus;
-  readonly zone?: string | undefined;
-  readonly version?: string | undefined;
+export interface StatusInstance extends InstanceSummary {
   /** Time since it registered, in milliseconds. */
   readonly ageMs: number;
   /** When its record last changed (epoch ms). */
@@ -88,25 +83,10 @@ export interface ResolverStatusService {
 }
 
 /** One registry service, as `describeRegistry` read it. */
-export interface RegistryStatusService {
-  readonly service: string;
-  readonly health: ServiceHealth;
-  readonly counts: StatusCounts;
-  readonly instances: readonly StatusInstance[];
-  readonly error?: { readonly code: string; readonly message: string } | undefined;
-}
+export type RegistryStatusService = RegistryReadService<StatusInstance>;
 
 /** The registry part: read, or why it could not be. */
-export type RegistryStatus =
-  | {
-      readonly backend: string;
-      readonly reachable: true;
-      readonly readAt: number;
-      readonly instanceCounts: StatusCounts;
-      readonly healthCounts: Readonly<Record<ServiceHealth, number>>;
-      readonly services: readonly RegistryStatusService[];
-    }
-  | { readonly backend: string; readonly reachable: false; readonly error: { readonly code: string; readonly message: string } };
+export type RegistryStatus = RegistryRead<StatusInstance>;
 
 /** The whole view. */
 export interface StatusView {
@@ -152,39 +132,10 @@ export function statusReader(options: Omit<StatusOptions, 'registration'> & { re
   }
   const describe = describeSettings(options.describe, 'describe');
   const clock = clockOption(options.clock, systemClock, 'clock');
-  let reading: Promise<RegistryStatus> | undefined;
-  const readRegistry = (now: number): Promise<RegistryStatus | null> => {
-    if (backend === undefined) return Promise.resolve(null);
-    reading ??= describeRegistry(backend, describe)
-      .then(
-        (registry): RegistryStatus => ({
-          backend: registry.backend,
-          reachable: true,
-          readAt: registry.readAt,
-          instanceCounts: registry.instanceCounts,
-          healthCounts: registry.healthCounts,
-          services: registry.services.map(({ service, health, counts, instances, error }) => ({
-            service,
-            health,
-            counts,
-            instances: instances.map((instance) => statusInstance(instance, now)),
-            ...(error === undefined ? {} : { error }),
-          })),
-        }),
-        (error: unknown): RegistryStatus => ({
-          backend: backend.kind,
-          reachable: false,
-          error: { code: isRollcallError(error) ? error.code : 'REGISTRY_UNAVAILABLE', message: messageOf(error) },
-        }),
-      )
-      .finally(() => {
-        reading = undefined;
-      });
-    return reading;
-  };
+  const readRegistry = backend === undefined ? (): Promise<null> => Promise.resolve(null) : sharedRegistryRead(backend, describe, (instance) => statusInstance(instance, clock.now()));
   return async () => {
     const now = clock.now();
-    const registry = await readRegistry(now);
+    const registry = await readRegistry();
     const current = typeof registration === 'function' ? registration() : registration;
     return { generatedAt: now, registration: registrationView(current), resolver: resolverView(resolver, now), registry };
   };
@@ -244,15 +195,7 @@ function resolverView(resolver: Resolver, now: number): StatusView['resolver'] {
 const NO_RESOLVES: StatusResolves = { cache: 0, registry: 0, stale: 0, env: 0, unavailable: 0 };
 
 function statusInstance(instance: ServiceInstance, now: number): StatusInstance {
-  return {
-    id: instance.id,
-    url: instanceOrigin(instance),
-    status: instance.status,
-    ...(instance.zone === undefined ? {} : { zone: instance.zone }),
-    ...(instance.version === undefined ? {} : { version: instance.version }),
-    ageMs: Math.max(0, now - instance.registeredAt),
-    updatedAt: instance.updatedAt,
-  };
+  return { ...summarize(instance), ageMs: Math.max(0, now - instance.registeredAt), updatedAt: instance.updatedAt };
 }
 
 function statusFigures(figure: InstanceFigures): StatusFigures {

@@ -57,7 +57,6 @@ export class ResetDetector {
     return this.#listeners.subscribe(listener);
   }
 
-
   /** Call when a read of `service` is sent. */
   beforeRead(service: string): ReadTicket {
     return { sequence: ++this.#sequence, generation: this.#generation, seen: this.#seen.get(service) };
