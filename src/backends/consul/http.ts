@@ -5,6 +5,7 @@
  */
 import { Agent, request } from 'undici';
 import { RegistryAuthError, RegistryUnavailableError, messageOf, type InvalidArgumentError } from '../../core/errors.js';
+import { AttemptSignal, RequestAbortedError } from '../attempt-signal.js';
 import type { ConsulSettings } from './options.js';
 import { rejection, type RejectedRequest } from './rejection.js';
 
@@ -40,14 +41,6 @@ export function consulIndex(response: ConsulResponse): bigint {
   if (text === undefined || !/^\d{1,20}$/.test(text)) return 1n;
   const index = BigInt(text);
   return index < 1n || index > MAX_INDEX ? 1n : index;
-}
-
-/** Thrown when a request was aborted by its caller's signal rather than failing. */
-export class RequestAbortedError extends Error {
-  constructor() {
-    super('the request was aborted');
-    this.name = 'RequestAbortedError';
-  }
 }
 
 export class ConsulHttp {
@@ -88,39 +81,28 @@ export class ConsulHttp {
       for (const item of typeof value === 'string' ? [value] : value) url.searchParams.append(key, item);
     }
     const timeoutMs = options.timeoutMs ?? this.#settings.requestTimeoutMs;
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, timeoutMs);
-    timer.unref();
-    const outer = options.signal;
-    const onAbort = (): void => controller.abort();
-    if (outer?.aborted) controller.abort();
-    else outer?.addEventListener('abort', onAbort, { once: true });
+    const attempt = new AttemptSignal(timeoutMs, options.signal);
     try {
       const headers = options.body === undefined ? this.#headers : { ...this.#headers, 'content-type': 'application/json' };
       const response = await request(url, {
         method,
         headers,
         body: options.body === undefined ? null : JSON.stringify(options.body),
-        signal: controller.signal,
+        signal: attempt.signal,
         dispatcher: this.#agent,
       });
       const body = await response.body.text();
       return { status: response.statusCode, headers: response.headers, body };
     } catch (error) {
-      if (outer?.aborted === true && !timedOut) throw new RequestAbortedError();
-      if (timedOut) {
+      if (attempt.abortedByCaller) throw new RequestAbortedError();
+      if (attempt.timedOut) {
         throw new RegistryUnavailableError(KIND, operation, `no answer from Consul at ${this.origin} within ${timeoutMs} ms`);
       }
       throw new RegistryUnavailableError(KIND, operation, `could not reach Consul at ${this.origin}: ${this.#describe(error)}`, {
         cause: error,
       });
     } finally {
-      clearTimeout(timer);
-      outer?.removeEventListener('abort', onAbort);
+      attempt.release();
     }
   }
 

@@ -9,6 +9,7 @@
 import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { Agent, request } from 'undici';
 import { RegistryAuthError, RegistryUnavailableError, messageOf } from '../../core/errors.js';
+import { AttemptSignal, RequestAbortedError } from '../attempt-signal.js';
 import type { Logger } from '../../core/logger.js';
 import type { EtcdSettings } from './options.js';
 
@@ -43,14 +44,6 @@ class TransportError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'TransportError';
-  }
-}
-
-/** Thrown when the caller's signal aborted the request. */
-export class RequestAbortedError extends Error {
-  constructor() {
-    super('the request was aborted');
-    this.name = 'RequestAbortedError';
   }
 }
 
@@ -192,41 +185,29 @@ export class EtcdClient {
     const token = anonymous ? undefined : await this.#authToken(endpoint, outer);
     const headers: Record<string, string> = { 'content-type': 'application/json', ...REQUIRE_LEADER };
     if (token !== undefined) headers['authorization'] = token;
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, timeoutMs);
-    timer.unref();
-    const onAbort = (): void => controller.abort();
+    const attempt = new AttemptSignal(timeoutMs, outer);
     let streaming = false;
-    if (outer?.aborted === true) controller.abort();
-    else outer?.addEventListener('abort', onAbort, { once: true });
     try {
       const response = await request(`${endpoint}${path}`, {
         method: 'POST',
         headers,
         body: JSON.stringify(body),
-        signal: controller.signal,
+        signal: attempt.signal,
         dispatcher: this.#agent,
       });
       if (stream) {
         // A stream outlives the attempt's timer but still closes with the caller's signal.
         streaming = true;
-        clearTimeout(timer);
-        response.body.once('close', () => outer?.removeEventListener('abort', onAbort));
+        attempt.stopTimer();
+        response.body.once('close', () => attempt.release());
       }
       return response;
     } catch (error) {
-      if (outer?.aborted === true && !timedOut) throw new RequestAbortedError();
-      if (timedOut) throw new TransportError(`no answer from etcd at ${endpoint} within ${timeoutMs} ms`);
+      if (attempt.abortedByCaller) throw new RequestAbortedError();
+      if (attempt.timedOut) throw new TransportError(`no answer from etcd at ${endpoint} within ${timeoutMs} ms`);
       throw new TransportError(`could not reach etcd at ${endpoint}: ${this.#describe(error)}`, { cause: error });
     } finally {
-      if (!streaming) {
-        clearTimeout(timer);
-        outer?.removeEventListener('abort', onAbort);
-      }
+      if (!streaming) attempt.release();
     }
   }
 
