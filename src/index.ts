@@ -127,6 +127,7 @@ export {
   type ServiceHealth,
   type StatusCounts,
 } from './inspection/describe.js';
+export type { InstanceSummary, RegistryRead, RegistryReadService } from './inspection/shared-read.js';
 export {
   CHANNELS,
   HttpAttemptMessage,
