@@ -4,7 +4,7 @@ import { EtcdBackend } from '../../src/backends/etcd/index.js';
 import type { ServiceInstance } from '../../src/index.js';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.js';
 import { startEtcd, type EtcdMember } from '../helpers/etcd-server.js';
-import { fleetInstance, registerFleet } from './fleet.js';
+import { FLEET_SERVICES_TABLE, fleetInstance, registerFleet } from './fleet.js';
 import { executable, rollcall, rollcallJson, spawnRollcall } from './helpers.js';
 
 let etcd: EtcdMember;
@@ -32,15 +32,7 @@ describe(`rollcall on etcd (${executable.kind})`, () => {
     const result = await rollcall(['services', '--etcd', etcd.clientUrl]);
     expect(result).toEqual({
       code: 0,
-      stdout: [
-        'SERVICE       HEALTH    INSTANCES  PASSING',
-        'auth_service  critical          1        0',
-        'orders        passing           3        2',
-        'payments      warning           1        0',
-        '',
-        '3 services, 5 instances',
-        '',
-      ].join('\n'),
+      stdout: FLEET_SERVICES_TABLE,
       stderr: '',
     });
     const status = await rollcallJson<{ unhealthy: string[] }>(['status'], { env: { ETCD_ENDPOINTS: etcd.clientUrl } });

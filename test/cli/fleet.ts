@@ -2,6 +2,17 @@
 import { createInstance, type InstanceStatus, type RegistryBackend, type ServiceInstance } from '../../src/index.js';
 
 /** When every fleet instance registered: three hours ago, so ages read `3h`. */
+/** What `rollcall services` prints for the fleet {@link registerFleet} registers, on every registry. */
+export const FLEET_SERVICES_TABLE = [
+  'SERVICE       HEALTH    INSTANCES  PASSING',
+  'auth_service  critical          1        0',
+  'orders        passing           3        2',
+  'payments      warning           1        0',
+  '',
+  '3 services, 5 instances',
+  '',
+].join('\n');
+
 export const REGISTERED_AGO_MS = 3 * 3_600_000;
 
 const FLEET: readonly (readonly [service: string, id: string, port: number, status: InstanceStatus, zone?: string, version?: string])[] = [

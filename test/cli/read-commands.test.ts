@@ -5,7 +5,7 @@ import { ConsulBackend } from '../../src/backends/consul/index.js';
 import { RedisBackend } from '../../src/backends/redis/index.js';
 import { ConsulDouble } from '../helpers/consul-double/index.js';
 import { freePort, startRedis, type RedisServer } from '../helpers/redis-server.js';
-import { registerFleet } from './fleet.js';
+import { FLEET_SERVICES_TABLE, registerFleet } from './fleet.js';
 import { executable, rollcall, rollcallJson } from './helpers.js';
 
 let redis: RedisServer;
@@ -34,15 +34,7 @@ describe(`rollcall read commands on real Redis (${executable.kind})`, () => {
     const result = await rollcall(['services', '--redis', redis.url]);
     expect(result).toEqual({
       code: 0,
-      stdout: [
-        'SERVICE       HEALTH    INSTANCES  PASSING',
-        'auth_service  critical          1        0',
-        'orders        passing           3        2',
-        'payments      warning           1        0',
-        '',
-        '3 services, 5 instances',
-        '',
-      ].join('\n'),
+      stdout: FLEET_SERVICES_TABLE,
       stderr: '',
     });
   });
