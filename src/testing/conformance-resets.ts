@@ -18,15 +18,20 @@ export function describeResets(kit: ConformanceKit, loseData: (options: { namesp
   }
 
   const ids = (list: readonly ServiceInstance[]): string => list.map((i) => i.id).sort().join(',');
+  /** A reader and a writer in a fresh namespace, the writer's two instances listed by the reader. */
+  const twoListed = async (): Promise<{ backend: RegistryBackend; namespace: string; writer: RegistryBackend; first: ServiceInstance }> => {
+    const { backend, namespace } = await fresh();
+    const writer = await open(namespace);
+    const first = instance();
+    await writer.register(first, { ttlMs: 30_000 });
+    await writer.register(instance(), { ttlMs: 30_000 });
+    assert.equal((await backend.instances('orders')).length, 2);
+    return { backend, namespace, writer, first };
+  };
 
   runner.describe('resets (onReset)', () => {
     runner.it('reports a loss before returning the first listing read after it', async () => {
-      const { backend, namespace } = await fresh();
-      const writer = await open(namespace);
-      const first = instance();
-      await writer.register(first, { ttlMs: 30_000 });
-      await writer.register(instance(), { ttlMs: 30_000 });
-      assert.equal((await backend.instances('orders')).length, 2);
+      const { backend, namespace, writer, first } = await twoListed();
       const events: string[] = [];
       const resets: RegistryReset[] = [];
       onReset(backend)((reset) => {
@@ -48,12 +53,7 @@ export function describeResets(kit: ConformanceKit, loseData: (options: { namesp
     });
 
     runner.it('reports a loss before returning a listing in which instances came back first', async () => {
-      const { backend, namespace } = await fresh();
-      const writer = await open(namespace);
-      const first = instance();
-      await writer.register(first, { ttlMs: 30_000 });
-      await writer.register(instance(), { ttlMs: 30_000 });
-      assert.equal((await backend.instances('orders')).length, 2);
+      const { backend, namespace, writer, first } = await twoListed();
       const events: string[] = [];
       onReset(backend)(() => events.push('reset'));
 
