@@ -1,8 +1,8 @@
 /**
  * Follows the main client's connection: whether it was ever up (after that, calls fail fast while
- * it is down), the last connection error, one log line per transition, and the run id of the server
+ * it is down), the last connection error, one log line per transition, the run id of the server
  * behind each (re)connection, a new one being a restart or a failover (each Cluster node is
- * followed on its own).
+ * followed on its own), and a client that ioredis gave up on.
  */
 import type { Cluster, Redis } from 'ioredis';
 import { unrefTimeout } from '../../core/clock.js';
@@ -13,12 +13,23 @@ import type { RedisClient } from './options.js';
 /** The server's run id in `INFO server`. */
 const RUN_ID = /^run_id:([0-9a-f]+)\r?$/m;
 
+/**
+ * How long an owned client that ioredis left ended waits before it is connected again: about the
+ * pace of the client's own reconnections (capped at 1000 ms), without a loop of attempts.
+ */
+export const REVIVE_DELAY_MS = 500;
+
 export interface ConnectionMonitorOptions {
   readonly client: RedisClient;
   readonly log: Logger;
   readonly redactor: Redactor;
   /** Bounds each run-id check. */
   readonly operationTimeoutMs: number;
+  /**
+   * Whether rollcall owns the client: then a client that ioredis ended by itself (not closed by
+   * rollcall) is connected again; a client of yours is only reported, since ending it may be yours.
+   */
+  readonly owned: boolean;
   /** A (re)connection found `server` (described as `description`) running as `runId`. */
   onServer(server: string, runId: string, description: string): void;
   /** The connection is back after it was lost. */
@@ -38,6 +49,9 @@ export class ConnectionMonitor {
   #everReady: boolean;
   #connected: boolean;
   #lastError: unknown;
+  #revival: NodeJS.Timeout | undefined;
+  /** Connections started again since the client last was up: only the first is logged. */
+  #revivals = 0;
 
   constructor(options: ConnectionMonitorOptions) {
     this.#options = options;
@@ -50,6 +64,7 @@ export class ConnectionMonitor {
       this.#lastError = error;
     });
     this.#listen('close', () => this.#onDown());
+    this.#listen('end', () => this.#onEnd());
     if (client.isCluster) {
       for (const node of (client as Cluster).nodes('all')) this.#followNode(node);
       this.#listen('+node', (node) => this.#followNode(node as Redis));
@@ -76,6 +91,7 @@ export class ConnectionMonitor {
 
   /** Removes every listener this monitor installed. */
   close(): void {
+    clearTimeout(this.#revival);
     for (const [event, listener] of this.#listeners.splice(0)) this.#client.off(event, listener);
     for (const node of [...this.#nodeListeners.keys()]) this.#unfollowNode(node);
   }
@@ -87,6 +103,7 @@ export class ConnectionMonitor {
     this.#everReady = true;
     this.#connected = true;
     this.#lastError = undefined;
+    this.#revivals = 0;
     if (!recovered) return;
     this.#options.log.info({}, 'connection to Redis is back');
     this.#options.onRecovered();
@@ -97,6 +114,30 @@ export class ConnectionMonitor {
     this.#connected = false;
     const error = this.#lastError === undefined ? undefined : this.#options.redactor.message(this.#lastError);
     this.#options.log.warn({ error }, 'connection to Redis lost; calls fail fast until it is back');
+  }
+
+  /**
+   * ioredis ends a client for good when its retry strategy returns no delay, and also when a
+   * Sentinel failover is announced while it is asking the sentinels where the master is (its
+   * failover detector stops that connection attempt, and nothing starts another): after that every
+   * call fails with "Connection is closed" until someone calls `connect()`.
+   */
+  #onEnd(): void {
+    if (this.#options.closed()) return;
+    this.#onDown();
+    if (!this.#options.owned) {
+      this.#options.log.error({}, 'the Redis client given to the backend has ended: calls fail until it is connected again');
+      return;
+    }
+    if (this.#revivals++ === 0) {
+      this.#options.log.warn({ retryEveryMs: REVIVE_DELAY_MS }, 'ioredis gave up on the connection to Redis; rollcall connects it again until it is back');
+    }
+    clearTimeout(this.#revival);
+    this.#revival = unrefTimeout(() => {
+      this.#revival = undefined;
+      // A failure ends the client again, which schedules the next attempt.
+      if (!this.#options.closed() && this.#client.status === 'end') this.#client.connect().catch(() => {});
+    }, REVIVE_DELAY_MS);
   }
 
   // Cluster: each node connection reports its own (re)connections; a node is known by its address.

@@ -99,6 +99,7 @@ export class RedisBackend implements RegistryBackend {
       log,
       redactor,
       operationTimeoutMs,
+      owned: owns,
       onServer: (server, runId, description) => this.#resets.serverSeen(server, runId, description),
       onRecovered: () => this.#watcher.refreshFailing(),
       closed: () => this.#closed,

@@ -249,13 +249,63 @@ describe('failing fast', () => {
   });
 });
 
+describe('a client ioredis gave up on', () => {
+  it('connects a client it owns again, every 500 ms until it is up, and says so once', async () => {
+    const client = mockClient();
+    const connect = vi.spyOn(client, 'connect').mockImplementation(() => Promise.resolve());
+    const logger = recordingLogger();
+    const backend = backendOn(client, { closeClient: true, logger });
+    vi.useFakeTimers();
+    // What ioredis does when a Sentinel failover is announced while it asks where the master is.
+    setStatus(client, 'end');
+    client.emit('end');
+    await vi.advanceTimersByTimeAsync(499);
+    expect(connect).not.toHaveBeenCalled();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(connect).toHaveBeenCalledTimes(1);
+    // That attempt failed too: ioredis ends the client again.
+    client.emit('end');
+    await vi.advanceTimersByTimeAsync(500);
+    expect(connect).toHaveBeenCalledTimes(2);
+    expect(logger.at('warn').map((line) => line.msg)).toEqual([
+      'connection to Redis lost; calls fail fast until it is back',
+      'ioredis gave up on the connection to Redis; rollcall connects it again until it is back',
+    ]);
+    setStatus(client, 'ready');
+    client.emit('ready');
+    vi.spyOn(client, 'evalsha').mockResolvedValue([1, 1_000, '', 0, 0, '']);
+    await expect(backend.instances('orders')).resolves.toEqual([]);
+    expect(logger.at('info').map((line) => line.msg)).toContain('connection to Redis is back');
+
+    // Closing the backend ends the client for good, and a pending attempt with it.
+    setStatus(client, 'end');
+    client.emit('end');
+    await backend.close();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(connect).toHaveBeenCalledTimes(2);
+  });
+
+  it("reports a client of the caller's that has ended, and leaves connecting it to its owner", async () => {
+    const client = mockClient();
+    const connect = vi.spyOn(client, 'connect').mockImplementation(() => Promise.resolve());
+    const logger = recordingLogger();
+    backendOn(client, { logger });
+    vi.useFakeTimers();
+    setStatus(client, 'end');
+    client.emit('end');
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(connect).not.toHaveBeenCalled();
+    expect(logger.at('error').map((line) => line.msg)).toEqual(['the Redis client given to the backend has ended: calls fail until it is connected again']);
+  });
+});
+
 describe('ownership', () => {
   it('leaves a client it was given alone on close, unless closeClient is set', async () => {
     const kept = mockClient();
     const keptDisconnect = vi.spyOn(kept, 'disconnect');
     await backendOn(kept).close();
     expect(keptDisconnect).not.toHaveBeenCalled();
-    expect(kept.listenerCount('ready') + kept.listenerCount('close') + kept.listenerCount('error')).toBe(0);
+    expect(kept.listenerCount('ready') + kept.listenerCount('close') + kept.listenerCount('error') + kept.listenerCount('end')).toBe(0);
 
     // Also when closed while calls still wait for a first connection that never comes.
     const neverConnects = mockClient('connecting');

@@ -7,6 +7,7 @@ import { describe, expect, it, vi } from 'vitest';
 import type { RedisBackend } from '../../../src/backends/redis/index.js';
 import type { RegistrationStats } from '../../../src/registration/registration.js';
 import { createResolver, type Resolver } from '../../../src/resolution/resolver.js';
+import { recordingLogger } from '../../helpers/recording-logger.js';
 import { registerTwins, useRedisServer } from '../../helpers/redis-fixture.js';
 import { redisCommand } from '../../helpers/redis-server.js';
 
@@ -166,5 +167,25 @@ describe('Redis loses its data without a disconnect', () => {
     expect(untilBack).toEqual(registrations.map(() => expect.objectContaining({ ok: 0, failed: 0 }) as unknown));
     await vi.waitFor(() => expect(watched).toEqual({ orders: 2, payments: 2 }));
     expect(registrations.every((r) => r.state === 'registered')).toBe(true);
+  });
+});
+
+describe('a client ioredis gives up on', () => {
+  it('is connected again by the backend that owns it, and registrations come back with the server', async () => {
+    const namespace = `ended-${++sequence}`;
+    const logger = recordingLogger();
+    // A retry strategy that gives up ends the client at the first lost connection, as ioredis does
+    // when a Sentinel failover is announced while it asks where the master is.
+    const writer = redis.backend({ namespace, logger, redis: { host: redis.server.host, port: redis.server.port, retryStrategy: () => null } });
+    const reader = redis.backend({ namespace });
+    const registrations = await registerTwins(writer, { services: SERVICES, ttlMs: TTL_MS, heartbeatMs: HEARTBEAT_MS }, redis.defer);
+    const ended = new Promise((resolve) => writer.client.once('end', resolve));
+    await redis.server.kill();
+    await ended;
+    await redis.server.restart();
+    await vi.waitFor(async () => expect(await liveIds(reader)).toEqual(allIds), { timeout: HEARTBEAT_MS + 3_000, interval: 20 });
+    await vi.waitFor(() => expect(registrations.map((r) => r.state)).toEqual(registrations.map(() => 'registered')));
+    expect(writer.client.status).toBe('ready');
+    expect(logger.at('warn').map((line) => line.msg)).toContain('ioredis gave up on the connection to Redis; rollcall connects it again until it is back');
   });
 });

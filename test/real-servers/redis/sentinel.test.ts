@@ -121,7 +121,7 @@ describe('RedisBackend with Sentinel', () => {
     // Registration carries on against the promoted replica...
     await vi.waitFor(
       async () => {
-        expect(calls.successes.some((at) => at > promotedAt)).toBe(true);
+        expect(calls.successes.some((at) => at > promotedAt), `no listing since the promotion; the last call failed with ${calls.reasons.at(-1) ?? 'nothing'}`).toBe(true);
         expect((await reader.instances('orders')).map((i) => i.id)).toEqual([registration.instance.id]);
         expect(registration.state).toBe('registered');
       },
