@@ -8,7 +8,8 @@
 import { Etcd3 } from 'etcd3';
 import { Agent, request } from 'undici';
 import { createInstance, createResolver, type ServiceInstance } from '../src/index.js';
-import { EtcdBackend, KeyLayout } from '../src/backends/etcd/index.js';
+import { EtcdBackend } from '../src/backends/etcd/index.js';
+import { KeyLayout } from '../src/backends/etcd/keys.js';
 import { startEtcd, type EtcdMember } from '../test/helpers/etcd-server.js';
 import { repeatedAll, type Figure, type Measured } from './figure.js';
 import { compare, micro, single, stats, whenTrue } from './harness.js';

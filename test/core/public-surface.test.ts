@@ -1,12 +1,13 @@
 /**
  * What each entry point shows: the root lists its exports by name (no `export *`), so internal
- * helpers stay internal; backend authors' tools live in `rollcall/backend`; `rollcall/redis` keeps
- * its key layout to itself.
+ * helpers stay internal; backend authors' tools live in `rollcall/backend`; `rollcall/redis` and
+ * `rollcall/etcd` keep their key layouts to themselves.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as backend from '../../src/backends/index.js';
+import * as etcd from '../../src/backends/etcd/index.js';
 import * as redis from '../../src/backends/redis/index.js';
 import * as root from '../../src/index.js';
 
@@ -54,8 +55,10 @@ describe('the public surface', () => {
     expect(backend.InvalidArgumentError).toBe(root.InvalidArgumentError);
   });
 
-  it('does not export the Redis key layout', () => {
+  it('does not export the Redis or etcd key layout', () => {
     for (const name of ['serviceKeys', 'servicesIndexKey']) expect(name in redis, name).toBe(false);
     expect(Object.keys(redis)).toEqual(expect.arrayContaining(['RedisBackend', 'InstanceOwnedError', 'RECORD_MAX_BYTES']));
+    for (const name of ['KeyLayout', 'KEY_ROOT']) expect(name in etcd, name).toBe(false);
+    expect(Object.keys(etcd).sort()).toEqual(['DEFAULT_NAMESPACE', 'EtcdBackend', 'NAMESPACE_PATTERN', 'RECORD_MAX_BYTES']);
   });
 });

@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 
 const root = resolve(import.meta.dirname, '../..');
 
-describe('npm run demo', () => {
+// A program run end to end: the test waits as long as the child may run (60 s), not vitest's default.
+describe('npm run demo', { timeout: 90_000 }, () => {
   it('exits 0 and shows every step: spread, drain, stale, env fallback, recovery', async () => {
     const { stdout } = await promisify(execFile)('npm', ['run', '-s', 'demo'], { cwd: root, timeout: 60_000 });
     // The text of the section whose title contains `title`, up to the next section.

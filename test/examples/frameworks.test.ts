@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 const root = resolve(import.meta.dirname, '../..');
 
 // The three framework examples tell the same story, each in its own framework, and print the same lines.
-describe.each(['express', 'fastify', 'nest'])('examples/%s', (framework) => {
+describe.each(['express', 'fastify', 'nest'])('examples/%s', { timeout: 60_000 }, (framework) => {
   it('runs as its README says: orders calls inventory through the resolver, then both shut down gracefully', async () => {
     const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', `examples/${framework}/main.ts`, '--once'], { cwd: root, timeout: 30_000 });
 

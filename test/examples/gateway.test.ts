@@ -20,7 +20,7 @@ function stepOf(stdout: string, n: number): string {
   return stdout.split(`── ${n}.`)[1]?.split(`── ${n + 1}.`)[0] ?? '';
 }
 
-describe('examples/gateway as a program', () => {
+describe('examples/gateway as a program', { timeout: 60_000 }, () => {
   it('runs as its README says (memory registry): lists, routes, answers 503, retries past a crashed instance, follows a drain, shuts down', async () => {
     const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'examples/gateway/main.ts', '--once'], { cwd: root, timeout: 30_000, env: { ...process.env, REDIS_URL: '' } });
 

@@ -35,7 +35,7 @@ beforeAll(() => {
 
 afterAll(() => rmSync(consumer, { recursive: true, force: true }));
 
-describe('the packed package', () => {
+describe('the packed package', { timeout: 120_000 }, () => {
   it('ships only dist and package files', () => {
     const files = run('npm', ['pack', '--dry-run', '--json'], root);
     const paths = (JSON.parse(files) as Array<{ files: Array<{ path: string }> }>)[0]?.files.map((f) => f.path) ?? [];

@@ -10,5 +10,5 @@
  */
 export { EtcdBackend, type EtcdBackendStats } from './etcd-backend.js';
 export type { EtcdBackendOptions, EtcdTlsOptions } from './options.js';
-export { DEFAULT_NAMESPACE, KEY_ROOT, NAMESPACE_PATTERN, KeyLayout } from './keys.js';
+export { DEFAULT_NAMESPACE, NAMESPACE_PATTERN } from './keys.js';
 export { RECORD_MAX_BYTES } from './records.js';

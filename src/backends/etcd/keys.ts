@@ -21,7 +21,7 @@ export const NAMESPACE_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/;
 export const DEFAULT_NAMESPACE = 'default';
 
 /** Root of every rollcall key in etcd. */
-export const KEY_ROOT = '/rollcall/';
+const KEY_ROOT = '/rollcall/';
 
 const INSTANCES = 'instances/';
 const EPOCH = 'epoch';
