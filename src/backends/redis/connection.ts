@@ -14,10 +14,10 @@ import type { RedisClient } from './options.js';
 const RUN_ID = /^run_id:([0-9a-f]+)\r?$/m;
 
 /**
- * How long an owned client that ioredis left ended waits before it is connected again: about the
- * pace of the client's own reconnections (capped at 1000 ms), without a loop of attempts.
+ * How long an owned client that ioredis left ended waits before it is connected again: within the
+ * range of rollcall's own reconnection delays (50 ms to 1000 ms).
  */
-export const REVIVE_DELAY_MS = 500;
+const REVIVE_DELAY_MS = 500;
 
 export interface ConnectionMonitorOptions {
   readonly client: RedisClient;
