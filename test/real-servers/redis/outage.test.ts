@@ -1,7 +1,8 @@
 /**
  * Redis dies (kill -9) while instances heartbeat and resolvers resolve, then comes back empty; or
  * loses everything under a FLUSHALL. Services keep running standalone, resolvers serve stale
- * answers, and every registration is back within one heartbeat interval of the connection.
+ * answers, and every registration is back within one heartbeat interval of the connection. A
+ * client that ioredis gave up on is connected again by the backend that owns it.
  */
 import { describe, expect, it, vi } from 'vitest';
 import type { RedisBackend } from '../../../src/backends/redis/index.js';
