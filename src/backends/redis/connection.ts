@@ -50,8 +50,8 @@ export class ConnectionMonitor {
   #connected: boolean;
   #lastError: unknown;
   #revival: NodeJS.Timeout | undefined;
-  /** Connections started again since the client last was up: only the first is logged. */
-  #revivals = 0;
+  /** Whether the client was connected again since it last was up: only the first time is logged. */
+  #reviving = false;
 
   constructor(options: ConnectionMonitorOptions) {
     this.#options = options;
@@ -103,7 +103,7 @@ export class ConnectionMonitor {
     this.#everReady = true;
     this.#connected = true;
     this.#lastError = undefined;
-    this.#revivals = 0;
+    this.#reviving = false;
     if (!recovered) return;
     this.#options.log.info({}, 'connection to Redis is back');
     this.#options.onRecovered();
@@ -129,7 +129,8 @@ export class ConnectionMonitor {
       this.#options.log.error({}, 'the Redis client given to the backend has ended: calls fail until it is connected again');
       return;
     }
-    if (this.#revivals++ === 0) {
+    if (!this.#reviving) {
+      this.#reviving = true;
       this.#options.log.warn({ retryEveryMs: REVIVE_DELAY_MS }, 'ioredis gave up on the connection to Redis; rollcall connects it again until it is back');
     }
     clearTimeout(this.#revival);
