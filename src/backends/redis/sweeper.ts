@@ -27,7 +27,7 @@ export const DUE_LIMIT = 100;
 /** Looks in a row while services keep coming due, before a pause (bounded work per turn). */
 const ROUNDS_PER_TURN = 10;
 /** Longest wait before a participant looks after a message on the namespace channel. */
-const NUDGE_SPREAD_MS = 1_000;
+export const NUDGE_SPREAD_MS = 1_000;
 /** Longest delay `setTimeout` honours. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
